@@ -1,0 +1,61 @@
+"""The CCM engine's Flask app factory and the ``ccm`` command.
+
+``create_app(config)`` builds the app; nothing builds one at import time. ``ccm ...`` and
+``flask --app app ...`` run the same commands.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Mapping
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from ccm.engine import Engine
+from ccm.logs import configure_logging
+from ccm.settings import SettingsError, load_settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` is a mapping of settings sections (tests pass their own)."""
+    settings = load_settings(config)
+    configure_logging(settings["ccm"]["log_level"])
+    app = Flask(__name__)
+    app.config["CCM"] = settings
+    from ccm.db import Database
+
+    engine = Engine(settings=settings, db=Database(settings["ccm"]["database_url"]))
+    app.extensions["ccm"] = engine
+
+    import ccm.cli
+
+    ccm.cli.init_app(app)
+    return app
+
+
+def _factory() -> Flask:
+    try:
+        return create_app()
+    except SettingsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+cli = FlaskGroup(
+    name="ccm",
+    create_app=_factory,
+    add_default_commands=True,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+    help="Customer communication management engine: statements, bills and campaigns by PDF, e-mail and SMS.",
+)
+
+
+def main() -> None:
+    cli.main(prog_name="ccm")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+"""The ``ccm`` command line: one module per group, each registering itself on the app."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from ccm.cli import db, imports, runs
+
+    for module in (db, imports, runs):
+        module.init_app(app)

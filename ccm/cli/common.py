@@ -1,0 +1,30 @@
+"""Helpers shared by the CLI groups: the engine of the current app, clean errors."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import click
+from flask import current_app
+
+from ccm.engine import Engine
+
+
+def engine() -> Engine:
+    return current_app.extensions["ccm"]
+
+
+def clean_errors(*errors: type[BaseException]) -> Callable:
+    """Turn the given exceptions into one clear line on stderr and exit code 1."""
+
+    def wrap(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except errors as exc:
+                raise click.ClickException(str(exc)) from None
+
+        return inner
+
+    return wrap

@@ -1,0 +1,97 @@
+"""Settings: defaults from ``config/defaults.toml``, a file named in ``CCM_CONFIG``, then
+``CCM_*`` environment variables, then the mapping a caller passes (tests do).
+
+Every layer is checked against the defaults: an unknown section or key is an error naming
+it, so a typo fails at start and not in the middle of a run.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
+
+
+class SettingsError(ValueError):
+    """Bad configuration: the message names the file, section and key."""
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _coerce(value: str, like: Any, where: str) -> Any:
+    """Turn an environment string into the type of the default it replaces."""
+    if isinstance(like, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{where}: expected true or false, got {value!r}")
+    if isinstance(like, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise SettingsError(f"{where}: expected a whole number, got {value!r}") from None
+    if isinstance(like, list):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _merge(base: dict, layer: Mapping[str, Any], source: str) -> None:
+    for section, values in layer.items():
+        if section not in base:
+            raise SettingsError(f"{source}: unknown section [{section}]{_suggest(section, list(base))}")
+        if not isinstance(values, Mapping):
+            raise SettingsError(f"{source}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in base[section]:
+                known = list(base[section])
+                raise SettingsError(f"{source}: unknown key {section}.{key}{_suggest(key, known)}")
+            base[section][key] = value
+
+
+def _env_layer(environ: Mapping[str, str], defaults: dict) -> dict:
+    layer: dict[str, dict[str, Any]] = {}
+    for name, value in environ.items():
+        if not name.startswith("CCM_") or name == "CCM_CONFIG":
+            continue
+        rest = name[4:].lower()
+        section, _, key = rest.partition("__")
+        if not key:
+            section, key = "ccm", rest
+        if section not in defaults or key not in defaults[section]:
+            raise SettingsError(f"environment variable {name}: no such setting{_suggest(rest, _flat_names(defaults))}")
+        layer.setdefault(section, {})[key] = _coerce(value, defaults[section][key], name)
+    return layer
+
+
+def _flat_names(defaults: dict) -> list[str]:
+    return [key if section == "ccm" else f"{section}__{key}" for section in defaults for key in defaults[section]]
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """Return the effective settings as a nested dict (sections of keys)."""
+    environ = os.environ if environ is None else environ
+    with DEFAULTS_FILE.open("rb") as fh:
+        settings = tomllib.load(fh)
+    defaults = copy.deepcopy(settings)
+    config_file = environ.get("CCM_CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                layer = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError(f"CCM_CONFIG={config_file}: cannot read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"CCM_CONFIG={config_file}: {exc}") from None
+        _merge(settings, layer, config_file)
+    _merge(settings, _env_layer(environ, defaults), "environment")
+    if overrides:
+        _merge(settings, overrides, "settings passed by the caller")
+    return settings
