@@ -1,0 +1,43 @@
+# Quick start:  make demo   (set up and run the monthly statement cycle on demo data)
+#               make test   (set up with test extras and run the test suite)
+PYTHON    ?= python3
+VENV      := .venv
+CCM       := $(VENV)/bin/ccm
+CUSTOMERS ?= 500
+CYCLE     ?= 2026-11
+DEMO      := var/demo
+
+.PHONY: demo test bench os-deps clean-demo clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+os-deps:
+	@sh scripts/os-deps.sh
+
+demo: os-deps $(VENV)/.installed
+	$(CCM) db upgrade
+	$(CCM) demo data --customers $(CUSTOMERS) --cycle $(CYCLE) --out $(DEMO)
+	$(CCM) customers import $(DEMO)/customers.csv
+	$(CCM) run statement --cycle $(CYCLE) --feed $(DEMO)/feed.jsonl
+
+test: os-deps $(VENV)/.installed-test
+	$(VENV)/bin/pytest
+
+bench: os-deps $(VENV)/.installed-test
+	$(VENV)/bin/python -m bench
+
+clean-demo:
+	rm -rf var/ccm.db var/ccm.db-wal var/ccm.db-shm var/maildir var/sms var/print var/rejects $(DEMO)
+
+clean: clean-demo
+	rm -rf $(VENV) var

@@ -1,0 +1,124 @@
+"""``ccm run`` and ``ccm runs``: run a communication for a cycle, inspect and resume runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import Flask
+from ccm.cli.common import clean_errors, engine
+from ccm.runs import service
+from ccm.runs.executor import RunStateError
+from ccm.runs.plan import PlanError
+from ccm.runs.report import RunReport, list_runs
+from ccm.templatestore import TemplateStoreError
+
+RUN_ERRORS = (PlanError, RunStateError, LookupError, TemplateStoreError)
+
+
+def print_report(report: RunReport, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+        return
+    click.echo(f"run {report.run_id} · {report.communication} · cycle {report.cycle} · {report.state}")
+    for channel in sorted(report.by_channel):
+        states = report.by_channel[channel]
+        counts = ", ".join(f"{states[s]} {s}" for s in sorted(states))
+        where = report.outputs.get(channel)
+        click.echo(f"  {channel:<6} {counts}" + (f"  → {where}" if where else ""))
+    for title, reasons in (("suppressed", report.suppressed_reasons), ("failed", report.failure_reasons)):
+        for reason, count in list(reasons.items())[:5]:
+            click.echo(f"  {title}: {count} × {reason}")
+    click.echo(report.reconciliation())
+
+
+@click.command("run", help="Run a communication for a cycle, e.g. `ccm run statement --cycle 2026-11`.")
+@click.argument("communication")
+@click.option("--cycle", required=True, help="Billing cycle, YYYY-MM.")
+@click.option("--feed", "feed_file", type=click.Path(dir_okay=False, path_type=Path), help="Import this billing feed first.")
+@click.option("--workers", type=int, help="Worker processes (default: [ccm] workers, 0 = one per core).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@clean_errors(*RUN_ERRORS)
+def run_command(communication: str, cycle: str, feed_file: Path | None, workers: int | None, as_json: bool) -> None:
+    ccm = engine()
+    if feed_file is not None:
+        from ccm.imports import ImportFileError, import_feed
+
+        try:
+            report = import_feed(ccm.db, feed_file, rejects_dir=ccm.var_dir / "rejects", progress=not as_json)
+        except ImportFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not as_json:
+            click.echo(report.summary())
+    outcome = service.run_cycle(ccm, communication, cycle, workers=workers, progress=not as_json)
+    if not as_json:
+        plan = outcome.plan
+        click.echo(f"planned {plan.planned} new messages for {plan.records_in} statements ({plan.already_planned} planned before)")
+    print_report(outcome.report, as_json=as_json)
+    _hint(outcome.report)
+
+
+def _hint(report: RunReport) -> None:
+    if report.state == "paused":
+        click.echo(f"run {report.run_id} is paused; finish it with: ccm runs resume {report.run_id}", err=True)
+    elif report.state == "failed":
+        click.echo(f"some messages failed; retry them with: ccm runs resume {report.run_id} --retry-now", err=True)
+
+
+@click.group("runs", help="Inspect, pause, resume and cancel runs.")
+def runs_group() -> None:
+    pass
+
+
+@runs_group.command("list", help="List runs, newest first.")
+@click.option("--json", "as_json", is_flag=True)
+def list_command(as_json: bool) -> None:
+    with engine().db.session() as session:
+        rows = [
+            {"id": run.id, "communication": name, "cycle": run.cycle, "state": run.state, "records_in": run.records_in}
+            for run, name in list_runs(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>5}  {row['communication']:<20} {row['cycle']:<8} {row['state']:<10} {row['records_in']} records")
+
+
+@runs_group.command("show", help="Counts per channel and state, and the reconciliation.")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@clean_errors(*RUN_ERRORS)
+def show_command(run_id: int, as_json: bool) -> None:
+    print_report(service.report(engine(), run_id), as_json=as_json)
+
+
+@runs_group.command("resume", help="Finish a paused, interrupted or failed run without sending anything twice.")
+@click.argument("run_id", type=int)
+@click.option("--workers", type=int)
+@click.option("--retry-now", is_flag=True, help="Retry failed messages now instead of waiting for their backoff.")
+@click.option("--json", "as_json", is_flag=True)
+@clean_errors(*RUN_ERRORS)
+def resume_command(run_id: int, workers: int | None, retry_now: bool, as_json: bool) -> None:
+    report = service.resume(engine(), run_id, workers=workers, retry_now=retry_now, progress=not as_json)
+    print_report(report, as_json=as_json)
+    _hint(report)
+
+
+@runs_group.command("pause", help="Pause a run; workers stop after their current chunk.")
+@click.argument("run_id", type=int)
+@clean_errors(*RUN_ERRORS)
+def pause_command(run_id: int) -> None:
+    click.echo(f"run {run_id}: {service.set_state(engine(), run_id, 'paused')}")
+
+
+@runs_group.command("cancel", help="Cancel a run: nothing more is sent; what was sent stays recorded.")
+@click.argument("run_id", type=int)
+@clean_errors(*RUN_ERRORS)
+def cancel_command(run_id: int) -> None:
+    click.echo(f"run {run_id}: {service.set_state(engine(), run_id, 'cancelled')}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(run_command)
+    app.cli.add_command(runs_group)

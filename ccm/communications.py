@@ -1,0 +1,53 @@
+"""Built-in communications. Marketers will author their own (issue: templates workflow);
+the monthly statement ships with the engine so billing operations can run a cycle."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ccm.models import Communication
+
+MONTHLY_STATEMENT = "monthly-statement"
+
+BUILT_IN: dict[str, dict[str, Any]] = {
+    MONTHLY_STATEMENT: {
+        "kind": "statement",
+        "title": "Monthly statement",
+        "critical": True,
+        "config": {
+            "document": "statement/statement.html",
+            "email": {
+                "subject": "email/statement_ready.subject.txt",
+                "html": "email/statement_ready.html",
+                "text": "email/statement_ready.txt",
+            },
+            "sms": {"payment_due": "sms/payment_due.txt", "statement_ready": "sms/statement_ready.txt"},
+            # Until decisions arrive (segments issue), each channel has a default insert.
+            "slots": {
+                "statement.insert": {"print": "inserts/go_paperless.html", "email": "inserts/premium_upgrade.html"},
+            },
+        },
+    },
+}
+
+ALIASES = {"statement": MONTHLY_STATEMENT}
+
+
+def ensure_built_in(session: Session) -> None:
+    """Create the built-in communications that are missing; never overwrite an edited one."""
+    existing = set(session.scalars(select(Communication.name)))
+    for name, spec in BUILT_IN.items():
+        if name not in existing:
+            session.add(Communication(name=name, **spec))
+    session.flush()
+
+
+def get_communication(session: Session, name: str) -> Communication:
+    name = ALIASES.get(name, name)
+    communication = session.scalar(select(Communication).where(Communication.name == name))
+    if communication is None:
+        known = sorted(session.scalars(select(Communication.name)))
+        raise LookupError(f"no such communication: {name} (known: {', '.join(known) or 'none'})")
+    return communication

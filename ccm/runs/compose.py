@@ -1,0 +1,210 @@
+"""Composing one message: the render context from the engine's records, then the
+document, e-mail or SMS from the run's pinned template versions.
+
+Customer data goes to templates as plain dicts, never ORM objects (safer in the sandbox,
+and faster). A template error fails that one message with the reason; the run goes on.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from babel.messages.pofile import read_po
+
+from channels import Outbound
+from ccm.models import Communication, Customer, FeedRecord, Message
+from ccm.templatestore import PinnedTemplates
+from documents import (
+    Attachment,
+    TemplateEnvironment,
+    WeasyPrintRenderer,
+    compose_email,
+    make_message_id,
+    sms_info,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Composed:
+    outbound: Outbound
+    artifact_sha256: str
+    pages: int | None
+    templates_used: dict[str, int] = field(default_factory=dict)
+
+
+def customer_context(customer: Customer) -> dict[str, Any]:
+    return {
+        "external_id": customer.external_id,
+        "name": customer.name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "locale": customer.locale,
+        "timezone": customer.timezone,
+        "paperless": customer.paperless,
+        "address": {
+            "line1": customer.address_line1 or "",
+            "line2": customer.address_line2 or "",
+            "city": customer.city or "",
+            "region": customer.region or "",
+            "postal_code": customer.postal_code or "",
+            "country": customer.country or "",
+        },
+        "attributes": dict(customer.attributes or {}),
+    }
+
+
+def statement_context(record: FeedRecord, issue_date: dt.date) -> dict[str, Any]:
+    year, month = (int(part) for part in record.period.split("-"))
+    period_start = dt.date(year, month, 1)
+    period_end = (dt.date(year + month // 12, month % 12 + 1, 1)) - dt.timedelta(days=1)
+    lines = [
+        {"date": dt.date.fromisoformat(line["date"]), "description": line["description"], "amount": Decimal(line["amount"])}
+        for line in record.lines
+    ]
+    return {
+        "account": record.account,
+        "period": record.period,
+        "period_start": period_start,
+        "period_end": period_end,
+        "issue_date": issue_date,
+        "opening_balance": record.opening_balance,
+        "closing_balance": record.closing_balance,
+        "amount_due": record.amount_due,
+        "due_date": record.due_date,
+        "currency": record.currency,
+        "lines": lines,
+        "total_debits": sum((line["amount"] for line in lines if line["amount"] > 0), Decimal("0.00")),
+        "total_credits": sum((-line["amount"] for line in lines if line["amount"] < 0), Decimal("0.00")),
+    }
+
+
+def load_translations(pinned: PinnedTemplates) -> dict[str, dict[str, str]]:
+    """Catalogs shipped as ``i18n/<locale>.po`` in the template store, pinned like templates."""
+    translations: dict[str, dict[str, str]] = {}
+    for name, source in pinned.sources.items():
+        if name.startswith("i18n/") and name.endswith(".po"):
+            catalog = read_po(io.StringIO(source))
+            translations[Path(name).stem] = {
+                str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy and isinstance(m.id, str)
+            }
+    return translations
+
+
+class Composer:
+    """Renders messages of one run in one worker process (one renderer, one font config)."""
+
+    def __init__(self, settings: dict, pinned: PinnedTemplates, communication: Communication) -> None:
+        self.settings = settings
+        self.pinned = pinned
+        self.config = communication.config
+        self.communication = communication.name
+        self.env = TemplateEnvironment(pinned.loader, translations=load_translations(pinned))
+        templates_dir = Path(settings["ccm"]["templates_dir"])
+        self.renderer = WeasyPrintRenderer([templates_dir], allow_network=settings["pdf"]["allow_network"])
+        self.company = dict(settings["company"])
+        self.issue_date = dt.date.today()
+
+    def compose(self, message: Message) -> Composed:
+        customer, record = message.customer, message.feed_record
+        context = {
+            "customer": customer_context(customer),
+            "statement": statement_context(record, self.issue_date) if record else {},
+            "company": self.company,
+            "channel": message.channel,
+            "attachment": bool(self.settings["email"]["attach_pdf"]),
+            "links": {"statement": None},
+            "slots": {},
+        }
+        render = _Render(self, context, customer)
+        if message.channel == "print":
+            return render.print_document(message)
+        if message.channel == "email":
+            return render.email(message)
+        if message.channel == "sms":
+            return render.sms(message)
+        raise ValueError(f"message {message.id}: no composer for channel {message.channel!r}")
+
+
+class _Render:
+    """One message's rendering: keeps track of every template version it used."""
+
+    def __init__(self, composer: Composer, context: dict[str, Any], customer: Customer) -> None:
+        self.c, self.context, self.customer = composer, context, customer
+        self.used: dict[str, int] = {}
+
+    def text(self, name: str) -> str:
+        self.used[name] = self.c.pinned.version_ids[name]
+        return self.c.env.render(name, self.context, locale=self.customer.locale, timezone=self.customer.timezone)
+
+    def fill_slots(self, channel: str) -> None:
+        for slot, per_channel in self.c.config.get("slots", {}).items():
+            block = per_channel.get(channel) or per_channel.get("default")
+            if block:
+                self.context["slots"][slot] = self.text(block)
+
+    def pdf(self) -> tuple[bytes, int]:
+        self.fill_slots(self.context["channel"])
+        name = self.c.config["document"]
+        html = self.text(name)
+        stylesheets = self.c.pinned.meta.get(name, {}).get("stylesheets", [])
+        document = self.c.renderer.render(html, stylesheets=stylesheets, archive=bool(self.c.settings["pdf"]["archive"]))
+        return document.data, document.pages
+
+    def print_document(self, message: Message) -> Composed:
+        data, pages = self.pdf()
+        meta = {
+            "customer": self.customer.external_id,
+            "pages": pages,
+            "household_key": self.customer.household_key or f"customer-{self.customer.id}",
+            "postal_code": self.customer.postal_code or "",
+        }
+        outbound = Outbound(message_id=_file_id(message), to=meta["household_key"], content=data, meta=meta)
+        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used)
+
+    def email(self, message: Message) -> Composed:
+        email_cfg = self.c.settings["email"]
+        names = self.c.config["email"]
+        data, pages = self.pdf()
+        attachments = []
+        if email_cfg["attach_pdf"]:
+            record = message.feed_record
+            filename = f"statement-{record.period}.pdf" if record else "document.pdf"
+            attachments.append(Attachment(filename=filename, data=data))
+        self.context["channel"] = "email"
+        subject = " ".join(self.text(names["subject"]).split())
+        mime = compose_email(
+            subject=subject,
+            html=self.text(names["html"]),
+            text=self.text(names["text"]),
+            from_addr=email_cfg["from"],
+            to_addr=self.customer.email or "",
+            to_name=self.customer.name,
+            reply_to=email_cfg["reply_to"] or None,
+            message_id=make_message_id(message.idempotency_key, email_cfg["message_id_domain"]),
+            attachments=attachments,
+            inliner=email_cfg["inliner"],
+        )
+        outbound = Outbound(message_id=_file_id(message), to=self.customer.email or "", content=mime)
+        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used)
+
+    def sms(self, message: Message) -> Composed:
+        purpose = message.purpose.split(".", 1)[1]
+        text = self.text(self.c.config["sms"][purpose]).strip()
+        info = sms_info(text)
+        meta = {"encoding": info.encoding, "segments": info.segments}
+        outbound = Outbound(message_id=_file_id(message), to=self.customer.phone or "", content=text, meta=meta)
+        return Composed(outbound, hashlib.sha256(text.encode("utf-8")).hexdigest(), None, self.used)
+
+
+def _file_id(message: Message) -> str:
+    """A stable id for the channel: the same message always gets the same file and Message-ID."""
+    digest = hashlib.sha256(message.idempotency_key.encode("utf-8")).hexdigest()[:12]
+    return f"m{message.id:09d}-{digest}"

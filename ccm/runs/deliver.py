@@ -1,0 +1,228 @@
+"""Delivering a run: workers claim chunks of the outbox with a lease, compose, send and
+record every outcome.
+
+Crash safety comes from the outbox, not from a cursor: a message is ``claimed`` by one
+worker (``host:pid``) until its lease ends; a worker that dies leaves claims that are
+taken again when the lease ends, or at once by ``ccm runs resume`` when the process is
+gone. Each outcome is committed right after its send, so a crash repeats at most the one
+message in flight, and the file channels are idempotent on the message's id.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from channels import Channel, DeliveryResult, channel_from_url
+from ccm.engine import Engine
+from ccm.models import Communication, Customer, Message, Run, utcnow
+from ccm.runs.compose import Composer
+from ccm.templatestore import load_pinned
+from documents import TemplateProblem
+
+log = logging.getLogger(__name__)
+
+RETRY_BASE_SECONDS = 30
+RETRY_CAP_SECONDS = 3600
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claimable(run_id: int, now: dt.datetime, max_attempts: int):  # type: ignore[no-untyped-def]
+    """Messages of the run a worker may take now."""
+    return and_(
+        Message.run_id == run_id,
+        or_(
+            Message.state == "pending",
+            and_(Message.state == "failed", Message.next_attempt_at <= now, Message.attempts < max_attempts),
+            and_(Message.state == "claimed", Message.lease_until < now),
+        ),
+    )
+
+
+def claim(engine: Engine, run_id: int, limit: int) -> list[int]:
+    """Claim up to ``limit`` messages in id order; returns their ids (empty when none left)."""
+    ccm = engine.settings["ccm"]
+    now = utcnow()
+    with engine.db.session() as session:
+        state = session.scalar(select(Run.state).where(Run.id == run_id))
+        if state not in ("planned", "running"):
+            return []
+        ids = list(
+            session.scalars(
+                select(Message.id)
+                .where(claimable(run_id, now, ccm["max_attempts"]))
+                .order_by(Message.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if ids:
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(ids))
+                .values(state="claimed", claimed_by=worker_id(), lease_until=now + dt.timedelta(seconds=ccm["lease_seconds"]))
+            )
+        return ids
+
+
+def backoff(attempt: int) -> dt.timedelta:
+    """Exponential backoff with full jitter, capped."""
+    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+@dataclass
+class WorkerStats:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """Delivers one run's messages from this process until none are claimable."""
+
+    def __init__(self, engine: Engine, run_id: int, *, should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.engine, self.run_id, self.should_stop = engine, run_id, should_stop
+        self.channels: dict[str, Channel] = {}
+        self.stats = WorkerStats()
+        with engine.db.session() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise LookupError(f"no such run: {run_id}")
+            communication = session.get(Communication, run.communication_id)
+            pinned = load_pinned(session, run.template_versions)
+        self.composer = Composer(engine.settings, pinned, communication)
+
+    def channel(self, kind: str) -> Channel:
+        if kind not in self.channels:
+            self.channels[kind] = channel_from_url(self.engine.settings["channels"][kind])
+        return self.channels[kind]
+
+    def run(self) -> WorkerStats:
+        chunk_size = self.engine.settings["ccm"]["chunk_size"]
+        try:
+            while not self.should_stop():
+                ids = claim(self.engine, self.run_id, chunk_size)
+                if not ids:
+                    break
+                self.deliver_chunk(ids)
+        finally:
+            for channel in self.channels.values():
+                channel.close()
+        return self.stats
+
+    def deliver_chunk(self, ids: list[int]) -> None:
+        batch_id = f"run{self.run_id}-{ids[0]:09d}"
+        with self.engine.db.session() as session:
+            messages = list(
+                session.scalars(
+                    select(Message)
+                    .where(Message.id.in_(ids))
+                    .options(selectinload(Message.customer).selectinload(Customer.consents), selectinload(Message.feed_record))
+                    .order_by(Message.id)
+                )
+            )
+        opened: set[str] = set()
+        try:
+            for index, message in enumerate(messages):
+                if self.should_stop():
+                    self.release([m.id for m in messages[index:]])
+                    break
+                if message.channel == "print" and "print" not in opened:
+                    self.channel("print").open_batch(batch_id)
+                    opened.add("print")
+                self.deliver(message, batch_id)
+        finally:
+            for kind in opened:
+                self.channel(kind).close_batch()
+
+    def deliver(self, message: Message, batch_id: str) -> None:
+        try:
+            composed = self.composer.compose(message)
+        except (TemplateProblem, ValueError) as exc:
+            # One customer's bad data fails that message with the reason; the run goes on.
+            log.warning("message %s: cannot compose: %s", message.id, exc)
+            self.record(message.id, state="dead", reason=f"cannot compose: {exc}", attempts=message.attempts + 1)
+            return
+        result = self.channel(message.channel).send(composed.outbound)
+        values = {
+            "template_versions": composed.templates_used,
+            "artifact_sha256": composed.artifact_sha256,
+            "pages": composed.pages,
+            "batch_id": batch_id if message.channel == "print" else None,
+        }
+        self.record_result(message, result, values)
+
+    def record_result(self, message: Message, result: DeliveryResult, values: dict) -> None:
+        attempts = message.attempts + 1
+        if result.status == "sent":
+            self.stats.sent += 1
+            self.stats.by_channel[message.channel] = self.stats.by_channel.get(message.channel, 0) + 1
+            self.record(message.id, state="sent", reason=None, attempts=attempts, provider_id=result.provider_id, sent_at=utcnow(), **values)
+        elif result.status == "transient" and attempts < self.engine.settings["ccm"]["max_attempts"]:
+            self.stats.failed += 1
+            log.warning("message %s: transient failure (attempt %s): %s", message.id, attempts, result.detail)
+            self.record(message.id, state="failed", reason=result.detail, attempts=attempts, next_attempt_at=utcnow() + backoff(attempts), **values)
+        else:
+            self.stats.dead += 1
+            why = "permanent" if result.status == "permanent" else f"gave up after {attempts} attempts"
+            log.warning("message %s: %s failure: %s", message.id, why, result.detail)
+            self.record(message.id, state="dead", reason=f"{why}: {result.detail}", attempts=attempts, **values)
+
+    def record(self, message_id: int, **values: object) -> None:
+        with self.engine.db.session() as session:
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(claimed_by=None, lease_until=None, updated_at=utcnow(), **values)
+            )
+
+    def release(self, ids: list[int]) -> None:
+        """Give claims back (stopping between messages): they are pending again at once."""
+        with self.engine.db.session() as session:
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.state == "claimed", Message.claimed_by == worker_id())
+                .values(state="pending", claimed_by=None, lease_until=None)
+            )
+
+
+def release_dead_claims(engine: Engine, run_id: int) -> int:
+    """Free claims held by processes of this host that no longer exist; returns how many."""
+    host = socket.gethostname()
+    freed = 0
+    with engine.db.session() as session:
+        holders = session.scalars(
+            select(Message.claimed_by).where(Message.run_id == run_id, Message.state == "claimed").distinct()
+        )
+        for holder in list(holders):
+            name, _, pid = (holder or "").rpartition(":")
+            if name == host and pid.isdigit() and not _alive(int(pid)):
+                result = session.execute(
+                    update(Message)
+                    .where(Message.run_id == run_id, Message.state == "claimed", Message.claimed_by == holder)
+                    .values(state="pending", claimed_by=None, lease_until=None)
+                )
+                freed += result.rowcount
+    return freed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

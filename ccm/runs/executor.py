@@ -1,0 +1,178 @@
+"""Executing a planned run on this machine: in this process (one worker) or a pool of
+worker processes, each claiming chunks from the outbox.
+
+Ctrl-C or SIGTERM stops every worker between two messages; their claims are given back
+and the run is paused, to be finished by ``ccm runs resume ID``. A worker killed outright
+leaves claims that resume takes again (see ``deliver.release_dead_claims``).
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from ccm.db import Database
+from ccm.engine import Engine
+from ccm.models import Message, Run, utcnow
+from ccm.progress import Progress
+from ccm.runs.deliver import Worker, release_dead_claims
+
+log = logging.getLogger(__name__)
+FINAL_STATES = ("sent", "dead", "suppressed")
+
+
+class RunStateError(Exception):
+    """The run is in a state that does not allow this; the message says which."""
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; workers look at it between messages."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+    def install(self) -> dict[int, Any]:
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: self.event.set())
+        return previous
+
+    @staticmethod
+    def restore(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def worker_count(engine: Engine, requested: int | None) -> int:
+    configured = requested if requested is not None else engine.settings["ccm"]["workers"]
+    return configured if configured and configured > 0 else (os.cpu_count() or 1)
+
+
+def _count(engine: Engine, run_id: int, states: tuple[str, ...]) -> int:
+    with engine.db.session() as session:
+        return session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state.in_(states))) or 0
+
+
+def _set_state(engine: Engine, run_id: int, **values: Any) -> None:
+    with engine.db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(**values))
+
+
+def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress: bool = True) -> str:
+    """Deliver every claimable message of the run; return the run's state afterwards."""
+    with engine.db.session() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise LookupError(f"no such run: {run_id}")
+        if run.state == "cancelled":
+            raise RunStateError(f"run {run_id} was cancelled; a cancelled run is not resumed")
+    freed = release_dead_claims(engine, run_id)
+    if freed:
+        log.info("run %s: took back %s claims of stopped workers", run_id, freed)
+    _set_state(engine, run_id, state="running", started_at=utcnow(), finished_at=None)
+    todo = _count(engine, run_id, ("pending", "claimed", "failed"))
+    done_before = _count(engine, run_id, FINAL_STATES)
+    stop = _StopFlag()
+    previous = stop.install()
+    count = worker_count(engine, workers)
+    try:
+        with Progress(todo, f"run {run_id}") if progress and todo else _NoProgress() as bar:
+            if count == 1:
+                _watch_inline(engine, run_id, stop, bar, done_before)
+            else:
+                _run_pool(engine, run_id, count, stop, bar, done_before)
+    finally:
+        _StopFlag.restore(previous)
+    return _finish(engine, run_id, interrupted=stop())
+
+
+def _watch_inline(engine: Engine, run_id: int, stop: _StopFlag, bar: Any, done_before: int) -> None:
+    worker = Worker(engine, run_id, should_stop=stop)
+    original = worker.record
+
+    def record_and_count(message_id: int, **values: Any) -> None:
+        original(message_id, **values)
+        if values.get("state") in FINAL_STATES or values.get("state") == "failed":
+            bar.advance()
+
+    worker.record = record_and_count  # type: ignore[method-assign]
+    worker.run()
+
+
+def _run_pool(engine: Engine, run_id: int, count: int, stop: _StopFlag, bar: Any, done_before: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_child_init) as pool:
+        futures = [pool.submit(_child_work, engine.settings, run_id) for _ in range(count)]
+        seen = 0
+        while True:
+            finished, pending = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+            done = _count(engine, run_id, FINAL_STATES) - done_before
+            if done > seen:
+                bar.advance(done - seen)
+                seen = done
+            if stop():
+                for child_pid in list(pool._processes):  # tell the workers to stop between messages
+                    os.kill(child_pid, signal.SIGTERM)
+            if not pending or any(f.exception() for f in finished):
+                break
+        for future in futures:
+            if future.done() and future.exception():
+                raise future.exception()  # type: ignore[misc]
+
+
+_child_stop = _StopFlag()
+
+
+def _child_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
+    signal.signal(signal.SIGTERM, lambda *_: _child_stop.event.set())
+
+
+def _child_work(settings: dict, run_id: int) -> dict:
+    engine = Engine(settings=settings, db=Database(settings["ccm"]["database_url"]))
+    try:
+        stats = Worker(engine, run_id, should_stop=_child_stop).run()
+        return {"sent": stats.sent, "failed": stats.failed, "dead": stats.dead}
+    finally:
+        engine.close()
+
+
+def _finish(engine: Engine, run_id: int, *, interrupted: bool) -> str:
+    with engine.db.session() as session:
+        run = session.get(Run, run_id)
+        if run.state in ("paused", "cancelled"):  # set by someone else while we worked
+            return run.state
+        open_count = session.scalar(
+            select(func.count()).where(Message.run_id == run_id, Message.state.in_(("pending", "claimed")))
+        )
+        failed = session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state == "failed"))
+        if interrupted or open_count:
+            run.state = "paused"
+        elif failed:
+            run.state = "failed"
+            run.error = f"{failed} messages failed delivery and will be retried by ccm runs resume {run_id}"
+            run.finished_at = utcnow()
+        else:
+            run.state, run.error, run.finished_at = "completed", None, utcnow()
+        return run.state
+
+
+class _NoProgress:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> "_NoProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass

@@ -1,0 +1,114 @@
+"""Planning a run: snapshot the audience, choose channels, write pending messages.
+
+Planning is idempotent: every message has an idempotency key that does not depend on the
+channel (``monthly-statement:2026-11:ACC-1:statement``), so planning the same cycle again,
+even after a customer changed channel, adds only what is new and never a second statement.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ccm.communications import ensure_built_in, get_communication
+from ccm.engine import Engine
+from ccm.models import Customer, FeedRecord, Message, Run, Suppression, utcnow
+from ccm.runs.policy import Choice, sms_reminder, statement_channel
+from ccm.templatestore import effective_versions, sync_library
+
+log = logging.getLogger(__name__)
+CYCLE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class PlanError(Exception):
+    """The run cannot be planned; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    run_id: int
+    records_in: int
+    planned: int
+    already_planned: int
+
+
+def message_key(communication: str, cycle: str, account: str, purpose: str) -> str:
+    return f"{communication}:{cycle}:{account}:{purpose}"
+
+
+def plan_run(engine: Engine, communication_name: str, cycle: str) -> PlanResult:
+    if not CYCLE.match(cycle):
+        raise PlanError(f"cycle must be YYYY-MM, got {cycle!r}")
+    with engine.db.session() as session:
+        ensure_built_in(session)
+        sync_library(session, engine.templates_dir)
+        communication = get_communication(session, communication_name)
+        run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
+        if run is None:
+            run = Run(communication=communication, cycle=cycle, state="planned", template_versions=effective_versions(session))
+            session.add(run)
+            session.flush()
+        elif run.state == "cancelled":
+            raise PlanError(f"run {run.id} for {communication.name} {cycle} was cancelled")
+        records = _feed_records(session, cycle)
+        if not records:
+            raise PlanError(f"no billing data for cycle {cycle}: import a feed first (ccm feed import FILE)")
+        existing = set(session.scalars(select(Message.idempotency_key).where(Message.run_id == run.id)))
+        suppressed = _suppressions(session)
+        min_due = Decimal(engine.settings["sms"]["payment_due_min_amount"])
+        planned = 0
+        for record in records:
+            for purpose, choice in _choices(record, suppressed, min_due):
+                key = message_key(communication.name, cycle, record.account, purpose)
+                if key in existing:
+                    continue
+                session.add(_message(run, record, purpose, choice, key))
+                existing.add(key)
+                planned += 1
+        run.records_in = len(records)
+        if run.state in ("completed", "failed") and planned:
+            run.state = "planned"
+        log.info("run %s planned: %s records, %s new messages", run.id, len(records), planned)
+        return PlanResult(run_id=run.id, records_in=len(records), planned=planned, already_planned=len(existing) - planned)
+
+
+def _feed_records(session: Session, cycle: str) -> list[FeedRecord]:
+    query = (
+        select(FeedRecord)
+        .where(FeedRecord.period == cycle)
+        .options(selectinload(FeedRecord.customer).selectinload(Customer.consents))
+        .order_by(FeedRecord.id)
+    )
+    return list(session.scalars(query))
+
+
+def _suppressions(session: Session) -> dict[tuple[str, str], str]:
+    return {(s.channel, s.address): s.reason for s in session.scalars(select(Suppression))}
+
+
+def _choices(record: FeedRecord, suppressed: dict[tuple[str, str], str], min_due: Decimal) -> list[tuple[str, Choice]]:
+    choices = [("statement", statement_channel(record.customer, suppressed))]
+    reminder = sms_reminder(record.customer, record.amount_due, min_due, suppressed)
+    if reminder is not None:
+        choices.append(("sms.payment_due", reminder))
+    return choices
+
+
+def _message(run: Run, record: FeedRecord, purpose: str, choice: Choice, key: str) -> Message:
+    now = utcnow()
+    return Message(
+        run_id=run.id,
+        customer_id=record.customer_id,
+        feed_record_id=record.id,
+        channel=choice.channel or "none",
+        purpose=purpose,
+        idempotency_key=key,
+        state="pending" if choice.channel and not choice.suppressed else "suppressed",
+        reason=choice.reason,
+        created_at=now,
+        updated_at=now,
+    )

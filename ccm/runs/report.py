@@ -1,0 +1,102 @@
+"""What a run did: counts per state and channel, and the reconciliation.
+
+Records in (the feed's statements for the cycle) must equal the statements sent +
+suppressed + failed + dead; the run is complete only when nothing is pending or claimed
+and that equation balances. SMS reminders are extra messages, counted beside it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ccm.models import Communication, Message, Run
+
+OPEN_STATES = ("pending", "claimed")
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    communication: str
+    cycle: str
+    state: str
+    records_in: int
+    statements: dict[str, int]  # state -> count, statement messages only
+    by_channel: dict[str, dict[str, int]]  # channel -> state -> count, all messages
+    suppressed_reasons: dict[str, int]
+    failure_reasons: dict[str, int]
+    outputs: dict[str, str] = field(default_factory=dict)  # channel -> where it went (masked URL)
+
+    @property
+    def open(self) -> int:
+        return sum(self.statements.get(s, 0) for s in OPEN_STATES)
+
+    @property
+    def balanced(self) -> bool:
+        return self.records_in == sum(self.statements.values())
+
+    @property
+    def complete(self) -> bool:
+        return self.balanced and self.open == 0
+
+    def reconciliation(self) -> str:
+        s = self.statements
+        terms = f"sent {s.get('sent', 0)} + suppressed {s.get('suppressed', 0)} + failed {s.get('failed', 0) + s.get('dead', 0)}"
+        if self.open:
+            terms += f" + still open {self.open}"
+        verdict = "reconciled" if self.complete else ("open" if self.balanced else "NOT BALANCED")
+        return f"records in {self.records_in} = {terms}: {verdict}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(balanced=self.balanced, complete=self.complete, reconciliation=self.reconciliation())
+        return data
+
+
+def run_report(session: Session, run_id: int, outputs: dict[str, str] | None = None) -> RunReport:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise LookupError(f"no such run: {run_id}")
+    communication = session.get(Communication, run.communication_id)
+    by_channel: dict[str, dict[str, int]] = {}
+    statements: dict[str, int] = {}
+    rows = session.execute(
+        select(Message.channel, Message.purpose, Message.state, func.count())
+        .where(Message.run_id == run_id)
+        .group_by(Message.channel, Message.purpose, Message.state)
+    )
+    for channel, purpose, state, count in rows:
+        by_channel.setdefault(channel, {}).setdefault(state, 0)
+        by_channel[channel][state] += count
+        if purpose == "statement":
+            statements[state] = statements.get(state, 0) + count
+    return RunReport(
+        run_id=run.id,
+        communication=communication.name,
+        cycle=run.cycle,
+        state=run.state,
+        records_in=run.records_in,
+        statements=statements,
+        by_channel=by_channel,
+        suppressed_reasons=_reasons(session, run_id, ("suppressed",)),
+        failure_reasons=_reasons(session, run_id, ("failed", "dead")),
+        outputs=outputs or {},
+    )
+
+
+def _reasons(session: Session, run_id: int, states: tuple[str, ...]) -> dict[str, int]:
+    rows = session.execute(
+        select(Message.reason, func.count())
+        .where(Message.run_id == run_id, Message.state.in_(states))
+        .group_by(Message.reason)
+        .order_by(func.count().desc())
+    )
+    return {reason or "unknown": count for reason, count in rows}
+
+
+def list_runs(session: Session) -> list[tuple[Run, str]]:
+    rows = session.execute(select(Run, Communication.name).join(Communication).order_by(Run.id.desc()))
+    return [(run, name) for run, name in rows]

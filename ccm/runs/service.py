@@ -1,0 +1,78 @@
+"""The run operations the CLI, the API and the scheduler call: plan and execute a cycle,
+resume, pause, cancel, report."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import update
+
+from channels import channel_from_url
+from ccm.engine import Engine
+from ccm.models import Message, Run, utcnow
+from ccm.runs.executor import RunStateError, execute
+from ccm.runs.plan import PlanResult, plan_run
+from ccm.runs.report import RunReport, run_report
+
+ALLOWED = {
+    "paused": ("planned", "running"),
+    "cancelled": ("planned", "running", "paused", "failed"),
+}
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    plan: PlanResult
+    report: RunReport
+
+
+def outputs(engine: Engine) -> dict[str, str]:
+    """Where each channel delivers, with secrets masked."""
+    return {kind: channel_from_url(url).url(privacy=True) for kind, url in engine.settings["channels"].items()}
+
+
+def report(engine: Engine, run_id: int) -> RunReport:
+    with engine.db.session() as session:
+        return run_report(session, run_id, outputs(engine))
+
+
+def run_cycle(engine: Engine, communication: str, cycle: str, *, workers: int | None = None, progress: bool = True) -> CycleOutcome:
+    """Plan (idempotent) and deliver everything claimable. Running a cycle twice sends nothing twice."""
+    plan = plan_run(engine, communication, cycle)
+    with engine.db.session() as session:
+        state = session.get(Run, plan.run_id).state
+    if state != "paused":
+        execute(engine, plan.run_id, workers=workers, progress=progress)
+    return CycleOutcome(plan=plan, report=report(engine, plan.run_id))
+
+
+def resume(engine: Engine, run_id: int, *, workers: int | None = None, retry_now: bool = False, progress: bool = True) -> RunReport:
+    with engine.db.session() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise LookupError(f"no such run: {run_id}")
+        if run.state == "cancelled":
+            raise RunStateError(f"run {run_id} was cancelled; a cancelled run is not resumed")
+        if retry_now:
+            session.execute(
+                update(Message).where(Message.run_id == run_id, Message.state == "failed").values(next_attempt_at=utcnow())
+            )
+    execute(engine, run_id, workers=workers, progress=progress)
+    return report(engine, run_id)
+
+
+def set_state(engine: Engine, run_id: int, state: str) -> str:
+    with engine.db.session() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise LookupError(f"no such run: {run_id}")
+        if run.state not in ALLOWED[state]:
+            raise RunStateError(f"run {run_id} is {run.state}; it cannot be {state}")
+        run.state = state
+        if state == "cancelled":
+            run.finished_at = utcnow()
+            session.execute(
+                update(Message)
+                .where(Message.run_id == run_id, Message.state.in_(("pending", "failed")))
+                .values(state="suppressed", reason="run cancelled", updated_at=utcnow())
+            )
+        return state

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Install what the OS must provide for rendering, where we can (Debian/Ubuntu with apt as
+# root or with sudo); otherwise say exactly what to install. Safe to run again: it only
+# installs what is missing.
+#   Pango (WeasyPrint's text layout)        Debian: libpango-1.0-0 libpangoft2-1.0-0
+#   HarfBuzz subsetting (fast font subsets) Debian: libharfbuzz-subset0
+#   A CJK font (Chinese names, addresses)   Debian: fonts-noto-cjk
+#   pdftotext/pdffonts (tests read PDFs)    Debian: poppler-utils
+set -u
+missing=""
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+have_lib 'libpango-1.0.so'     || missing="$missing libpango-1.0-0 libpangoft2-1.0-0"
+have_lib 'libharfbuzz-subset.so' || missing="$missing libharfbuzz-subset0"
+fc-list ':lang=zh' 2>/dev/null | grep -qi 'cjk' || missing="$missing fonts-noto-cjk"
+command -v pdftotext >/dev/null 2>&1 || missing="$missing poppler-utils"
+[ -z "$missing" ] && exit 0
+
+if command -v apt-get >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
+    if [ "$SUDO" != "none" ]; then
+        echo "os-deps: installing$missing"
+        $SUDO apt-get update -qq >/dev/null && \
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null && exit 0
+        echo "os-deps: apt-get failed" >&2
+    fi
+fi
+cat >&2 <<MSG
+os-deps: cannot install these OS packages here; please install them (names are Debian's):
+   $missing
+  - without Pango, WeasyPrint cannot render PDFs at all;
+  - without libharfbuzz-subset0, fonts subset 1.75x (Latin) to 17x (Chinese) slower;
+  - without a CJK font (fonts-noto-cjk), Chinese text prints as empty boxes;
+  - without poppler-utils, the tests that read PDFs back cannot run.
+MSG
+case "$missing" in *pango*) exit 1;; esac
+exit 0
