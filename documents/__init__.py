@@ -1,0 +1,35 @@
+"""Pure rendering: sandboxed templates, PDF, e-mail and SMS.
+
+Knows nothing of ``ccm`` or ``channels``: it takes plain data and returns
+strings, bytes and messages.
+"""
+
+from .email import Attachment, compose_email, inline_css, make_message_id
+from .errors import RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
+from .i18n import load_po, negotiate
+from .pdf import (PdfDocument, PdfRenderer, WeasyPrintRenderer, harfbuzz_subset_available,
+                  pdf_fonts)
+from .sandbox import TemplateEnvironment, file_loader
+from .sms import SmsInfo, sms_info
+
+__all__ = [
+    "Attachment",
+    "PdfDocument",
+    "PdfRenderer",
+    "RenderError",
+    "RenderTimeout",
+    "SmsInfo",
+    "TemplateEnvironment",
+    "TemplateProblem",
+    "TemplateSyntaxProblem",
+    "WeasyPrintRenderer",
+    "compose_email",
+    "file_loader",
+    "harfbuzz_subset_available",
+    "inline_css",
+    "load_po",
+    "make_message_id",
+    "negotiate",
+    "pdf_fonts",
+    "sms_info",
+]
