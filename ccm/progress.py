@@ -11,10 +11,10 @@ from tqdm import tqdm
 class Progress:
     """Count work done towards a total; ``advance(n)`` after each piece."""
 
-    def __init__(self, total: int, label: str, *, stream: TextIO | None = None, every_seconds: float = 5.0) -> None:
+    def __init__(self, total: int, label: str, *, unit: str = "msg", stream: TextIO | None = None, every_seconds: float = 5.0) -> None:
         self.total, self.label, self.done = total, label, 0
         self.stream = stream or sys.stderr
-        self.bar = tqdm(total=total, desc=label, unit="msg", file=self.stream, leave=True) if self.stream.isatty() else None
+        self.bar = tqdm(total=total, desc=label, unit=unit, file=self.stream, leave=True) if self.stream.isatty() else None
         self.every, self.last = every_seconds, 0.0
 
     def advance(self, n: int = 1) -> None:

@@ -5,13 +5,17 @@ import functools
 from typing import Any, Callable
 
 import click
-from flask import current_app
+from flask import current_app, has_app_context
+from flask.cli import ScriptInfo
 
 from ccm.engine import Engine
 
 
 def engine() -> Engine:
-    return current_app.extensions["ccm"]
+    """The engine of the app this command runs for (``ccm`` and ``flask --app app`` alike)."""
+    if has_app_context():
+        return current_app.extensions["ccm"]
+    return click.get_current_context().ensure_object(ScriptInfo).load_app().extensions["ccm"]
 
 
 def clean_errors(*errors: type[BaseException]) -> Callable:

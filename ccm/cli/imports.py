@@ -1,0 +1,90 @@
+"""``ccm customers import``, ``ccm feed import`` and ``ccm demo data``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from ccm.cli.common import clean_errors, engine
+from ccm.imports import ImportFileError, ImportReport, import_customers, import_feed
+
+REJECTS_HELP = "Folder for the rejects file (default: <var_dir>/rejects)."
+
+
+class EmptyDatabaseError(Exception):
+    pass
+
+
+def _rejects_dir(given: str | None) -> Path:
+    return Path(given) if given else engine().var_dir / "rejects"
+
+
+def _require_schema() -> None:
+    if engine().db.current_revision() is None:
+        raise EmptyDatabaseError("the database has no schema yet: run `ccm db upgrade` first")
+
+
+def _print(report: ImportReport) -> None:
+    click.echo(report.summary())
+
+
+@click.group("customers", help="Customer data.")
+def customers_group() -> None:
+    pass
+
+
+@customers_group.command("import", help="Import customers from a CSV or JSONL file (upsert by external_id).")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--rejects-dir", type=click.Path(file_okay=False, path_type=str), help=REJECTS_HELP)
+@clean_errors(ImportFileError, EmptyDatabaseError)
+def customers_import(file: str, rejects_dir: str | None) -> None:
+    _require_schema()
+    _print(import_customers(engine().db, file, rejects_dir=_rejects_dir(rejects_dir)))
+
+
+@click.group("feed", help="Billing data feeds.")
+def feed_group() -> None:
+    pass
+
+
+@feed_group.command("import", help="Import billing statements from a CSV or JSONL file (upsert by account and period).")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--rejects-dir", type=click.Path(file_okay=False, path_type=str), help=REJECTS_HELP)
+@clean_errors(ImportFileError, EmptyDatabaseError)
+def feed_import(file: str, rejects_dir: str | None) -> None:
+    _require_schema()
+    _print(import_feed(engine().db, file, rejects_dir=_rejects_dir(rejects_dir)))
+
+
+@click.group("demo", help="Demo data to try the engine.")
+def demo_group() -> None:
+    pass
+
+
+def _cycle(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from ccm.validation import FieldError, period
+
+    try:
+        return period(value, "cycle")
+    except FieldError as exc:
+        raise click.BadParameter(exc.reason) from None
+
+
+@demo_group.command("data", help="Write a demo customers.csv and feed.jsonl (with a few bad rows on purpose).")
+@click.option("--customers", "count", type=click.IntRange(0, 1_000_000), default=500, show_default=True)
+@click.option("--cycle", default="2026-11", show_default=True, callback=_cycle, help="Billing period YYYY-MM.")
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=str), help="Folder (default: <var_dir>/demo).")
+def demo_data(count: int, cycle: str, seed: int, out: str | None) -> None:
+    from ccm.demo import write_demo_data
+
+    folder = Path(out) if out else engine().var_dir / "demo"
+    customers, feed = write_demo_data(folder, customers=count, cycle=cycle, seed=seed)
+    click.echo(f"wrote {customers} and {feed}")
+    click.echo(f"next: ccm customers import {customers} && ccm feed import {feed}")
+
+
+def init_app(app: Flask) -> None:
+    for group in (customers_group, feed_group, demo_group):
+        app.cli.add_command(group)

@@ -1,0 +1,96 @@
+"""A run killed or interrupted mid-way resumes without duplicates or losses: a real
+`ccm` process is killed with SIGKILL and with SIGINT, then `ccm runs resume` finishes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from ccm.imports import import_customers, import_feed
+from ccm.models import Message
+
+CCM = str(Path(sys.executable).with_name("ccm"))
+BULK = 14
+
+
+def write_config(path: Path, settings: dict) -> Path:
+    lines = []
+    for section, values in settings.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _sent(engine) -> int:
+    with engine.db.session() as session:
+        return session.scalar(select(func.count()).where(Message.state == "sent"))
+
+
+def _start(config: Path, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, CCM_CONFIG=str(config))
+    return subprocess.Popen([CCM, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_sent(engine, process: subprocess.Popen, at_least: int) -> None:
+    deadline = time.monotonic() + 120
+    while _sent(engine) < at_least:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run did not start sending"
+        time.sleep(0.02)
+
+
+def _outcome(engine) -> tuple[int, int]:
+    with engine.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(Message))
+        sent = session.scalar(select(func.count()).where(Message.state == "sent"))
+    return total, sent
+
+
+def _delivered_ids(var: Path) -> Counter:
+    import csv
+
+    ids: Counter = Counter()
+    for manifest in (var / "print").glob("*/manifest.csv"):
+        with manifest.open(newline="", encoding="utf-8") as fh:
+            ids.update(row["message_id"] for row in csv.DictReader(fh))
+    sms = var / "sms" / "outbox.jsonl"
+    ids.update(json.loads(line)["id"] for line in sms.read_text(encoding="utf-8").splitlines())
+    return ids
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
+def test_an_interrupted_run_resumes_without_duplicates_or_losses(engine, settings, tmp_path, how, write_bulk):
+    customers, feed = write_bulk(tmp_path, BULK)
+    import_customers(engine.db, customers, rejects_dir=tmp_path, progress=False)
+    import_feed(engine.db, feed, rejects_dir=tmp_path, progress=False)
+    config = write_config(tmp_path / "ccm.toml", settings)
+
+    process = _start(config, "run", "statement", "--cycle", "2026-11", "--workers", "1")
+    _wait_for_sent(engine, process, 3)
+    process.send_signal(how)
+    out, err = process.communicate(timeout=60)
+    total, sent = _outcome(engine)
+    assert total == 2 * BULK and 3 <= sent < total, "the run must be stopped mid-way for this test to mean anything"
+    if how == signal.SIGINT:
+        assert "ccm runs resume 1" in err
+        with engine.db.session() as session:
+            assert session.scalar(select(func.count()).where(Message.state == "claimed")) == 0
+
+    resumed = subprocess.run([CCM, "runs", "resume", "1", "--json"], env=dict(os.environ, CCM_CONFIG=str(config)),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    assert report["complete"] and report["state"] == "completed"
+    assert report["by_channel"] == {"print": {"sent": BULK}, "sms": {"sent": BULK}}
+    delivered = _delivered_ids(engine.var_dir)
+    assert len(delivered) == 2 * BULK
+    assert max(delivered.values()) == 1, [k for k, v in delivered.items() if v > 1]

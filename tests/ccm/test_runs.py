@@ -1,0 +1,145 @@
+"""The statement cycle end to end on the embedded default: real SQLite, real PDFs read
+back, real maildir, SMS file and print folder."""
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import hashlib
+import io
+import json
+import mailbox
+from pathlib import Path
+
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from ccm.models import Message, TemplateVersion
+from ccm.runs import service
+
+CYCLE = "2026-11"
+
+
+def delivered_emails(var: Path) -> list[email.message.EmailMessage]:
+    box = mailbox.Maildir(var / "maildir", factory=None, create=False)
+    return [email.message_from_bytes(box.get_bytes(key), policy=email.policy.default) for key in box.keys()]
+
+
+def delivered_sms(var: Path) -> list[dict]:
+    path = var / "sms" / "outbox.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def manifest_rows(var: Path) -> list[dict]:
+    rows = []
+    for manifest in sorted((var / "print").glob("*/manifest.csv")):
+        with manifest.open(newline="", encoding="utf-8") as fh:
+            rows.extend(dict(row, batch=manifest.parent.name) for row in csv.DictReader(fh))
+    return rows
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_statement_cycle_delivers_each_statement_once_by_the_right_channel(loaded, runner):
+    var = loaded.var_dir
+    result = runner.invoke(args=["run", "statement", "--cycle", CYCLE])
+    assert result.exit_code == 0, result.output
+    assert "records in 6 = sent 5 + suppressed 1 + failed 0: reconciled" in result.output
+
+    report = json.loads(runner.invoke(args=["runs", "show", "1", "--json"]).output)
+    assert report["complete"] and report["state"] == "completed"
+    assert report["by_channel"] == {"email": {"sent": 2}, "print": {"sent": 3}, "sms": {"sent": 2}, "none": {"suppressed": 1}}
+    assert report["suppressed_reasons"] == {"no deliverable channel: no postal address and no e-mail address": 1}
+
+    emails = delivered_emails(var)
+    assert sorted(m["To"].addresses[0].addr_spec for m in emails) == ["alice@example.com", "eve@example.com"]
+    alice = next(m for m in emails if m["To"].addresses[0].addr_spec == "alice@example.com")
+    assert alice["To"].addresses[0].display_name == "Alice <script>alert(1)</script> Smith"
+    html = alice.get_body(("html",)).get_content()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert alice.get_body(("plain",)).get_content().strip()
+    attachment = next(alice.iter_attachments())
+    pdf = attachment.get_content()
+    assert "ACC-1" in pdf_text(pdf)
+
+    with loaded.db.session() as session:
+        messages = {m.idempotency_key: m for m in session.scalars(select(Message))}
+        sent_email = messages[f"monthly-statement:{CYCLE}:ACC-1:statement"]
+        assert sent_email.artifact_sha256 == hashlib.sha256(pdf).hexdigest()
+        assert sent_email.provider_id and sent_email.sent_at
+        used = session.scalars(select(TemplateVersion).where(TemplateVersion.id.in_(sent_email.template_versions.values())))
+        assert {v.template.name for v in used} >= {"statement/statement.html", "email/statement_ready.html"}
+
+    rows = manifest_rows(var)
+    assert sorted(row["customer"] for row in rows) == ["C-NOCONSENT", "C-PRINT", "C-ZH"]
+    for batch in {row["batch"] for row in rows}:
+        stream = PdfReader(var / "print" / batch / "print-stream.pdf")
+        assert len(stream.pages) == sum(int(r["pages"]) for r in rows if r["batch"] == batch)
+    zh_pdf = (var / "print" / rows[0]["batch"] / next(r["file"] for r in rows if r["customer"] == "C-ZH")).read_bytes()
+    assert "王小明" in pdf_text(zh_pdf)
+
+    sms = delivered_sms(var)
+    assert sorted(s["to"] for s in sms) == ["+14155550102", "+8613800138000"]
+    assert {s["encoding"] for s in sms} == {"GSM-7", "UCS-2"}
+
+
+def test_running_the_same_cycle_twice_sends_nothing_twice(loaded, runner, feed_file):
+    first = runner.invoke(args=["run", "statement", "--cycle", CYCLE])
+    assert first.exit_code == 0, first.output
+    counts = (len(delivered_emails(loaded.var_dir)), len(delivered_sms(loaded.var_dir)), len(manifest_rows(loaded.var_dir)))
+    again = runner.invoke(args=["run", "statement", "--cycle", CYCLE, "--feed", str(feed_file)])
+    assert again.exit_code == 0, again.output
+    assert "planned 0 new messages" in again.output
+    assert "unchanged" in again.output
+    assert (len(delivered_emails(loaded.var_dir)), len(delivered_sms(loaded.var_dir)), len(manifest_rows(loaded.var_dir))) == counts
+
+
+def test_a_missing_field_fails_that_message_with_its_reason_not_the_run(make_settings, tmp_path, customers_file, feed_file):
+    import shutil
+
+    from app import create_app
+    from ccm.imports import import_customers, import_feed
+
+    library = tmp_path / "library"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", library)
+    sms = library / "sms" / "payment_due.txt"
+    sms.write_text(sms.read_text(encoding="utf-8") + "{{ customer.attributes.plan }}", encoding="utf-8")
+    app = create_app(make_settings(tmp_path, ccm={"templates_dir": str(library)}))
+    engine = app.extensions["ccm"]
+    engine.db.upgrade()
+    import_customers(engine.db, customers_file, rejects_dir=tmp_path / "rejects", progress=False)
+    import_feed(engine.db, feed_file, rejects_dir=tmp_path / "rejects", progress=False)
+
+    outcome = service.run_cycle(engine, "statement", CYCLE, progress=False)
+    assert outcome.report.by_channel["sms"] == {"dead": 2}
+    assert outcome.report.by_channel["email"] == {"sent": 2}
+    (reason,) = outcome.report.failure_reasons
+    assert "plan" in reason and "sms/payment_due.txt" in reason
+    assert outcome.report.complete
+    engine.close()
+
+
+def test_run_show_of_an_unknown_run_is_one_line_and_exit_1(runner):
+    result = runner.invoke(args=["runs", "show", "99"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: no such run: 99"
+
+
+def test_a_cycle_without_billing_data_is_a_clear_error(runner):
+    result = runner.invoke(args=["run", "statement", "--cycle", "2026-10"])
+    assert result.exit_code == 1
+    assert "no billing data for cycle 2026-10" in result.output
+    bad = runner.invoke(args=["run", "statement", "--cycle", "November"])
+    assert bad.exit_code == 1 and "cycle must be YYYY-MM" in bad.output
+
+
+def test_two_worker_processes_share_the_run_without_duplicates(loaded):
+    loaded.settings["ccm"]["workers"] = 2
+    loaded.settings["ccm"]["chunk_size"] = 1
+    outcome = service.run_cycle(loaded, "statement", CYCLE, progress=False)
+    assert outcome.report.complete
+    assert len(delivered_emails(loaded.var_dir)) == 2
+    assert len(delivered_sms(loaded.var_dir)) == 2
+    assert len(manifest_rows(loaded.var_dir)) == 3

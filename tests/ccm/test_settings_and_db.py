@@ -1,0 +1,64 @@
+"""Settings layers and the database set-up (SQLite WAL, migrations that match the models)."""
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from ccm.db import Database
+from ccm.models import Base
+from ccm.settings import SettingsError, load_settings
+
+
+def test_environment_overrides_defaults_and_types_follow_the_defaults():
+    settings = load_settings(environ={"CCM_DATABASE_URL": "sqlite:///x.db", "CCM_WORKERS": "3", "CCM_EMAIL__ATTACH_PDF": "no"})
+    assert settings["ccm"]["database_url"] == "sqlite:///x.db"
+    assert settings["ccm"]["workers"] == 3
+    assert settings["email"]["attach_pdf"] is False
+
+
+def test_config_file_layer_and_unknown_keys_are_rejected_with_a_suggestion(tmp_path):
+    config = tmp_path / "prod.toml"
+    config.write_text('[channels]\nemail = "smtp://mail.example:587"\n', encoding="utf-8")
+    assert load_settings(environ={"CCM_CONFIG": str(config)})["channels"]["email"] == "smtp://mail.example:587"
+
+    config.write_text('[channels]\nemial = "x"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"unknown key channels.emial \(did you mean 'email'\?\)"):
+        load_settings(environ={"CCM_CONFIG": str(config)})
+    with pytest.raises(SettingsError, match="CCM_WORKRS: no such setting"):
+        load_settings(environ={"CCM_WORKRS": "2"})
+    with pytest.raises(SettingsError, match="expected a whole number"):
+        load_settings(environ={"CCM_WORKERS": "two"})
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings(environ={"CCM_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_a_bad_setting_makes_the_cli_fail_with_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ccm = str(Path(sys.executable).with_name("ccm"))
+    result = subprocess.run([ccm, "runs", "list"], env={"CCM_WORKRS": "2", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["Error: environment variable CCM_WORKRS: no such setting (did you mean 'workers'?)"]
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/ccm.db")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+    db.dispose()
+
+
+def test_upgrade_is_idempotent_and_migrations_match_the_models(tmp_path, runner):
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0 and "at revision 0001" in result.output
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    db = Database(f"sqlite:///{tmp_path}/var/ccm.db")
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    db.dispose()
