@@ -1,0 +1,102 @@
+"""The delivery contract: what a channel takes, what it returns, and what it must never do.
+
+A channel is configured by one URL, parsed and checked in the constructor (a bad URL
+raises :class:`ChannelConfigError` at once). ``send`` never raises for a delivery
+failure: it classifies the outcome as ``sent``, ``transient`` (try again later) or
+``permanent`` (this message will never go through this channel). Neither logs nor
+``DeliveryResult.detail`` ever hold an address, a phone number, a body or a password.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self
+
+Status = Literal["sent", "transient", "permanent"]
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to deliver.
+
+    ``message_id`` is the outbox message's stable id: a retry reuses it, and file
+    channels name their files after it so a re-delivery is idempotent.
+    ``content`` is an :class:`EmailMessage` (e-mail, Message-ID already set), the text
+    (SMS) or the PDF bytes (print).
+    """
+
+    message_id: str
+    to: str
+    content: EmailMessage | str | bytes
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The outcome of one ``send``; ``detail`` is a short reason without personal data."""
+
+    status: Status
+    provider_id: str | None = None
+    detail: str = ""
+
+
+class ChannelConfigError(ValueError):
+    """A channel URL or name is wrong; the message names the problem (never a password)."""
+
+
+class Channel(ABC):
+    """Base class of every delivery adapter.
+
+    Subclasses declare ``name``, ``kind``, ``schemes`` and their limits as class
+    attributes. ``rate_per_second`` is advisory: the engine paces its workers by it,
+    the adapter does not sleep.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    schemes: ClassVar[tuple[str, ...]]
+    rate_per_second: ClassVar[float | None] = None
+    max_body: ClassVar[int | None] = None
+
+    @abstractmethod
+    def __init__(self, url: str) -> None:
+        """Parse and validate ``url``; raise :class:`ChannelConfigError` if it is wrong."""
+
+    @abstractmethod
+    def url(self, privacy: bool = True) -> str:
+        """The channel's URL; with ``privacy`` the password is masked. Round-trips."""
+
+    @abstractmethod
+    def send(self, out: Outbound) -> DeliveryResult:
+        """Deliver one message; classify failures instead of raising."""
+
+    def open_batch(self, batch_id: str) -> None:
+        """Start a batch (print runs); other channels ignore batches."""
+
+    def close_batch(self) -> None:
+        """Finish the current batch."""
+
+    def close(self) -> None:
+        """Release connections and files; may be called any number of times."""
+
+    def parse_inbound(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Turn a provider callback into feedback events."""
+        raise NotImplementedError(f"channel {self.name} takes no inbound callbacks")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url(privacy=True)}>"

@@ -1,0 +1,94 @@
+"""SMS into a JSON Lines file (the embedded default's SMS sink).
+
+``file:///var/ccm/sms.jsonl`` or ``file://var/sms.jsonl`` (relative to the current
+folder). One line per message: ``{"id", "to", "text", "encoding", "segments", "at"}``.
+Appends hold an exclusive ``flock`` and are fsynced, so several processes can share
+the file. ``encoding`` and ``segments`` come from ``Outbound.meta`` (``documents``
+computes them) and are ``null`` when not given.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+from datetime import datetime, timezone
+from typing import ClassVar
+
+from .base import Channel, DeliveryResult, Outbound
+from .redact import os_error_detail
+from .urls import folder_from_url, folder_url, split_url
+
+log = logging.getLogger(__name__)
+
+E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+
+
+class SmsFileChannel(Channel):
+    name: ClassVar[str] = "sms-file"
+    kind: ClassVar[str] = "sms"
+    schemes: ClassVar[tuple[str, ...]] = ("file",)
+    max_body: ClassVar[int | None] = 1600
+
+    def __init__(self, url: str) -> None:
+        parts = split_url(url, self.schemes, self.name)
+        self.path = folder_from_url(parts, self.name)
+
+    def url(self, privacy: bool = True) -> str:
+        return folder_url("file", self.path)
+
+    def send(self, out: Outbound) -> DeliveryResult:
+        if not isinstance(out.content, str):
+            return DeliveryResult("permanent", detail="content is not SMS text")
+        if not E164.fullmatch(out.to):
+            return DeliveryResult("permanent", detail="recipient is not an E.164 number")
+        if self.max_body is not None and len(out.content) > self.max_body:
+            return DeliveryResult(
+                "permanent", detail=f"text longer than {self.max_body} characters"
+            )
+        line = json.dumps(
+            {
+                "id": out.message_id,
+                "to": out.to,
+                "text": out.content,
+                "encoding": out.meta.get("encoding"),
+                "segments": out.meta.get("segments"),
+                "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            },
+            ensure_ascii=False,
+        )
+        try:
+            self._append(line.encode("utf-8") + b"\n")
+        except OSError as exc:
+            detail = os_error_detail(exc, "cannot append to SMS file")
+            log.warning("sms-file %s: %s (message %s)", self.url(), detail, out.message_id)
+            return DeliveryResult("transient", detail=detail)
+        return DeliveryResult("sent", provider_id=out.message_id)
+
+    def _append(self, data: bytes) -> None:
+        folder = os.path.dirname(self.path)
+        if not os.path.exists(folder):
+            os.makedirs(folder, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except OSError:
+                _truncate_quietly(fd, start)  # no half line for the next writer
+                raise
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def _truncate_quietly(fd: int, size: int) -> None:
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass

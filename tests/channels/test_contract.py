@@ -1,0 +1,309 @@
+"""The contract every registered channel adapter must pass, table-driven.
+
+Each row names how to make the channel, an outbound message, how to read back what
+the receiver got, and the failures injected for real (no mocks): a closed port, a
+server that refuses or hangs up, an untrusted certificate, a folder under a regular
+file, a full disk (``/dev/full``), a folder the kernel refuses to create (``/sys``).
+"""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from channels import Channel, Outbound, available, channel_from_url
+
+PASSWORD = "s3cret-Pa55"
+
+
+class Env:
+    """What a row may need: a tmp folder, message factories, an SMTP server on demand."""
+
+    def __init__(self, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        self.tmp = tmp_path
+        self._request = request
+        self._smtp: Any = None
+        self.email = request.getfixturevalue("email_factory")
+        self.pdf = request.getfixturevalue("pdf_factory")
+
+    @property
+    def smtp(self) -> Any:
+        if self._smtp is None:
+            self._smtp = self._request.getfixturevalue("smtp_server")()
+        return self._smtp
+
+    def fixture(self, name: str) -> Any:
+        return self._request.getfixturevalue(name)
+
+    def regular_file(self) -> Path:
+        path = self.tmp / "not-a-folder"
+        path.write_text("a regular file\n")
+        return path
+
+
+@dataclass
+class Failure:
+    id: str
+    url: Callable[[Env], str]
+    outbound: Callable[[Env], Outbound]
+    status: str
+    detail: str  # expected in DeliveryResult.detail
+    setup: Callable[[Env], None] = lambda env: None
+    prepare: Callable[[Env, Channel], None] = lambda env, channel: None  # after creation
+    kwargs: Callable[[Env], dict[str, Any]] = lambda env: {}
+    possible: Callable[[], bool] = lambda: True
+
+
+@dataclass
+class Case:
+    id: str
+    url: Callable[[Env], str]
+    outbound: Callable[[Env], Outbound]
+    received: Callable[[Env, Channel, Outbound], Any]
+    expected: Callable[[Outbound], Any]
+    secret_url: str  # a URL of this scheme, with a password where the scheme takes one
+    failures: list[Failure] = field(default_factory=list)
+
+
+def email_to(to: str) -> Callable[[Env], Outbound]:
+    return lambda env: Outbound("msg-0001", to, env.email(to))
+
+
+def sms_to(to: str, text: str = "Your bill of EUR 42.00 is due on 1 May.") -> Callable[[Env], Outbound]:
+    return lambda env: Outbound("sms-0001", to, text, {"encoding": "GSM-7", "segments": 1})
+
+
+def letter(env: Env) -> Outbound:
+    meta = {"customer": "C-1001", "pages": 2, "household_key": "HH-1", "postal_code": "1010"}
+    return Outbound("doc-0001", "HH-1", env.pdf(2), meta)
+
+
+def smtp_received(env: Env, channel: Channel, out: Outbound) -> bytes:
+    return env.smtp.handler.messages[-1].replace(b"\r\n", b"\n")
+
+
+def maildir_received(env: Env, channel: Channel, out: Outbound) -> bytes:
+    box = mailbox.Maildir(str(env.tmp / "mail"), create=False)
+    keys = box.keys()
+    assert len(keys) == 1
+    assert box[keys[0]]["Message-ID"] == out.content["Message-ID"]  # type: ignore[index]
+    return box.get_bytes(keys[0])
+
+
+def sms_received(env: Env, channel: Channel, out: Outbound) -> str:
+    lines = (env.tmp / "sms.jsonl").read_text(encoding="utf-8").splitlines()
+    return json.loads(lines[-1])["text"]
+
+
+def print_received(env: Env, channel: Channel, out: Outbound) -> bytes:
+    (document,) = (env.tmp / "print" / "default" / "documents").iterdir()
+    return document.read_bytes()
+
+
+def dev_full_available() -> bool:
+    return os.path.exists("/dev/full")
+
+
+def sys_refuses_mkdir() -> bool:
+    try:
+        os.mkdir("/sys/ccm-contract-probe")
+    except OSError:
+        return True
+    os.rmdir("/sys/ccm-contract-probe")
+    return False
+
+
+def new_is_a_file(env: Env) -> None:
+    (env.tmp / "mail").mkdir()
+    (env.tmp / "mail" / "new").write_text("not a folder")
+
+
+def manifest_on_full_disk(env: Env, channel: Channel) -> None:
+    """The batch is open, then its disk fills: the manifest row cannot be written."""
+    channel.open_batch("b1")
+    manifest = env.tmp / "print" / "b1" / "manifest.csv"
+    manifest.unlink(missing_ok=True)
+    manifest.symlink_to("/dev/full")
+
+
+CASES = [
+    Case(
+        "smtp",
+        url=lambda env: env.smtp.url(),
+        outbound=email_to("ok@example.com"),
+        received=smtp_received,
+        expected=lambda out: out.content.as_bytes(),  # type: ignore[union-attr]
+        secret_url=f"smtp://mailer:{PASSWORD}@mail.example.com:587?starttls=required",
+        failures=[
+            Failure("busy-451", lambda env: env.smtp.url(), email_to("busy@example.com"),
+                    "transient", "451 4.3.0 try later"),
+            Failure("reject-550", lambda env: env.smtp.url(), email_to("reject@example.com"),
+                    "permanent", "550 5.1.1"),
+            Failure("dropped", lambda env: env.smtp.url(), email_to("drop@example.com"),
+                    "transient", "closed"),
+            Failure("timeout", lambda env: env.smtp.url(query="starttls=off&timeout=0.5"),
+                    email_to("slow@example.com"), "transient", "timed out"),
+            Failure("refused", lambda env: f"smtp://127.0.0.1:{_closed_port()}?starttls=off",
+                    email_to("ok@example.com"), "transient", "ECONNREFUSED"),
+            Failure("starttls-missing", lambda env: env.smtp.url(query="starttls=required"),
+                    email_to("ok@example.com"), "transient", "STARTTLS required"),
+            Failure("untrusted-cert", lambda env: _tls_server(env).url(query="starttls=required"),
+                    email_to("ok@example.com"), "transient", "certificate not trusted"),
+            Failure("bad-password",
+                    lambda env: _tls_server(env, with_auth=True).url(
+                        auth="mailer:wrong-Pa55@", query="starttls=required"),
+                    email_to("ok@example.com"), "transient", "authentication failed",
+                    kwargs=lambda env: {"ssl_context": env.fixture("client_tls")}),
+            Failure("not-an-email", lambda env: env.smtp.url(),
+                    lambda env: Outbound("m", "ok@example.com", "plain text"),
+                    "permanent", "not an EmailMessage"),
+        ],
+    ),
+    Case(
+        "maildir",
+        url=lambda env: f"maildir://{env.tmp / 'mail'}",
+        outbound=email_to("ok@example.com"),
+        received=maildir_received,
+        expected=lambda out: out.content.as_bytes(),  # type: ignore[union-attr]
+        secret_url="maildir:///var/ccm/mail",
+        failures=[
+            Failure("under-a-file", lambda env: f"maildir://{env.regular_file() / 'mail'}",
+                    email_to("ok@example.com"), "transient", "ENOTDIR"),
+            Failure("new-is-a-file", lambda env: f"maildir://{env.tmp / 'mail'}",
+                    email_to("ok@example.com"), "transient", "E", setup=new_is_a_file),
+            Failure("kernel-refuses", lambda env: "maildir:///sys/ccm-mail",
+                    email_to("ok@example.com"), "transient", "E", possible=sys_refuses_mkdir),
+            Failure("not-an-email", lambda env: f"maildir://{env.tmp / 'mail'}",
+                    lambda env: Outbound("m", "ok@example.com", "plain text"),
+                    "permanent", "not an e-mail"),
+        ],
+    ),
+    Case(
+        "sms-file",
+        url=lambda env: f"file://{env.tmp / 'sms.jsonl'}",
+        outbound=sms_to("+447700900123"),
+        received=sms_received,
+        expected=lambda out: out.content,
+        secret_url="file:///var/ccm/sms.jsonl",
+        failures=[
+            Failure("under-a-file", lambda env: f"file://{env.regular_file() / 'sms.jsonl'}",
+                    sms_to("+447700900123"), "transient", "ENOTDIR"),
+            Failure("disk-full", lambda env: "file:///dev/full", sms_to("+447700900123"),
+                    "transient", "ENOSPC", possible=dev_full_available),
+            Failure("not-e164", lambda env: f"file://{env.tmp / 'sms.jsonl'}",
+                    sms_to("07700 900123"), "permanent", "E.164"),
+            Failure("too-long", lambda env: f"file://{env.tmp / 'sms.jsonl'}",
+                    sms_to("+447700900123", "x" * 1601), "permanent", "longer than 1600"),
+        ],
+    ),
+    Case(
+        "print",
+        url=lambda env: f"print://{env.tmp / 'print'}",
+        outbound=letter,
+        received=print_received,
+        expected=lambda out: out.content,
+        secret_url="print:///var/ccm/print",
+        failures=[
+            Failure("under-a-file", lambda env: f"print://{env.regular_file() / 'print'}",
+                    letter, "transient", "ENOTDIR"),
+            Failure("disk-full", lambda env: f"print://{env.tmp / 'print'}", letter,
+                    "transient", "ENOSPC", prepare=manifest_on_full_disk,
+                    possible=dev_full_available),
+            Failure("not-a-pdf", lambda env: f"print://{env.tmp / 'print'}",
+                    lambda env: Outbound("d", "HH-1", b"<html>", {"pages": 1}),
+                    "permanent", "not a PDF"),
+        ],
+    ),
+]
+
+FAILURES = [(case, failure) for case in CASES for failure in case.failures]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tls_server(env: Env, **kwargs: Any) -> Any:
+    return env.fixture("smtp_server")(
+        tls_context=env.fixture("server_tls"), require_starttls=True, **kwargs
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, request: pytest.FixtureRequest) -> Env:
+    return Env(tmp_path, request)
+
+
+def test_every_registered_adapter_has_a_row() -> None:
+    assert {case.id for case in CASES} == set(available())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_send_delivers_exactly_the_content(case: Case, env: Env) -> None:
+    out = case.outbound(env)
+    with channel_from_url(case.url(env)) as channel:
+        result = channel.send(out)
+        assert result.status == "sent", result
+        assert result.provider_id
+        assert case.received(env, channel, out) == case.expected(out)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_url_round_trips_and_masks_secrets(case: Case) -> None:
+    channel = channel_from_url(case.secret_url)
+    full = channel.url(privacy=False)
+    assert type(channel)(full).url(privacy=False) == full
+    assert type(channel)(channel.url(privacy=True)).url(privacy=True) == channel.url()
+    assert PASSWORD not in channel.url() and PASSWORD not in repr(channel)
+    if PASSWORD in case.secret_url:
+        assert PASSWORD in full and "****" in channel.url()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_close_is_idempotent(case: Case, env: Env) -> None:
+    channel = channel_from_url(case.url(env))
+    channel.close()
+    assert channel.send(case.outbound(env)).status == "sent"
+    channel.close()
+    channel.close()
+
+
+@pytest.mark.parametrize(
+    ("case", "failure"), FAILURES, ids=[f"{c.id}-{f.id}" for c, f in FAILURES]
+)
+def test_injected_failure_is_classified_not_raised(
+    case: Case, failure: Failure, env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not failure.possible():
+        pytest.skip(f"{failure.id} cannot be injected on this machine")
+    failure.setup(env)
+    out = failure.outbound(env)
+    url = failure.url(env)
+    caplog.set_level("DEBUG")
+    kwargs = failure.kwargs(env)
+    with _with_kwargs(url, kwargs) if kwargs else channel_from_url(url) as channel:
+        failure.prepare(env, channel)
+        result = channel.send(out)
+    assert result.status == failure.status, result
+    assert failure.detail in result.detail
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("channels"))
+    for secret in (out.to, "wrong-Pa55"):
+        assert secret not in result.detail and secret not in ours
+
+
+def _with_kwargs(url: str, kwargs: dict[str, Any]) -> Channel:
+    from channels.registry import scheme_table
+
+    cls: Any = scheme_table()[url.split(":", 1)[0]]
+    return cls(url, **kwargs)
