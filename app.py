@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import click
 from flask import Flask
+import flask.cli
 from flask.cli import FlaskGroup
 
 from ccm.engine import Engine
@@ -45,12 +46,16 @@ def _factory() -> Flask:
 cli = FlaskGroup(
     name="ccm",
     create_app=_factory,
-    add_default_commands=True,
+    add_default_commands=False,  # Flask's own `run` (dev server) would shadow `ccm run`
     add_version_option=False,
     load_dotenv=False,
     set_debug_flag=False,
     help="Customer communication management engine: statements, bills and campaigns by PDF, e-mail and SMS.",
 )
+
+
+cli.add_command(flask.cli.shell_command)
+cli.add_command(flask.cli.routes_command)
 
 
 def main() -> None:

@@ -71,3 +71,37 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+class DeliveryMarkers:
+    """One small file per delivered message id, written *before* the delivery itself.
+
+    A process killed between delivering and reporting the delivery leaves the marker, so
+    when the message is sent again the channel checks whether the delivery really
+    happened (``delivered`` is given by the channel: a manifest row, a line in a file)
+    instead of delivering twice. Markers survive batches and process restarts.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def _path(self, message_id: str) -> str:
+        return os.path.join(self.folder, safe_filename(message_id))
+
+    def get(self, message_id: str) -> str | None:
+        """What the marker recorded for ``message_id`` (e.g. where it went), or None."""
+        try:
+            with open(self._path(message_id), encoding="utf-8") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    def put(self, message_id: str, where: str) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        path = self._path(message_id)
+        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(where)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)

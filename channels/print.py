@@ -6,9 +6,13 @@
     <folder>/<batch_id>/manifest.csv      sequence, message_id, customer, pages, ...
     <folder>/<batch_id>/print-stream.pdf  every document, in sequence order
 
-``send`` is idempotent on ``message_id`` within a batch. ``close_batch`` writes the
-stream; a batch left with a manifest but no stream (a crashed worker) gets its stream
-built when the next batch is opened in the same folder. One writer per batch.
+``send`` is idempotent on ``message_id`` across batches: a marker under
+``<folder>/.delivered/`` names the batch a message went to, so a message sent again after
+a crash (in another batch) is not printed twice. ``close_batch`` writes the stream; a batch
+left with a manifest but no stream (a crashed worker) gets its stream built when the next
+batch is opened in the same folder. A batch open in a live process is locked
+(``<batch>/.lock``), so recovery never touches it; the kernel drops the lock of a process
+that dies.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any, ClassVar
 from pypdf import PdfReader, PdfWriter
 
 from .base import Channel, DeliveryResult, Outbound
-from .files import fsync_folder, safe_filename, write_new_file
+from .files import DeliveryMarkers, fsync_folder, safe_filename, write_new_file
 from .redact import os_error_detail
 from .urls import folder_from_url, folder_url, split_url
 
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
 STREAM = "print-stream.pdf"
+LOCK = ".lock"
+MARKERS = ".delivered"
 DOCUMENTS = "documents"
 COLUMNS = ("sequence", "message_id", "customer", "pages", "household_key", "postal_code", "file")
 DEFAULT_BATCH = "default"
@@ -59,6 +65,8 @@ class PrintChannel(Channel):
         self._batch: str | None = None
         self._sent: dict[str, str] = {}  # message_id -> file, for the open batch
         self._next_sequence = 1
+        self._lock_fd: int | None = None
+        self.markers = DeliveryMarkers(os.path.join(self.folder, MARKERS))
 
     def url(self, privacy: bool = True) -> str:
         return folder_url("print", self.folder)
@@ -75,8 +83,10 @@ class PrintChannel(Channel):
         """
         if not _BATCH_ID.fullmatch(batch_id):
             raise ValueError(f"print batch id {batch_id!r} must match {_BATCH_ID.pattern}")
+        self._unlock()
         self._batch = batch_id
         os.makedirs(os.path.join(self.folder, batch_id, DOCUMENTS), exist_ok=True)
+        self._lock_fd = _lock(os.path.join(self.folder, batch_id), blocking=True)
         self._load_manifest()
         self._recover(except_batch=batch_id)
 
@@ -84,9 +94,20 @@ class PrintChannel(Channel):
         """Write the open batch's print stream; raises ``OSError`` if it cannot."""
         if self._batch is None:
             return
-        build_stream(os.path.join(self.folder, self._batch))
-        self._batch = None
-        self._sent = {}
+        try:
+            build_stream(os.path.join(self.folder, self._batch))
+        finally:
+            self._unlock()
+            self._batch = None
+            self._sent = {}
+
+    def close(self) -> None:
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None
 
     def send(self, out: Outbound) -> DeliveryResult:
         if not isinstance(out.content, bytes) or not out.content.startswith(b"%PDF"):
@@ -98,6 +119,9 @@ class PrintChannel(Channel):
                 self.open_batch(DEFAULT_BATCH)
             if out.message_id in self._sent:
                 return DeliveryResult("sent", provider_id=self._sent[out.message_id])
+            earlier = self._delivered_before(out.message_id)
+            if earlier:
+                return DeliveryResult("sent", provider_id=earlier)
             pages = _pages(out.content, out.meta)
             if pages is None:
                 return DeliveryResult("permanent", detail="content is not a readable PDF")
@@ -113,6 +137,7 @@ class PrintChannel(Channel):
         sequence = int(out.meta.get("sequence") or self._next_sequence)
         name = f"{sequence:06d}-{safe_filename(out.message_id)}.pdf"
         file = f"{DOCUMENTS}/{name}"
+        self.markers.put(out.message_id, self._batch or "")
         documents = os.path.join(self.batch_folder, DOCUMENTS)
         if not write_new_file(documents, name, out.content):
             log.info("print: %s already written, adding its manifest row", file)
@@ -150,6 +175,16 @@ class PrintChannel(Channel):
         if os.path.exists(stale_stream):  # the batch grew after its stream was written
             os.unlink(stale_stream)
 
+    def _delivered_before(self, message_id: str) -> str | None:
+        """The file of this message in an earlier batch, if it really got there."""
+        batch = self.markers.get(message_id)
+        if not batch or batch == self._batch or not _BATCH_ID.fullmatch(batch):
+            return None
+        for row in read_manifest(os.path.join(self.folder, batch)):
+            if row["message_id"] == message_id:
+                return f"{batch}/{row['file']}"
+        return None
+
     def _load_manifest(self) -> None:
         assert self.batch_folder is not None
         rows = read_manifest(self.batch_folder)
@@ -162,11 +197,28 @@ class PrintChannel(Channel):
                 continue
             has_manifest = os.path.exists(os.path.join(entry.path, MANIFEST))
             if has_manifest and not os.path.exists(os.path.join(entry.path, STREAM)):
+                lock = _lock(entry.path, blocking=False)
+                if lock is None:
+                    continue  # a live worker has this batch open
                 try:
-                    build_stream(entry.path)
-                    log.info("print: built the missing stream of batch %s", entry.name)
+                    if not os.path.exists(os.path.join(entry.path, STREAM)):
+                        build_stream(entry.path)
+                        log.info("print: built the missing stream of batch %s", entry.name)
                 except Exception as exc:  # one broken old batch must not stop new ones
                     log.error("print: cannot rebuild stream of batch %s: %r", entry.name, exc)
+                finally:
+                    os.close(lock)
+
+
+def _lock(batch_folder: str, *, blocking: bool) -> int | None:
+    """An exclusive lock on a batch, held by an open file descriptor; None if busy."""
+    fd = os.open(os.path.join(batch_folder, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def read_manifest(batch_folder: str) -> list[dict[str, str]]:
@@ -185,7 +237,7 @@ def build_stream(batch_folder: str) -> str:
     for row in rows:
         writer.append(os.path.join(batch_folder, row["file"]))
     target = os.path.join(batch_folder, STREAM)
-    tmp = target + ".tmp"
+    tmp = f"{target}.{os.getpid()}.tmp"
     with open(tmp, "wb") as fh:
         writer.write(fh)
         fh.flush()

@@ -5,6 +5,10 @@ folder). One line per message: ``{"id", "to", "text", "encoding", "segments", "a
 Appends hold an exclusive ``flock`` and are fsynced, so several processes can share
 the file. ``encoding`` and ``segments`` come from ``Outbound.meta`` (``documents``
 computes them) and are ``null`` when not given.
+
+Idempotent on the message id: a marker (``<file>.delivered/<id>``) is written before the
+line; a message sent again whose marker exists is appended only if its line is missing
+(a process killed between the two), so a resumed run never texts a customer twice.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import datetime, timezone
 from typing import ClassVar
 
 from .base import Channel, DeliveryResult, Outbound
+from .files import DeliveryMarkers
 from .redact import os_error_detail
 from .urls import folder_from_url, folder_url, split_url
 
@@ -35,6 +40,7 @@ class SmsFileChannel(Channel):
     def __init__(self, url: str) -> None:
         parts = split_url(url, self.schemes, self.name)
         self.path = folder_from_url(parts, self.name)
+        self.markers = DeliveryMarkers(self.path + ".delivered")
 
     def url(self, privacy: bool = True) -> str:
         return folder_url("file", self.path)
@@ -60,12 +66,25 @@ class SmsFileChannel(Channel):
             ensure_ascii=False,
         )
         try:
+            regular = not os.path.exists(self.path) or os.path.isfile(self.path)
+            if regular:  # (markers make no sense beside a device such as /dev/full)
+                if self.markers.get(out.message_id) is not None and self._holds(out.message_id):
+                    return DeliveryResult("sent", provider_id=out.message_id)
+                self.markers.put(out.message_id, "sent")
             self._append(line.encode("utf-8") + b"\n")
         except OSError as exc:
             detail = os_error_detail(exc, "cannot append to SMS file")
             log.warning("sms-file %s: %s (message %s)", self.url(), detail, out.message_id)
             return DeliveryResult("transient", detail=detail)
         return DeliveryResult("sent", provider_id=out.message_id)
+
+    def _holds(self, message_id: str) -> bool:
+        """Whether the file already has a line for this message (only read on a re-send)."""
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                return any(json.loads(line).get("id") == message_id for line in fh if line.strip())
+        except FileNotFoundError:
+            return False
 
     def _append(self, data: bytes) -> None:
         folder = os.path.dirname(self.path)

@@ -51,13 +51,13 @@ def inline_css(html: str, *, engine: str = "css-inline") -> str:
 
 
 def compose_email(*, subject: str, html: str, text: str, from_addr: str, to_addr: str,
-                  to_name: str | None = None, reply_to: str | None = None, message_id: str,
+                  from_name: str | None = None, to_name: str | None = None, reply_to: str | None = None, message_id: str,
                   attachments: Sequence[Attachment] = (), headers: Mapping[str, str] | None = None,
                   inliner: str = "css-inline") -> EmailMessage:
     """Build the MIME message for one customer."""
     message = EmailMessage()
     message["Subject"] = _fold(subject)
-    message["From"] = _address(from_addr)
+    message["From"] = _address(from_addr, from_name)
     message["To"] = _address(to_addr, to_name)
     if reply_to:
         message["Reply-To"] = _address(reply_to)

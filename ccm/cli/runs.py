@@ -32,7 +32,7 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
     click.echo(report.reconciliation())
 
 
-@click.command("run", help="Run a communication for a cycle, e.g. `ccm run statement --cycle 2026-11`.")
+@click.command("run", help="Run a communication for a cycle: plan, render, deliver, reconcile (ccm run statement --cycle 2026-11).")
 @click.argument("communication")
 @click.option("--cycle", required=True, help="Billing cycle, YYYY-MM.")
 @click.option("--feed", "feed_file", type=click.Path(dir_okay=False, path_type=Path), help="Import this billing feed first.")

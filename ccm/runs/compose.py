@@ -185,6 +185,7 @@ class _Render:
             html=self.text(names["html"]),
             text=self.text(names["text"]),
             from_addr=email_cfg["from"],
+            from_name=email_cfg["from_name"] or None,
             to_addr=self.customer.email or "",
             to_name=self.customer.name,
             reply_to=email_cfg["reply_to"] or None,

@@ -28,9 +28,9 @@ def manifest(batch: Path) -> list[dict[str, str]]:
 
 def test_two_batches_streams_have_the_sum_of_pages(tmp_path: Path, pdf_factory: Any) -> None:
     with PrintChannel(f"print://{tmp_path}") as channel:
-        for batch, pages in (("b1", [1, 2, 3]), ("b2", [2, 2])):
+        for batch, first, pages in (("b1", 1, [1, 2, 3]), ("b2", 11, [2, 2])):
             channel.open_batch(batch)
-            for n, count in enumerate(pages, start=1):
+            for n, count in enumerate(pages, start=first):
                 assert channel.send(letter(pdf_factory, n, count)).status == "sent"
             channel.close_batch()
     assert len(PdfReader(tmp_path / "b1" / "print-stream.pdf").pages) == 6
@@ -70,6 +70,7 @@ def test_resend_is_idempotent(tmp_path: Path, pdf_factory: Any) -> None:
     first = channel.send(letter(pdf_factory, 1, 2))
     again = channel.send(letter(pdf_factory, 1, 2))
     assert first == again and first.status == "sent"
+    channel.close()  # the worker died (the kernel releases its batch lock)
     # a new worker resuming the same batch also knows the message
     resumed = PrintChannel(f"print://{tmp_path}")
     resumed.open_batch("b1")
@@ -85,7 +86,7 @@ def test_crashed_batch_gets_its_stream_when_the_next_batch_opens(
     crashed.open_batch("b1")
     crashed.send(letter(pdf_factory, 1, 2))
     crashed.send(letter(pdf_factory, 2, 3))
-    del crashed  # the worker died before close_batch
+    crashed.close()  # the worker died before close_batch (the kernel releases its lock)
     assert not (tmp_path / "b1" / "print-stream.pdf").exists()
     PrintChannel(f"print://{tmp_path}").open_batch("b2")
     assert len(PdfReader(tmp_path / "b1" / "print-stream.pdf").pages) == 5
@@ -94,3 +95,33 @@ def test_crashed_batch_gets_its_stream_when_the_next_batch_opens(
 def test_not_a_pdf_is_permanent(tmp_path: Path) -> None:
     result = PrintChannel(f"print://{tmp_path}").send(Outbound("d", "HH", b"hello", {}))
     assert result.status == "permanent"
+
+
+def test_a_message_sent_again_in_another_batch_is_not_printed_twice(tmp_path: Path, pdf_factory: Any) -> None:
+    """A worker killed after printing but before recording it: the retry lands in a new batch."""
+    first = PrintChannel(f"print://{tmp_path}")
+    first.open_batch("crashed")
+    assert first.send(letter(pdf_factory, 1, 1)).status == "sent"
+    first.close()  # the process died: no stream, lock released
+
+    with PrintChannel(f"print://{tmp_path}") as again:
+        again.open_batch("resumed")
+        result = again.send(letter(pdf_factory, 1, 1))
+        assert result.status == "sent" and result.provider_id == "crashed/documents/000001-doc-1.pdf"
+        assert again.send(letter(pdf_factory, 2, 1)).status == "sent"
+        again.close_batch()
+    assert [r["message_id"] for r in manifest(tmp_path / "resumed")] == ["doc-2"]
+    assert len(PdfReader(tmp_path / "crashed" / "print-stream.pdf").pages) == 1  # recovered
+
+
+def test_recovery_leaves_a_batch_that_a_live_worker_has_open_alone(tmp_path: Path, pdf_factory: Any) -> None:
+    busy = PrintChannel(f"print://{tmp_path}")
+    busy.open_batch("busy")
+    assert busy.send(letter(pdf_factory, 1, 1)).status == "sent"
+    with PrintChannel(f"print://{tmp_path}") as other:
+        other.open_batch("other")  # must not build "busy"'s stream while it is being written
+        assert not (tmp_path / "busy" / "print-stream.pdf").exists()
+        other.close_batch()
+    assert busy.send(letter(pdf_factory, 2, 1)).status == "sent"
+    busy.close_batch()
+    assert len(PdfReader(tmp_path / "busy" / "print-stream.pdf").pages) == 2

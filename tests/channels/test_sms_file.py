@@ -50,3 +50,19 @@ def test_non_e164_is_permanent(tmp_path: Path, to: str) -> None:
     result = SmsFileChannel(f"file://{tmp_path / 'sms.jsonl'}").send(Outbound("s", to, "hi"))
     assert result.status == "permanent" and to not in result.detail
     assert not (tmp_path / "sms.jsonl").exists()
+
+
+def test_a_message_sent_again_after_a_crash_is_not_texted_twice(tmp_path: Path) -> None:
+    from channels import Outbound, SmsFileChannel
+
+    path = tmp_path / "sms.jsonl"
+    channel = SmsFileChannel(f"file://{path}")
+    message = Outbound("m-1", "+14155550101", "Your statement is ready")
+    assert channel.send(message).status == "sent"
+    assert channel.send(message).status == "sent"
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 1
+
+    # Killed after the marker but before the line: the re-send appends it once.
+    channel.markers.put("m-2", "sent")
+    assert channel.send(Outbound("m-2", "+14155550101", "Payment due")).status == "sent"
+    assert [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()] == ["m-1", "m-2"]
