@@ -1,0 +1,64 @@
+"""The statement cycle by SMTP against a real aiosmtpd server on 127.0.0.1: accepted,
+temporarily refused (retried on resume with the same Message-ID) and permanently refused."""
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import json
+
+from app import create_app
+from ccm.imports import import_customers, import_feed
+
+COLUMNS = ["external_id", "name", "email", "address_line1", "city", "postal_code", "country", "paperless", "consent_email"]
+
+
+def write_files(tmp_path, statement):
+    customers = tmp_path / "customers.csv"
+    with customers.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        for ext, local in (("S-OK", "ok"), ("S-BUSY", "busy"), ("S-REJECT", "reject")):
+            writer.writerow([ext, f"Customer {local}", f"{local}@example.com", "1 Main St", "Springfield", "62701", "US", "yes", "yes"])
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("".join(json.dumps(statement(ext, f"ACC-{ext}", 2)) + "\n" for ext in ("S-OK", "S-BUSY", "S-REJECT")))
+    return customers, feed
+
+
+def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resume(make_settings, tmp_path, smtp_server):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("ccm_test_data", Path(__file__).with_name("conftest.py"))
+    data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(data)
+
+    server = smtp_server()
+    app = create_app(make_settings(tmp_path, channels={"email": server.url()}, email={"attach_pdf": False}))
+    engine = app.extensions["ccm"]
+    engine.db.upgrade()
+    customers, feed = write_files(tmp_path, data.statement)
+    import_customers(engine.db, customers, rejects_dir=tmp_path, progress=False)
+    import_feed(engine.db, feed, rejects_dir=tmp_path, progress=False)
+    runner = app.test_cli_runner()
+
+    first = runner.invoke(args=["run", "statement", "--cycle", "2026-11", "--json"])
+    report = json.loads(first.stdout)
+    assert report["state"] == "failed"
+    assert report["by_channel"] == {"email": {"sent": 1, "failed": 1, "dead": 1}}
+    assert report["reconciliation"] == "records in 3 = sent 1 + suppressed 0 + failed 2: reconciled"
+    assert any(reason.startswith("451") for reason in report["failure_reasons"])
+    assert any("permanent: 550" in reason for reason in report["failure_reasons"])
+    assert not any("@" in reason for reason in report["failure_reasons"]), "no addresses in reasons"
+    assert "smtp://127.0.0.1" in report["outputs"]["email"]
+    assert len(server.handler.messages) == 1
+
+    server.handler.busy_accepts = True
+    resumed = runner.invoke(args=["runs", "resume", str(report["run_id"]), "--retry-now", "--json"])
+    after = json.loads(resumed.stdout)
+    assert after["by_channel"] == {"email": {"sent": 2, "dead": 1}}
+    assert after["state"] == "completed"
+    received = [email.message_from_bytes(raw, policy=email.policy.default) for raw in server.handler.messages]
+    assert sorted(m["To"].addresses[0].username for m in received) == ["busy", "ok"]
+    assert len({m["Message-ID"] for m in received}) == 2
+    engine.close()
