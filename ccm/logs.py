@@ -14,6 +14,7 @@ channel URLs are logged with the password masked.
 from __future__ import annotations
 
 import logging
+import re
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -26,5 +27,22 @@ def configure_logging(level: str = "INFO") -> None:
         handler._ccm = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     logging.getLogger("ccm").setLevel(level)
-    for noisy in ("fontTools", "weasyprint"):
-        logging.getLogger(noisy).setLevel(logging.ERROR if noisy == "fontTools" else logging.WARNING)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    weasyprint = logging.getLogger("weasyprint")
+    weasyprint.setLevel(logging.WARNING)
+    if not any(isinstance(f, UrlRedactor) for f in weasyprint.filters):
+        weasyprint.addFilter(UrlRedactor())
+
+
+class UrlRedactor(logging.Filter):
+    """WeasyPrint logs refused resources with their whole URL; keep scheme, host and path
+    only (a query string may carry a token or a customer's data)."""
+
+    QUERY = re.compile(r"(\w+:[^\s'\"?#]*)[?#][^\s'\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.QUERY.sub(r"\1?…", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

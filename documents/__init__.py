@@ -6,7 +6,7 @@ strings, bytes and messages.
 
 from .email import Attachment, compose_email, inline_css, make_message_id
 from .errors import RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
-from .i18n import load_po, negotiate
+from .i18n import load_po, negotiate, parse_po
 from .pdf import (PdfDocument, PdfRenderer, WeasyPrintRenderer, harfbuzz_subset_available,
                   pdf_fonts)
 from .sandbox import TemplateEnvironment, file_loader
@@ -30,6 +30,7 @@ __all__ = [
     "load_po",
     "make_message_id",
     "negotiate",
+    "parse_po",
     "pdf_fonts",
     "sms_info",
 ]

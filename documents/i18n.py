@@ -7,6 +7,8 @@ e.g. ``zh_CN``, ``zh-CN``, ``zh_Hans_CN`` and ``zh`` all map to ``zh_Hans``.
 
 from __future__ import annotations
 
+import io
+
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 from babel.messages.pofile import read_po
 
-__all__ = ["SOURCE_LANGUAGE", "load_po", "negotiate", "parse_locale"]
+__all__ = ["SOURCE_LANGUAGE", "load_po", "negotiate", "parse_locale", "parse_po"]
 
 SOURCE_LANGUAGE = "en"
 
@@ -22,7 +24,13 @@ SOURCE_LANGUAGE = "en"
 def load_po(path: str | Path) -> dict[str, str]:
     """Read a ``.po`` file into ``{msgid: msgstr}``, skipping fuzzy and empty entries."""
     with open(path, "rb") as handle:
-        catalog = read_po(handle)
+        return parse_po(handle.read())
+
+
+def parse_po(source: str | bytes) -> dict[str, str]:
+    """Parse the text of a ``.po`` catalog (e.g. a version kept in a template store)."""
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    catalog = read_po(io.BytesIO(data))
     messages: dict[str, str] = {}
     for message in catalog:
         if not message.id or message.fuzzy or message.pluralizable:

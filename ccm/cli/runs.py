@@ -25,6 +25,8 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
         states = report.by_channel[channel]
         counts = ", ".join(f"{states[s]} {s}" for s in sorted(states))
         where = report.outputs.get(channel)
+        if where and channel == "print" and report.print_batches:
+            where += f" ({len(report.print_batches)} batches, each with print-stream.pdf and manifest.csv)"
         click.echo(f"  {channel:<6} {counts}" + (f"  → {where}" if where else ""))
     for title, reasons in (("suppressed", report.suppressed_reasons), ("failed", report.failure_reasons)):
         for reason, count in list(reasons.items())[:5]:

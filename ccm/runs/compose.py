@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from babel.messages.pofile import read_po
-
 from channels import Outbound
 from ccm.models import Communication, Customer, FeedRecord, Message
 from ccm.templatestore import PinnedTemplates
 from documents import (
     Attachment,
+    TemplateProblem,
     TemplateEnvironment,
     WeasyPrintRenderer,
     compose_email,
     make_message_id,
+    parse_po,
     sms_info,
 )
 
@@ -86,15 +85,35 @@ def statement_context(record: FeedRecord, issue_date: dt.date) -> dict[str, Any]
     }
 
 
+def templates_of(config: dict[str, Any]) -> list[str]:
+    """Every template a communication renders: document, e-mail parts, SMS texts, slot blocks."""
+    names = [config["document"], *config.get("email", {}).values(), *config.get("sms", {}).values()]
+    for per_channel in config.get("slots", {}).values():
+        names.extend(per_channel.values())
+    return sorted(set(names))
+
+
+def check_templates(pinned: PinnedTemplates, config: dict[str, Any]) -> list[str]:
+    """Problems found before anything is rendered: missing templates and syntax errors, with lines."""
+    env = TemplateEnvironment(pinned.loader)
+    problems = []
+    for name in templates_of(config):
+        if name not in pinned.sources:
+            problems.append(f"{name}: no approved version in the template store")
+            continue
+        try:
+            env.check(name)
+        except TemplateProblem as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def load_translations(pinned: PinnedTemplates) -> dict[str, dict[str, str]]:
     """Catalogs shipped as ``i18n/<locale>.po`` in the template store, pinned like templates."""
     translations: dict[str, dict[str, str]] = {}
     for name, source in pinned.sources.items():
         if name.startswith("i18n/") and name.endswith(".po"):
-            catalog = read_po(io.StringIO(source))
-            translations[Path(name).stem] = {
-                str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy and isinstance(m.id, str)
-            }
+            translations[Path(name).stem] = parse_po(source)
     return translations
 
 

@@ -18,7 +18,8 @@ from ccm.communications import ensure_built_in, get_communication
 from ccm.engine import Engine
 from ccm.models import Customer, FeedRecord, Message, Run, Suppression, utcnow
 from ccm.runs.policy import Choice, sms_reminder, statement_channel
-from ccm.templatestore import effective_versions, sync_library
+from ccm.runs.compose import check_templates
+from ccm.templatestore import effective_versions, load_pinned, sync_library
 
 log = logging.getLogger(__name__)
 CYCLE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -54,6 +55,9 @@ def plan_run(engine: Engine, communication_name: str, cycle: str) -> PlanResult:
             session.flush()
         elif run.state == "cancelled":
             raise PlanError(f"run {run.id} for {communication.name} {cycle} was cancelled")
+        problems = check_templates(load_pinned(session, run.template_versions), communication.config)
+        if problems:
+            raise PlanError("templates have errors, nothing was planned:\n  " + "\n  ".join(problems))
         records = _feed_records(session, cycle)
         if not records:
             raise PlanError(f"no billing data for cycle {cycle}: import a feed first (ccm feed import FILE)")

@@ -28,6 +28,7 @@ class RunReport:
     by_channel: dict[str, dict[str, int]]  # channel -> state -> count, all messages
     suppressed_reasons: dict[str, int]
     failure_reasons: dict[str, int]
+    print_batches: list[str] = field(default_factory=list)  # batch folders holding a print stream and a manifest
     outputs: dict[str, str] = field(default_factory=dict)  # channel -> where it went (masked URL)
 
     @property
@@ -83,6 +84,14 @@ def run_report(session: Session, run_id: int, outputs: dict[str, str] | None = N
         by_channel=by_channel,
         suppressed_reasons=_reasons(session, run_id, ("suppressed",)),
         failure_reasons=_reasons(session, run_id, ("failed", "dead")),
+        print_batches=list(
+            session.scalars(
+                select(Message.batch_id)
+                .where(Message.run_id == run_id, Message.channel == "print", Message.batch_id.is_not(None))
+                .distinct()
+                .order_by(Message.batch_id)
+            )
+        ),
         outputs=outputs or {},
     )
 

@@ -143,3 +143,28 @@ def test_two_worker_processes_share_the_run_without_duplicates(loaded):
     assert len(delivered_emails(loaded.var_dir)) == 2
     assert len(delivered_sms(loaded.var_dir)) == 2
     assert len(manifest_rows(loaded.var_dir)) == 3
+
+
+def test_a_template_syntax_error_stops_the_run_before_anything_is_planned(make_settings, tmp_path, customers_file, feed_file):
+    import shutil
+
+    from app import create_app
+    from ccm.imports import import_customers, import_feed
+
+    library = tmp_path / "library"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", library)
+    subject = library / "email" / "statement_ready.subject.txt"
+    subject.write_text("Your statement {{ statement.period }\n", encoding="utf-8")
+    app = create_app(make_settings(tmp_path, ccm={"templates_dir": str(library)}))
+    engine = app.extensions["ccm"]
+    engine.db.upgrade()
+    import_customers(engine.db, customers_file, rejects_dir=tmp_path / "rejects", progress=False)
+    import_feed(engine.db, feed_file, rejects_dir=tmp_path / "rejects", progress=False)
+
+    result = app.test_cli_runner().invoke(args=["run", "statement", "--cycle", CYCLE])
+    assert result.exit_code == 1
+    assert "templates have errors, nothing was planned" in result.output
+    assert "email/statement_ready.subject.txt, line 1" in result.output
+    with engine.db.session() as session:
+        assert session.scalars(select(Message)).first() is None
+    engine.close()

@@ -62,3 +62,14 @@ def test_upgrade_is_idempotent_and_migrations_match_the_models(tmp_path, runner)
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
     db.dispose()
+
+
+def test_the_production_example_is_a_valid_configuration():
+    from pathlib import Path
+
+    from channels import channel_from_url
+
+    example = Path(__file__).resolve().parents[2] / "config" / "production.example.toml"
+    settings = load_settings(environ={"CCM_CONFIG": str(example)})
+    assert settings["ccm"]["database_url"].startswith("postgresql+psycopg://")
+    assert channel_from_url(settings["channels"]["email"]).name == "smtp"
