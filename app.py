@@ -54,6 +54,8 @@ cli = FlaskGroup(
 )
 
 
+# `ccm` always builds this app: Flask's --app, --env-file and --debug options do not apply.
+cli.params = [p for p in cli.params if p.name not in ("app", "env_file", "debug")]
 cli.add_command(flask.cli.shell_command)
 cli.add_command(flask.cli.routes_command)
 

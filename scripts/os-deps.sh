@@ -5,6 +5,7 @@
 #   Pango (WeasyPrint's text layout)        Debian: libpango-1.0-0 libpangoft2-1.0-0
 #   HarfBuzz subsetting (fast font subsets) Debian: libharfbuzz-subset0
 #   A CJK font (Chinese names, addresses)   Debian: fonts-noto-cjk
+#   An emoji font (emoji in names, lines)   Debian: fonts-noto-color-emoji
 #   pdftotext/pdffonts (tests read PDFs)    Debian: poppler-utils
 set -u
 missing=""
@@ -12,6 +13,7 @@ have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib 'libpango-1.0.so'     || missing="$missing libpango-1.0-0 libpangoft2-1.0-0"
 have_lib 'libharfbuzz-subset.so' || missing="$missing libharfbuzz-subset0"
 fc-list ':lang=zh' 2>/dev/null | grep -qi 'cjk' || missing="$missing fonts-noto-cjk"
+fc-list 2>/dev/null | grep -qi 'emoji' || missing="$missing fonts-noto-color-emoji"
 command -v pdftotext >/dev/null 2>&1 || missing="$missing poppler-utils"
 [ -z "$missing" ] && exit 0
 
@@ -30,6 +32,7 @@ os-deps: cannot install these OS packages here; please install them (names are D
   - without Pango, WeasyPrint cannot render PDFs at all;
   - without libharfbuzz-subset0, fonts subset 1.75x (Latin) to 17x (Chinese) slower;
   - without a CJK font (fonts-noto-cjk), Chinese text prints as empty boxes;
+  - without an emoji font (fonts-noto-color-emoji), emoji print as empty boxes;
   - without poppler-utils, the tests that read PDFs back cannot run.
 MSG
 case "$missing" in *pango*) exit 1;; esac

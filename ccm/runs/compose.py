@@ -120,7 +120,7 @@ def load_translations(pinned: PinnedTemplates) -> dict[str, dict[str, str]]:
 class Composer:
     """Renders messages of one run in one worker process (one renderer, one font config)."""
 
-    def __init__(self, settings: dict, pinned: PinnedTemplates, communication: Communication) -> None:
+    def __init__(self, settings: dict, pinned: PinnedTemplates, communication: Communication, issue_date: dt.date) -> None:
         self.settings = settings
         self.pinned = pinned
         self.config = communication.config
@@ -129,7 +129,7 @@ class Composer:
         templates_dir = Path(settings["ccm"]["templates_dir"])
         self.renderer = WeasyPrintRenderer([templates_dir], allow_network=settings["pdf"]["allow_network"])
         self.company = dict(settings["company"])
-        self.issue_date = dt.date.today()
+        self.issue_date = issue_date  # the run's date, so a resumed run issues the same date
 
     def compose(self, message: Message) -> Composed:
         customer, record = message.customer, message.feed_record

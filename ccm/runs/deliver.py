@@ -102,7 +102,8 @@ class Worker:
                 raise LookupError(f"no such run: {run_id}")
             communication = session.get(Communication, run.communication_id)
             pinned = load_pinned(session, run.template_versions)
-        self.composer = Composer(engine.settings, pinned, communication)
+            issue_date = run.created_at.date()
+        self.composer = Composer(engine.settings, pinned, communication, issue_date)
 
     def channel(self, kind: str) -> Channel:
         if kind not in self.channels:

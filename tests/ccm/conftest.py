@@ -24,7 +24,7 @@ CUSTOMERS = [
     ("C-ZH", "王小明", "wang@example.cn", "+8613800138000", "no", "no", "yes", True, "zh_CN"),
     ("C-NOCONSENT", "Carol 😀 Jones", "carol@example.com", "", "yes", "no", "no", True, "en_GB"),
     ("C-NOWHERE", "Dan Nowhere", "", "", "yes", "no", "no", False, "en_US"),
-    ("C-SMSONLY", "Eve Zero", "eve@example.com", "+14155550105", "yes", "yes", "yes", True, "en_US"),
+    ("C-SMSONLY", "Eve\r\nBcc: evil@example.net\r\n Zero", "eve@example.com", "+14155550105", "yes", "yes", "yes", True, "en_US"),
 ]
 
 
@@ -41,11 +41,12 @@ def write_customers(path: Path) -> Path:
     return path
 
 
-def statement(ext: str, account: str, lines: int, *, opening: str = "100.00", zero_due: bool = False) -> dict:
+def statement(ext: str, account: str, lines: int, *, opening: str = "100.00", zero_due: bool = False, extra: tuple = ()) -> dict:
     items = [
         {"date": f"{CYCLE}-{(i % 28) + 1:02d}", "description": f"Usage period {i + 1}", "amount": "12.34"}
         for i in range(lines)
     ]
+    items.extend({"date": f"{CYCLE}-15", "description": text, "amount": amount} for text, amount in extra)
     if zero_due:
         items.append({"date": f"{CYCLE}-28", "description": "Payment — thank you", "amount": str(-(Decimal(opening) + Decimal("12.34") * lines))})
     closing = Decimal(opening) + sum(Decimal(item["amount"]) for item in items)
@@ -67,7 +68,10 @@ def write_feed(path: Path, *, long_statement_lines: int = 4) -> Path:
         statement("C-EMAIL", "ACC-1", 3),
         statement("C-PRINT", "ACC-2", long_statement_lines),
         statement("C-ZH", "ACC-3", 5),
-        statement("C-NOCONSENT", "ACC-4", 2),
+        statement("C-NOCONSENT", "ACC-4", 2, extra=(
+            ("Turbine <b>installation</b> 🌬️ " + "x" * 300, "9999999999.99"),
+            ("Refund\r\nof deposit", "-12345678.90"),
+        )),
         statement("C-NOWHERE", "ACC-5", 2),
         statement("C-SMSONLY", "ACC-6", 2, zero_due=True),
     ]

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ccm.models import Message, TemplateVersion
 from ccm.runs import service
+from documents import pdf_fonts
 
 CYCLE = "2026-11"
 
@@ -39,7 +40,10 @@ def manifest_rows(var: Path) -> list[dict]:
 
 
 def pdf_text(data: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    """The text of a PDF as poppler's pdftotext reads it (what a customer's viewer shows)."""
+    import subprocess
+
+    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True).stdout.decode("utf-8")
 
 
 def test_statement_cycle_delivers_each_statement_once_by_the_right_channel(loaded, runner):
@@ -79,6 +83,14 @@ def test_statement_cycle_delivers_each_statement_once_by_the_right_channel(loade
         assert len(stream.pages) == sum(int(r["pages"]) for r in rows if r["batch"] == batch)
     zh_pdf = (var / "print" / rows[0]["batch"] / next(r["file"] for r in rows if r["customer"] == "C-ZH")).read_bytes()
     assert "王小明" in pdf_text(zh_pdf)
+
+    eve = next(m for m in emails if m["To"].addresses[0].addr_spec == "eve@example.com")
+    assert eve["Bcc"] is None and "evil" not in str(eve["To"].addresses[0].addr_spec)
+    huge_pdf = (var / "print" / rows[0]["batch"] / next(r["file"] for r in rows if r["customer"] == "C-NOCONSENT")).read_bytes()
+    huge_text = pdf_text(huge_pdf)
+    assert "US$9,999,999,999.99" in huge_text and "-US$12,345,678.90" in huge_text  # en_GB
+    assert "<b>" in huge_text  # the description's HTML is printed as text, not markup
+    assert any("Emoji" in font for font in pdf_fonts(huge_pdf))  # the emoji is drawn, not an empty box
 
     sms = delivered_sms(var)
     assert sorted(s["to"] for s in sms) == ["+14155550102", "+8613800138000"]

@@ -1,0 +1,109 @@
+"""The statement cycle against a hand-written baseline.
+
+Engine: `ccm`'s whole cycle on SQLite in one worker process: plan into the outbox,
+render every statement PDF through the sandbox and WeasyPrint, compose e-mails and SMS,
+deliver to the embedded default's maildir, print folder and SMS file, record every
+outcome.
+
+Baseline: the same number of statement PDFs from the same template files with the same
+libraries (plain Jinja2, Babel, one WeasyPrint FontConfiguration and stylesheet), written
+to a folder: no database, no outbox, no sandbox, no e-mail. The ratio is what the engine's
+bookkeeping and safety cost on top of the unavoidable rendering.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+
+
+def engine_run(folder: Path, customers_file: Path, feed_file: Path) -> tuple[float, int]:
+    from ccm.engine import Engine
+    from ccm.imports import import_customers, import_feed
+    from ccm.runs import service
+
+    var = folder / "engine"
+    settings = {
+        "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": 1},
+        "channels": {"email": f"maildir://{var}/maildir", "sms": f"file://{var}/sms.jsonl", "print": f"print://{var}/print"},
+    }
+    engine = Engine.from_settings(settings)
+    engine.db.upgrade()
+    import_customers(engine.db, customers_file, rejects_dir=var, progress=False)
+    import_feed(engine.db, feed_file, rejects_dir=var, progress=False)
+    start = time.perf_counter()
+    outcome = service.run_cycle(engine, "statement", "2026-11", progress=False)
+    elapsed = time.perf_counter() - start
+    engine.close()
+    return elapsed, outcome.report.records_in
+
+
+def baseline_run(folder: Path, feed_file: Path, customers_file: Path) -> tuple[float, int]:
+    import csv
+
+    import jinja2
+    from babel import dates, numbers
+    from markupsafe import Markup
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    names = {}
+    with customers_file.open(encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh):
+            names[row["external_id"]] = row
+    records = [json.loads(line) for line in feed_file.read_text(encoding="utf-8").splitlines()]
+    records = [r for r in records if r["customer_id"] in names]
+    out = folder / "baseline"
+    out.mkdir()
+
+    start = time.perf_counter()
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["money"] = lambda amount, currency: numbers.format_currency(Decimal(amount), currency, locale="en_US")
+    env.filters["date"] = lambda value, format="medium": dates.format_date(value, format=format, locale="en_US")
+    env.globals["_"] = lambda msgid, **params: msgid % params if params else msgid
+    fonts = FontConfiguration()
+    stylesheet = CSS(filename=str(TEMPLATES / "assets" / "statement.css"), font_config=fonts)
+    insert = Markup(env.get_template("inserts/go_paperless.html").render())
+    env.globals["slot"] = lambda name: insert
+    template = env.get_template("statement/statement.html")
+    for number, record in enumerate(records):
+        row = names[record["customer_id"]]
+        lines = [
+            {"date": dt.date.fromisoformat(line["date"]), "description": line["description"], "amount": Decimal(line["amount"])}
+            for line in record["lines"]
+        ]
+        context = {
+            "customer": {"name": row["name"], "external_id": row["external_id"], "locale": "en_US", "attributes": {},
+                         "address": {k: row.get(f"address_{k}") or row.get(k) or "" for k in ("line1", "line2", "city", "region", "postal_code", "country")}},
+            "statement": {**record, "lines": lines, "period_start": dt.date(2026, 11, 1), "period_end": dt.date(2026, 11, 30),
+                          "issue_date": dt.date(2026, 12, 1), "due_date": dt.date.fromisoformat(record["due_date"]),
+                          "total_debits": sum((l["amount"] for l in lines if l["amount"] > 0), Decimal(0)),
+                          "total_credits": sum((-l["amount"] for l in lines if l["amount"] < 0), Decimal(0))},
+            "company": {"name": "Northwind Energy", "address_lines": ["100 Harbour Street"], "phone": "+1 555 0100",
+                        "email": "billing@northwind.example", "website": "https://northwind.example"},
+            "channel": "print", "attachment": False, "links": {"statement": None}, "slots": {},
+        }
+        html = template.render(context)
+        pdf = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(stylesheets=[stylesheet], font_config=fonts)
+        (out / f"{number:06d}.pdf").write_bytes(pdf)
+    return time.perf_counter() - start, len(records)
+
+
+def main(customers: int) -> None:
+    from ccm.demo import write_demo_data
+
+    with tempfile.TemporaryDirectory(prefix="ccm-bench-") as tmp:
+        folder = Path(tmp)
+        customers_file, feed_file = write_demo_data(folder / "data", customers=customers)
+        base_seconds, base_count = baseline_run(folder, feed_file, customers_file)
+        engine_seconds, engine_count = engine_run(folder, customers_file, feed_file)
+    print(f"statement cycle, {engine_count} statements (baseline {base_count} PDFs), one process:")
+    print(f"  baseline  {base_seconds:7.2f} s  {base_seconds / base_count * 1000:7.1f} ms/statement")
+    print(f"  engine    {engine_seconds:7.2f} s  {engine_seconds / engine_count * 1000:7.1f} ms/statement")
+    print(f"  ratio engine/baseline: {engine_seconds / engine_count / (base_seconds / base_count):.2f}x")
