@@ -53,6 +53,16 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+def load_run(session: Any, run_id: int, *, resumable: bool = False) -> Run:
+    """The run, or LookupError; with ``resumable``, RunStateError for a cancelled run."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise LookupError(f"no such run: {run_id}")
+    if resumable and run.state == "cancelled":
+        raise RunStateError(f"run {run_id} was cancelled; a cancelled run is not resumed")
+    return run
+
+
 def worker_count(engine: Engine, requested: int | None) -> int:
     configured = requested if requested is not None else engine.settings["ccm"]["workers"]
     return configured if configured and configured > 0 else (os.cpu_count() or 1)
@@ -71,11 +81,7 @@ def _set_state(engine: Engine, run_id: int, **values: Any) -> None:
 def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress: bool = True) -> str:
     """Deliver every claimable message of the run; return the run's state afterwards."""
     with engine.db.session() as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise LookupError(f"no such run: {run_id}")
-        if run.state == "cancelled":
-            raise RunStateError(f"run {run_id} was cancelled; a cancelled run is not resumed")
+        load_run(session, run_id, resumable=True)
     freed = release_dead_claims(engine, run_id)
     if freed:
         log.info("run %s: took back %s claims of stopped workers", run_id, freed)

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from channels import channel_from_url
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
-from ccm.runs.executor import RunStateError, execute
+from ccm.runs.executor import RunStateError, execute, load_run
 from ccm.runs.plan import PlanResult, plan_run
 from ccm.runs.report import RunReport, run_report
 
@@ -47,11 +47,7 @@ def run_cycle(engine: Engine, communication: str, cycle: str, *, workers: int | 
 
 def resume(engine: Engine, run_id: int, *, workers: int | None = None, retry_now: bool = False, progress: bool = True) -> RunReport:
     with engine.db.session() as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise LookupError(f"no such run: {run_id}")
-        if run.state == "cancelled":
-            raise RunStateError(f"run {run_id} was cancelled; a cancelled run is not resumed")
+        load_run(session, run_id, resumable=True)
         if retry_now:
             session.execute(
                 update(Message).where(Message.run_id == run_id, Message.state == "failed").values(next_attempt_at=utcnow())
@@ -62,9 +58,7 @@ def resume(engine: Engine, run_id: int, *, workers: int | None = None, retry_now
 
 def set_state(engine: Engine, run_id: int, state: str) -> str:
     with engine.db.session() as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise LookupError(f"no such run: {run_id}")
+        run = load_run(session, run_id)
         if run.state not in ALLOWED[state]:
             raise RunStateError(f"run {run_id} is {run.state}; it cannot be {state}")
         run.state = state

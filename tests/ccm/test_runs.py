@@ -180,3 +180,25 @@ def test_a_template_syntax_error_stops_the_run_before_anything_is_planned(make_s
     with engine.db.session() as session:
         assert session.scalars(select(Message)).first() is None
     engine.close()
+
+
+def test_pause_resume_and_cancel_take_effect_and_keep_the_books_balanced(loaded, runner):
+    from ccm.runs.plan import plan_run
+
+    plan = plan_run(loaded, "statement", CYCLE)
+    assert runner.invoke(args=["runs", "pause", str(plan.run_id)]).output.strip() == f"run {plan.run_id}: paused"
+    paused = runner.invoke(args=["run", "statement", "--cycle", CYCLE])  # a paused run is not delivered
+    assert paused.exit_code == 0 and "ccm runs resume" in paused.output
+    assert not (loaded.var_dir / "maildir").exists() and not delivered_sms(loaded.var_dir)
+
+    cancelled = runner.invoke(args=["runs", "cancel", str(plan.run_id)])
+    assert cancelled.exit_code == 0
+    report = json.loads(runner.invoke(args=["runs", "show", str(plan.run_id), "--json"]).stdout)
+    assert report["state"] == "cancelled" and report["complete"]
+    assert report["suppressed_reasons"]["run cancelled"] == 5 + 2  # five statements, two SMS reminders
+    refused = runner.invoke(args=["runs", "resume", str(plan.run_id)])
+    assert refused.exit_code == 1 and "cancelled" in refused.output
+    again = runner.invoke(args=["runs", "pause", str(plan.run_id)])
+    assert again.exit_code == 1 and "is cancelled; it cannot be paused" in again.output
+    listing = json.loads(runner.invoke(args=["runs", "list", "--json"]).stdout)
+    assert listing == [{"id": plan.run_id, "communication": "monthly-statement", "cycle": CYCLE, "state": "cancelled", "records_in": 6}]
