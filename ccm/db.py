@@ -60,8 +60,9 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Create or upgrade the schema with Alembic."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Create or upgrade the schema with Alembic (to every head: features add their own
+        migration branches, merged when they meet)."""
         from alembic import command
 
         command.upgrade(self.alembic_config(), revision)
@@ -70,7 +71,8 @@ class Database:
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            heads = MigrationContext.configure(connection).get_current_heads()
+        return ",".join(sorted(heads)) or None
 
     def alembic_config(self):  # type: ignore[no-untyped-def]
         from alembic.config import Config

@@ -785,6 +785,12 @@ def _stored_statement(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _line_total(lines: list[dict[str, Any]], *, debits: bool) -> Decimal:
+    """Sum of the charges (debits) or of the credits, as a positive amount, of stored lines."""
+    amounts = [Decimal(line["amount"]) for line in lines if line.get("amount") is not None]
+    return sum((a if debits else -a for a in amounts if (a > 0) == debits and a != 0), Decimal("0"))
+
+
 def _collect_statements(job: _Import, rows: Iterator[_Row]) -> list[_Statement]:
     """Group the rows into statements; rows that cannot be grouped are rejected at once."""
     statements: dict[tuple[str, str], _Statement] = {}
@@ -851,6 +857,8 @@ def _write_statements(session: Session, chunk: list[_Statement], report: ImportR
             "due_date": record["due_date"],
             "currency": record["currency"],
             "lines": record["lines"],
+            "total_debits": _line_total(record["lines"], debits=True),
+            "total_credits": _line_total(record["lines"], debits=False),
             "source_file": source_file,
             "source_line": stmt.rows[0].line,
             "row_hash": record["row_hash"],

@@ -119,6 +119,8 @@ class FeedRecord(Base):
     due_date: Mapped[dt.date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
     lines: Mapped[list[Any]] = mapped_column(default=list)  # [{date, description, amount}] with amounts as strings
+    total_debits: Mapped[Decimal] = mapped_column(default=Decimal("0"))  # charges of the period (spend), for SQL
+    total_credits: Mapped[Decimal] = mapped_column(default=Decimal("0"))  # payments and credits, as a positive amount
     source_file: Mapped[str] = mapped_column(String(255))
     source_line: Mapped[int] = mapped_column(Integer)
     row_hash: Mapped[str] = mapped_column(String(64))

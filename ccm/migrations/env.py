@@ -1,7 +1,7 @@
 """Alembic environment: the engine comes from the caller (``Database.upgrade``)."""
 from alembic import context
 
-from ccm.models import Base
+from ccm.schema import Base
 
 config = context.config
 engine = config.attributes["engine"]

@@ -80,8 +80,8 @@ def statement_context(record: FeedRecord, issue_date: dt.date) -> dict[str, Any]
         "due_date": record.due_date,
         "currency": record.currency,
         "lines": lines,
-        "total_debits": sum((line["amount"] for line in lines if line["amount"] > 0), Decimal("0.00")),
-        "total_credits": sum((-line["amount"] for line in lines if line["amount"] < 0), Decimal("0.00")),
+        "total_debits": record.total_debits,
+        "total_credits": record.total_credits,
     }
 
 

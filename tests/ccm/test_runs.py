@@ -89,6 +89,7 @@ def test_statement_cycle_delivers_each_statement_once_by_the_right_channel(loade
     huge_pdf = (var / "print" / rows[0]["batch"] / next(r["file"] for r in rows if r["customer"] == "C-NOCONSENT")).read_bytes()
     huge_text = pdf_text(huge_pdf)
     assert "US$9,999,999,999.99" in huge_text and "-US$12,345,678.90" in huge_text  # en_GB
+    assert "US$10,000,000,024.67" in huge_text and "US$12,345,678.90" in huge_text  # debits, credits
     assert "<b>" in huge_text  # the description's HTML is printed as text, not markup
     assert any("Emoji" in font for font in pdf_fonts(huge_pdf))  # the emoji is drawn, not an empty box
 

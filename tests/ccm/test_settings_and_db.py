@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from ccm.db import Database
-from ccm.models import Base
+from ccm.schema import Base
 from ccm.settings import SettingsError, load_settings
 
 

@@ -103,6 +103,8 @@ def upgrade() -> None:
     sa.Column('due_date', sa.Date(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('lines', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('total_debits', ccm.types.Money(), nullable=False),
+    sa.Column('total_credits', ccm.types.Money(), nullable=False),
     sa.Column('source_file', sa.String(length=255), nullable=False),
     sa.Column('source_line', sa.Integer(), nullable=False),
     sa.Column('row_hash', sa.String(length=64), nullable=False),
