@@ -7,11 +7,11 @@ CUSTOMERS ?= 500
 CYCLE     ?= 2026-11
 DEMO      := var/demo
 
-.PHONY: demo test bench os-deps clean-demo clean
+.PHONY: demo test bench clean-demo clean
 
 $(VENV)/bin/python:
+	@sh scripts/os-deps.sh venv
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e .
@@ -21,19 +21,19 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-os-deps:
-	@sh scripts/os-deps.sh
-
-demo: os-deps $(VENV)/.installed
+demo: $(VENV)/.installed
+	@sh scripts/os-deps.sh demo
 	$(CCM) db upgrade
 	$(CCM) demo data --customers $(CUSTOMERS) --cycle $(CYCLE) --out $(DEMO)
 	$(CCM) customers import $(DEMO)/customers.csv
 	$(CCM) run statement --cycle $(CYCLE) --feed $(DEMO)/feed.jsonl
 
-test: os-deps $(VENV)/.installed-test
+test: $(VENV)/.installed-test
+	@sh scripts/os-deps.sh test
 	$(VENV)/bin/pytest
 
-bench: os-deps $(VENV)/.installed-test
+bench: $(VENV)/.installed-test
+	@sh scripts/os-deps.sh test
 	$(VENV)/bin/python -m bench
 
 clean-demo:

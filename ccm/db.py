@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "ccm_read_only"  # execution option: a transaction that only reads (no write lock on SQLite)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -31,7 +32,8 @@ def _prepare_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -59,6 +61,15 @@ class Database:
         """A session whose work is committed at the end of the block, rolled back on error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A session for reading only: on SQLite it takes no write lock, so progress polls
+        and reports never hold up the workers."""
+        with self.sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
+            yield session
+            session.rollback()
 
     def upgrade(self, revision: str = "heads") -> None:
         """Create or upgrade the schema with Alembic (to every head: features add their own

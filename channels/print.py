@@ -191,7 +191,13 @@ class PrintChannel(Channel):
         self._sent = {row["message_id"]: row["file"] for row in rows}
         self._next_sequence = max((int(row["sequence"]) for row in rows), default=0) + 1
 
+    def recover(self) -> None:
+        """Build the stream of every batch left without one by a stopped worker."""
+        self._recover(except_batch="")
+
     def _recover(self, except_batch: str) -> None:
+        if not os.path.isdir(self.folder):
+            return
         for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
             if entry.name == except_batch or not entry.is_dir():
                 continue

@@ -81,8 +81,8 @@ class SmsFileChannel(Channel):
     def _holds(self, message_id: str) -> bool:
         """Whether the file already has a line for this message (only read on a re-send)."""
         try:
-            with open(self.path, encoding="utf-8") as fh:
-                return any(json.loads(line).get("id") == message_id for line in fh if line.strip())
+            with open(self.path, encoding="utf-8", errors="replace") as fh:
+                return any(_line_id(line) == message_id for line in fh)
         except FileNotFoundError:
             return False
 
@@ -104,6 +104,15 @@ class SmsFileChannel(Channel):
                 raise
         finally:
             os.close(fd)  # closing releases the lock
+
+
+def _line_id(line: str) -> object:
+    """The id of one JSONL line; None for a blank, torn or foreign line."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record.get("id") if isinstance(record, dict) else None
 
 
 def _truncate_quietly(fd: int, size: int) -> None:

@@ -45,7 +45,7 @@ def money(amount: Any, currency: str) -> str:
     try:
         return numbers.format_currency(value, str(currency), locale=current_state().locale)
     except (ValueError, TypeError) as error:
-        raise RenderError(f"money: bad currency {currency!r}: {error}") from None
+        raise RenderError(f"money: bad currency {str(currency)[:8]!r}") from None
 
 
 def format_date(value: Any, format: str = "medium") -> str:
@@ -90,7 +90,7 @@ def _babel(filter_name: str, function: Any, value: Any, **kwargs: Any) -> str:
     try:
         return str(function(value, **kwargs))
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise RenderError(f"{filter_name}: cannot format {value!r}: {error}") from None
+        raise RenderError(f"{filter_name}: cannot format a {type(value).__name__}") from None
 
 
 def _decimal(filter_name: str, value: Any) -> Decimal:
@@ -99,9 +99,9 @@ def _decimal(filter_name: str, value: Any) -> Decimal:
     try:
         result = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, TypeError, ValueError):
-        raise RenderError(f"{filter_name}: not a number: {value!r}") from None
+        raise RenderError(f"{filter_name}: not a number (got a {type(value).__name__})") from None
     if not result.is_finite():
-        raise RenderError(f"{filter_name}: not a finite number: {value!r}")
+        raise RenderError(f"{filter_name}: not a finite number")
     return result
 
 
@@ -119,7 +119,7 @@ def _date(filter_name: str, value: Any) -> date:
             return date.fromisoformat(value.strip()[:10])
         except ValueError:
             pass
-    raise RenderError(f"{filter_name}: not a date: {value!r}")
+    raise RenderError(f"{filter_name}: not a date (got a {type(value).__name__})")
 
 
 def _datetime(filter_name: str, value: Any) -> datetime:
@@ -132,7 +132,7 @@ def _datetime(filter_name: str, value: Any) -> datetime:
             return _aware(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
         except ValueError:
             pass
-    raise RenderError(f"{filter_name}: not a datetime: {value!r}")
+    raise RenderError(f"{filter_name}: not a datetime (got a {type(value).__name__})")
 
 
 def _aware(moment: datetime) -> datetime:

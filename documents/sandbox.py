@@ -82,8 +82,9 @@ class TemplateEnvironment:
         except OverflowError as error:
             raise self._render_error(RenderError, name, error, f"sandbox refused: {error}") from None
         except Exception as error:  # noqa: BLE001 - any template failure is a RenderError
+            # The exception's text may quote customer data (int('Jane Doe')): name the type only.
             raise self._render_error(RenderError, name, error,
-                                     f"{type(error).__name__}: {error}") from None
+                                     f"{type(error).__name__} in a template expression") from None
         finally:
             render_state.pop(token)
 

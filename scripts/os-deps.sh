@@ -7,8 +7,12 @@
 #   A CJK font (Chinese names, addresses)   Debian: fonts-noto-cjk
 #   An emoji font (emoji in names, lines)   Debian: fonts-noto-color-emoji
 #   pdftotext/pdffonts (tests read PDFs)    Debian: poppler-utils
+# Usage: os-deps.sh [demo|test]; for "test", missing PDF tools are an error.
 set -u
+purpose="${1:-demo}"
 missing=""
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$missing python3-venv"
+command -v fc-list >/dev/null 2>&1 || missing="$missing fontconfig"
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib 'libpango-1.0.so'     || missing="$missing libpango-1.0-0 libpangoft2-1.0-0"
 have_lib 'libharfbuzz-subset.so' || missing="$missing libharfbuzz-subset0"
@@ -33,7 +37,9 @@ os-deps: cannot install these OS packages here; please install them (names are D
   - without libharfbuzz-subset0, fonts subset 1.75x (Latin) to 17x (Chinese) slower;
   - without a CJK font (fonts-noto-cjk), Chinese text prints as empty boxes;
   - without an emoji font (fonts-noto-color-emoji), emoji print as empty boxes;
-  - without poppler-utils, the tests that read PDFs back cannot run.
+  - without poppler-utils, the tests that read PDFs back cannot run;
+  - without python3-venv, the project's virtual environment cannot be made.
 MSG
-case "$missing" in *pango*) exit 1;; esac
+case "$missing" in *pango*|*python3-venv*) exit 1;; esac
+case "$purpose:$missing" in test:*poppler*) exit 1;; esac
 exit 0

@@ -5,6 +5,7 @@ import functools
 from typing import Any, Callable
 
 import click
+from sqlalchemy.exc import OperationalError
 from flask import current_app, has_app_context
 from flask.cli import ScriptInfo
 
@@ -18,16 +19,29 @@ def engine() -> Engine:
     return click.get_current_context().ensure_object(ScriptInfo).load_app().extensions["ccm"]
 
 
+class EmptyDatabaseError(Exception):
+    """The database exists but has no schema."""
+
+
+def require_schema() -> None:
+    if engine().db.current_revision() is None:
+        raise EmptyDatabaseError("the database has no schema yet: run `ccm db upgrade` first")
+
+
 def clean_errors(*errors: type[BaseException]) -> Callable:
-    """Turn the given exceptions into one clear line on stderr and exit code 1."""
+    """Turn the given exceptions, a missing schema and an unreachable database into one
+    clear line on stderr and exit code 1."""
 
     def wrap(func: Callable) -> Callable:
         @functools.wraps(func)
         def inner(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
-            except errors as exc:
+            except (EmptyDatabaseError, *errors) as exc:
                 raise click.ClickException(str(exc)) from None
+            except OperationalError as exc:
+                where = engine().db.masked_url()
+                raise click.ClickException(f"database {where}: {str(exc.orig).strip().splitlines()[0]}") from None
 
         return inner
 

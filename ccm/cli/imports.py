@@ -6,23 +6,14 @@ from pathlib import Path
 import click
 from flask import Flask
 
-from ccm.cli.common import clean_errors, engine
+from ccm.cli.common import clean_errors, engine, require_schema
 from ccm.imports import ImportFileError, ImportReport, import_customers, import_feed
 
 REJECTS_HELP = "Folder for the rejects file (default: <var_dir>/rejects)."
 
 
-class EmptyDatabaseError(Exception):
-    pass
-
-
 def _rejects_dir(given: str | None) -> Path:
     return Path(given) if given else engine().var_dir / "rejects"
-
-
-def _require_schema() -> None:
-    if engine().db.current_revision() is None:
-        raise EmptyDatabaseError("the database has no schema yet: run `ccm db upgrade` first")
 
 
 def _print(report: ImportReport) -> None:
@@ -37,9 +28,9 @@ def customers_group() -> None:
 @customers_group.command("import", help="Import customers from a CSV or JSONL file (upsert by external_id).")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--rejects-dir", type=click.Path(file_okay=False, path_type=str), help=REJECTS_HELP)
-@clean_errors(ImportFileError, EmptyDatabaseError)
+@clean_errors(ImportFileError)
 def customers_import(file: str, rejects_dir: str | None) -> None:
-    _require_schema()
+    require_schema()
     _print(import_customers(engine().db, file, rejects_dir=_rejects_dir(rejects_dir)))
 
 
@@ -51,9 +42,9 @@ def feed_group() -> None:
 @feed_group.command("import", help="Import billing statements from a CSV or JSONL file (upsert by account and period).")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--rejects-dir", type=click.Path(file_okay=False, path_type=str), help=REJECTS_HELP)
-@clean_errors(ImportFileError, EmptyDatabaseError)
+@clean_errors(ImportFileError)
 def feed_import(file: str, rejects_dir: str | None) -> None:
-    _require_schema()
+    require_schema()
     _print(import_feed(engine().db, file, rejects_dir=_rejects_dir(rejects_dir)))
 
 

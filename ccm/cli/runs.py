@@ -6,14 +6,19 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from ccm.cli.common import clean_errors, engine
+from channels import ChannelConfigError
+from ccm.cli.common import clean_errors, engine, require_schema
 from ccm.runs import service
 from ccm.runs.executor import RunStateError
 from ccm.runs.plan import PlanError
 from ccm.runs.report import RunReport, list_runs
 from ccm.templatestore import TemplateStoreError
 
-RUN_ERRORS = (PlanError, RunStateError, LookupError, TemplateStoreError)
+RUN_ERRORS = (PlanError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError)
+
+# Exit codes of `ccm run` and `ccm runs resume` for scripts and schedulers.
+EXIT_PAUSED = 3  # stopped (Ctrl-C, SIGTERM, `ccm runs pause`): finish with `ccm runs resume ID`
+EXIT_FAILED = 4  # messages failed and wait for a retry, or the run stopped on an error
 
 
 def print_report(report: RunReport, *, as_json: bool) -> None:
@@ -26,7 +31,7 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
         counts = ", ".join(f"{states[s]} {s}" for s in sorted(states))
         where = report.outputs.get(channel)
         if where and channel == "print" and report.print_batches:
-            where += f" ({len(report.print_batches)} batches, each with print-stream.pdf and manifest.csv)"
+            where += f" ({len(report.print_batches)} batches: documents/, print-stream.pdf, manifest.csv)"
         click.echo(f"  {channel:<6} {counts}" + (f"  → {where}" if where else ""))
     for title, reasons in (("suppressed", report.suppressed_reasons), ("failed", report.failure_reasons)):
         for reason, count in list(reasons.items())[:5]:
@@ -42,6 +47,7 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @clean_errors(*RUN_ERRORS)
 def run_command(communication: str, cycle: str, feed_file: Path | None, workers: int | None, as_json: bool) -> None:
+    require_schema()
     ccm = engine()
     if feed_file is not None:
         from ccm.imports import ImportFileError, import_feed
@@ -61,10 +67,13 @@ def run_command(communication: str, cycle: str, feed_file: Path | None, workers:
 
 
 def _hint(report: RunReport) -> None:
+    """Say what to do next and exit non-zero when the run did not finish."""
     if report.state == "paused":
         click.echo(f"run {report.run_id} is paused; finish it with: ccm runs resume {report.run_id}", err=True)
-    elif report.state == "failed":
-        click.echo(f"some messages failed; retry them with: ccm runs resume {report.run_id} --retry-now", err=True)
+        raise SystemExit(EXIT_PAUSED)
+    if report.state == "failed":
+        click.echo(f"run {report.run_id} did not finish; retry with: ccm runs resume {report.run_id} --retry-now", err=True)
+        raise SystemExit(EXIT_FAILED)
 
 
 @click.group("runs", help="Inspect, pause, resume and cancel runs.")
@@ -74,8 +83,10 @@ def runs_group() -> None:
 
 @runs_group.command("list", help="List runs, newest first.")
 @click.option("--json", "as_json", is_flag=True)
+@clean_errors()
 def list_command(as_json: bool) -> None:
-    with engine().db.session() as session:
+    require_schema()
+    with engine().db.reader() as session:
         rows = [
             {"id": run.id, "communication": name, "cycle": run.cycle, "state": run.state, "records_in": run.records_in}
             for run, name in list_runs(session)
@@ -92,6 +103,7 @@ def list_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @clean_errors(*RUN_ERRORS)
 def show_command(run_id: int, as_json: bool) -> None:
+    require_schema()
     print_report(service.report(engine(), run_id), as_json=as_json)
 
 
@@ -102,6 +114,7 @@ def show_command(run_id: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @clean_errors(*RUN_ERRORS)
 def resume_command(run_id: int, workers: int | None, retry_now: bool, as_json: bool) -> None:
+    require_schema()
     report = service.resume(engine(), run_id, workers=workers, retry_now=retry_now, progress=not as_json)
     print_report(report, as_json=as_json)
     _hint(report)

@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.orm import selectinload
 
 from channels import Channel, DeliveryResult, channel_from_url
@@ -49,7 +49,7 @@ def claimable(run_id: int, now: dt.datetime, max_attempts: int):  # type: ignore
     )
 
 
-def claim(engine: Engine, run_id: int, limit: int) -> list[int]:
+def claim(engine: Engine, run_id: int, limit: int, identity: str) -> list[int]:
     """Claim up to ``limit`` messages in id order; returns their ids (empty when none left)."""
     ccm = engine.settings["ccm"]
     now = utcnow()
@@ -70,7 +70,7 @@ def claim(engine: Engine, run_id: int, limit: int) -> list[int]:
             session.execute(
                 update(Message)
                 .where(Message.id.in_(ids))
-                .values(state="claimed", claimed_by=worker_id(), lease_until=now + dt.timedelta(seconds=ccm["lease_seconds"]))
+                .values(state="claimed", claimed_by=identity, lease_until=now + dt.timedelta(seconds=ccm["lease_seconds"]))
             )
         return ids
 
@@ -94,6 +94,7 @@ class Worker:
 
     def __init__(self, engine: Engine, run_id: int, *, should_stop: Callable[[], bool] = lambda: False) -> None:
         self.engine, self.run_id, self.should_stop = engine, run_id, should_stop
+        self.identity = worker_id()
         self.channels: dict[str, Channel] = {}
         self.stats = WorkerStats()
         with engine.db.session() as session:
@@ -114,10 +115,13 @@ class Worker:
         chunk_size = self.engine.settings["ccm"]["chunk_size"]
         try:
             while not self.should_stop():
-                ids = claim(self.engine, self.run_id, chunk_size)
+                ids = claim(self.engine, self.run_id, chunk_size, self.identity)
                 if not ids:
                     break
                 self.deliver_chunk(ids)
+        except BaseException:
+            self.release()  # whatever this worker still holds goes back at once
+            raise
         finally:
             for channel in self.channels.values():
                 channel.close()
@@ -148,7 +152,22 @@ class Worker:
             for kind in opened:
                 self.channel(kind).close_batch()
 
+    def renew(self, message_id: int) -> bool:
+        """Extend this worker's lease on a message; False if the claim was lost (lease
+        expired and another worker took it, or the run was cancelled): then skip it."""
+        lease = dt.timedelta(seconds=self.engine.settings["ccm"]["lease_seconds"])
+        with self.engine.db.session() as session:
+            result = session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.state == "claimed", Message.claimed_by == self.identity)
+                .values(lease_until=utcnow() + lease)
+            )
+        return result.rowcount == 1
+
     def deliver(self, message: Message, batch_id: str) -> None:
+        if not self.renew(message.id):
+            log.warning("message %s: claim lost before sending; another worker has it", message.id)
+            return
         try:
             composed = self.composer.compose(message)
         except (TemplateProblem, ValueError) as exc:
@@ -156,7 +175,16 @@ class Worker:
             log.warning("message %s: cannot compose: %s", message.id, exc)
             self.record(message.id, state="dead", reason=f"cannot compose: {exc}", attempts=message.attempts + 1)
             return
-        result = self.channel(message.channel).send(composed.outbound)
+        except Exception as exc:  # a bug must not stop the run; its text may hold data, so the type only
+            log.error("message %s: cannot compose: %s", message.id, type(exc).__name__, exc_info=True)
+            reason = f"cannot compose: internal error ({type(exc).__name__})"
+            self.record(message.id, state="dead", reason=reason, attempts=message.attempts + 1)
+            return
+        try:
+            result = self.channel(message.channel).send(composed.outbound)
+        except Exception as exc:  # adapters must not raise; if one does, retry later like a transient failure
+            log.error("message %s: channel %s raised %s", message.id, message.channel, type(exc).__name__, exc_info=True)
+            result = DeliveryResult("transient", detail=f"channel error ({type(exc).__name__})")
         values = {
             "template_versions": composed.templates_used,
             "artifact_sha256": composed.artifact_sha256,
@@ -182,20 +210,27 @@ class Worker:
             self.record(message.id, state="dead", reason=f"{why}: {result.detail}", attempts=attempts, **values)
 
     def record(self, message_id: int, **values: object) -> None:
+        """Record an outcome, only while this worker still holds the claim."""
         with self.engine.db.session() as session:
-            session.execute(
+            result = session.execute(
                 update(Message)
-                .where(Message.id == message_id)
+                .where(Message.id == message_id, Message.state == "claimed", Message.claimed_by == self.identity)
                 .values(claimed_by=None, lease_until=None, updated_at=utcnow(), **values)
             )
+        if result.rowcount != 1:
+            log.error("message %s: claim lost before its outcome (%s) was recorded", message_id, values.get("state"))
 
-    def release(self, ids: list[int]) -> None:
-        """Give claims back (stopping between messages): they are pending again at once."""
+    def release(self, ids: list[int] | None = None) -> None:
+        """Give this worker's claims back (all of them, or ``ids``): pending again at once,
+        or suppressed when the run was cancelled meanwhile."""
         with self.engine.db.session() as session:
+            cancelled = session.scalar(select(Run.state).where(Run.id == self.run_id)) == "cancelled"
+            mine = and_(Message.run_id == self.run_id, Message.state == "claimed", Message.claimed_by == self.identity)
+            values = {"state": "suppressed", "reason": "run cancelled"} if cancelled else {"state": "pending"}
             session.execute(
                 update(Message)
-                .where(Message.id.in_(ids), Message.state == "claimed", Message.claimed_by == worker_id())
-                .values(state="pending", claimed_by=None, lease_until=None)
+                .where(mine, Message.id.in_(ids) if ids is not None else true())
+                .values(claimed_by=None, lease_until=None, updated_at=utcnow(), **values)
             )
 
 

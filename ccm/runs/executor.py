@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from channels import channel_from_url
 from ccm.db import Database
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
@@ -25,6 +26,7 @@ from ccm.runs.deliver import Worker, release_dead_claims
 
 log = logging.getLogger(__name__)
 FINAL_STATES = ("sent", "dead", "suppressed")
+DONE_STATES = FINAL_STATES + ("failed",)  # for progress: failed is done for this pass (retried later)
 
 
 class RunStateError(Exception):
@@ -69,7 +71,7 @@ def worker_count(engine: Engine, requested: int | None) -> int:
 
 
 def _count(engine: Engine, run_id: int, states: tuple[str, ...]) -> int:
-    with engine.db.session() as session:
+    with engine.db.reader() as session:
         return session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state.in_(states))) or 0
 
 
@@ -85,9 +87,12 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
     freed = release_dead_claims(engine, run_id)
     if freed:
         log.info("run %s: took back %s claims of stopped workers", run_id, freed)
-    _set_state(engine, run_id, state="running", started_at=utcnow(), finished_at=None)
+    with engine.db.session() as session:
+        run = session.get(Run, run_id)
+        run.state, run.finished_at, run.error = "running", None, None
+        run.started_at = run.started_at or utcnow()
     todo = _count(engine, run_id, ("pending", "claimed", "failed"))
-    done_before = _count(engine, run_id, FINAL_STATES)
+    done_before = _count(engine, run_id, DONE_STATES)
     stop = _StopFlag()
     previous = stop.install()
     count = worker_count(engine, workers)
@@ -97,9 +102,24 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
                 _watch_inline(engine, run_id, stop, bar, done_before)
             else:
                 _run_pool(engine, run_id, count, stop, bar, done_before)
+    except Exception as exc:
+        _set_state(engine, run_id, state="failed", error=f"stopped by an error: {type(exc).__name__}: {exc}"[:1000], finished_at=utcnow())
+        raise
     finally:
         _StopFlag.restore(previous)
+        _complete_print_batches(engine)
     return _finish(engine, run_id, interrupted=stop())
+
+
+def _complete_print_batches(engine: Engine) -> None:
+    """Build the print stream of any batch a stopped worker left without one."""
+    try:
+        channel = channel_from_url(engine.settings["channels"]["print"])
+        recover = getattr(channel, "recover", None)
+        if recover is not None:
+            recover()
+    except Exception:  # never hide the run's own outcome behind this
+        log.error("could not complete the print batches", exc_info=True)
 
 
 def _watch_inline(engine: Engine, run_id: int, stop: _StopFlag, bar: Any, done_before: int) -> None:
@@ -108,7 +128,7 @@ def _watch_inline(engine: Engine, run_id: int, stop: _StopFlag, bar: Any, done_b
 
     def record_and_count(message_id: int, **values: Any) -> None:
         original(message_id, **values)
-        if values.get("state") in FINAL_STATES or values.get("state") == "failed":
+        if values.get("state") in DONE_STATES:
             bar.advance()
 
     worker.record = record_and_count  # type: ignore[method-assign]
@@ -122,7 +142,7 @@ def _run_pool(engine: Engine, run_id: int, count: int, stop: _StopFlag, bar: Any
         seen = 0
         while True:
             finished, pending = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
-            done = _count(engine, run_id, FINAL_STATES) - done_before
+            done = _count(engine, run_id, DONE_STATES) - done_before
             if done > seen:
                 bar.advance(done - seen)
                 seen = done

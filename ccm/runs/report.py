@@ -1,8 +1,9 @@
 """What a run did: counts per state and channel, and the reconciliation.
 
 Records in (the feed's statements for the cycle) must equal the statements sent +
-suppressed + failed + dead; the run is complete only when nothing is pending or claimed
-and that equation balances. SMS reminders are extra messages, counted beside it.
+suppressed + failed (dead: given up) + retrying (failed, to be retried) + still open
+(pending or claimed). The run is reconciled only when that equation balances and no
+message of the run (SMS reminders included) is retrying or open.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from ccm.models import Communication, Message, Run
 
 OPEN_STATES = ("pending", "claimed")
+RETRY_STATES = ("failed",)  # a failed message is retried after its backoff; dead ones are not
 
 
 @dataclass
@@ -33,7 +35,13 @@ class RunReport:
 
     @property
     def open(self) -> int:
-        return sum(self.statements.get(s, 0) for s in OPEN_STATES)
+        """Statements not finished yet: pending, claimed, or waiting for a retry."""
+        return sum(self.statements.get(s, 0) for s in OPEN_STATES + RETRY_STATES)
+
+    @property
+    def unfinished(self) -> int:
+        """Messages of every kind (SMS reminders too) still open or waiting for a retry."""
+        return sum(states.get(s, 0) for states in self.by_channel.values() for s in OPEN_STATES + RETRY_STATES)
 
     @property
     def balanced(self) -> bool:
@@ -41,19 +49,27 @@ class RunReport:
 
     @property
     def complete(self) -> bool:
-        return self.balanced and self.open == 0
+        return self.balanced and self.unfinished == 0
 
     def reconciliation(self) -> str:
         s = self.statements
-        terms = f"sent {s.get('sent', 0)} + suppressed {s.get('suppressed', 0)} + failed {s.get('failed', 0) + s.get('dead', 0)}"
-        if self.open:
-            terms += f" + still open {self.open}"
-        verdict = "reconciled" if self.complete else ("open" if self.balanced else "NOT BALANCED")
+        terms = f"sent {s.get('sent', 0)} + suppressed {s.get('suppressed', 0)} + failed {s.get('dead', 0)}"
+        if s.get("failed"):
+            terms += f" + retrying {s['failed']}"
+        still_open = sum(s.get(state, 0) for state in OPEN_STATES)
+        if still_open:
+            terms += f" + still open {still_open}"
+        if not self.balanced:
+            verdict = "NOT BALANCED"
+        elif self.complete:
+            verdict = "reconciled"
+        else:
+            verdict = f"open ({self.unfinished} messages to finish)"
         return f"records in {self.records_in} = {terms}: {verdict}"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(balanced=self.balanced, complete=self.complete, reconciliation=self.reconciliation())
+        data.update(balanced=self.balanced, complete=self.complete, unfinished=self.unfinished, reconciliation=self.reconciliation())
         return data
 
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from channels import channel_from_url
+from channels import ChannelConfigError, channel_from_url
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
+from ccm.runs.deliver import release_dead_claims
 from ccm.runs.executor import RunStateError, execute, load_run
 from ccm.runs.plan import PlanResult, plan_run
 from ccm.runs.report import RunReport, run_report
@@ -25,18 +26,31 @@ class CycleOutcome:
     report: RunReport
 
 
-def outputs(engine: Engine) -> dict[str, str]:
-    """Where each channel delivers, with secrets masked."""
+def check_channels(engine: Engine) -> dict[str, str]:
+    """Every configured channel, built once so a bad URL fails before anything is planned;
+    returns where each delivers, with secrets masked."""
     return {kind: channel_from_url(url).url(privacy=True) for kind, url in engine.settings["channels"].items()}
 
 
+def outputs(engine: Engine) -> dict[str, str]:
+    """Where each channel delivers, for reports; a bad URL is shown as such, not raised."""
+    shown = {}
+    for kind, url in engine.settings["channels"].items():
+        try:
+            shown[kind] = channel_from_url(url).url(privacy=True)
+        except ChannelConfigError as exc:
+            shown[kind] = f"(misconfigured: {exc})"
+    return shown
+
+
 def report(engine: Engine, run_id: int) -> RunReport:
-    with engine.db.session() as session:
+    with engine.db.reader() as session:
         return run_report(session, run_id, outputs(engine))
 
 
 def run_cycle(engine: Engine, communication: str, cycle: str, *, workers: int | None = None, progress: bool = True) -> CycleOutcome:
     """Plan (idempotent) and deliver everything claimable. Running a cycle twice sends nothing twice."""
+    check_channels(engine)
     plan = plan_run(engine, communication, cycle)
     with engine.db.session() as session:
         state = session.get(Run, plan.run_id).state
@@ -46,6 +60,7 @@ def run_cycle(engine: Engine, communication: str, cycle: str, *, workers: int | 
 
 
 def resume(engine: Engine, run_id: int, *, workers: int | None = None, retry_now: bool = False, progress: bool = True) -> RunReport:
+    check_channels(engine)
     with engine.db.session() as session:
         load_run(session, run_id, resumable=True)
         if retry_now:
@@ -57,6 +72,10 @@ def resume(engine: Engine, run_id: int, *, workers: int | None = None, retry_now
 
 
 def set_state(engine: Engine, run_id: int, state: str) -> str:
+    """Pause or cancel. A cancel suppresses what is not sent yet, including the claims of
+    workers that died; live workers give theirs back as suppressed after their current message."""
+    if state == "cancelled":
+        release_dead_claims(engine, run_id)
     with engine.db.session() as session:
         run = load_run(session, run_id)
         if run.state not in ALLOWED[state]:
@@ -64,9 +83,11 @@ def set_state(engine: Engine, run_id: int, state: str) -> str:
         run.state = state
         if state == "cancelled":
             run.finished_at = utcnow()
+            now = utcnow()
+            expired_claim = (Message.state == "claimed") & (Message.lease_until < now)
             session.execute(
                 update(Message)
-                .where(Message.run_id == run_id, Message.state.in_(("pending", "failed")))
-                .values(state="suppressed", reason="run cancelled", updated_at=utcnow())
+                .where(Message.run_id == run_id, Message.state.in_(("pending", "failed")) | expired_claim)
+                .values(state="suppressed", reason="run cancelled", claimed_by=None, lease_until=None, updated_at=now)
             )
         return state

@@ -46,7 +46,9 @@ def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resu
     report = json.loads(first.stdout)
     assert report["state"] == "failed"
     assert report["by_channel"] == {"email": {"sent": 1, "failed": 1, "dead": 1}}
-    assert report["reconciliation"] == "records in 3 = sent 1 + suppressed 0 + failed 2: reconciled"
+    assert first.exit_code == 4  # the run did not finish: a message waits for its retry
+    assert report["reconciliation"] == "records in 3 = sent 1 + suppressed 0 + failed 1 + retrying 1: open (1 messages to finish)"
+    assert not report["complete"]
     assert any(reason.startswith("451") for reason in report["failure_reasons"])
     assert any("permanent: 550" in reason for reason in report["failure_reasons"])
     assert not any("@" in reason for reason in report["failure_reasons"]), "no addresses in reasons"
@@ -56,6 +58,8 @@ def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resu
     server.handler.busy_accepts = True
     resumed = runner.invoke(args=["runs", "resume", str(report["run_id"]), "--retry-now", "--json"])
     after = json.loads(resumed.stdout)
+    assert resumed.exit_code == 0
+    assert after["reconciliation"] == "records in 3 = sent 2 + suppressed 0 + failed 1: reconciled"
     assert after["by_channel"] == {"email": {"sent": 2, "dead": 1}}
     assert after["state"] == "completed"
     received = [email.message_from_bytes(raw, policy=email.policy.default) for raw in server.handler.messages]

@@ -189,7 +189,7 @@ def test_pause_resume_and_cancel_take_effect_and_keep_the_books_balanced(loaded,
     plan = plan_run(loaded, "statement", CYCLE)
     assert runner.invoke(args=["runs", "pause", str(plan.run_id)]).output.strip() == f"run {plan.run_id}: paused"
     paused = runner.invoke(args=["run", "statement", "--cycle", CYCLE])  # a paused run is not delivered
-    assert paused.exit_code == 0 and "ccm runs resume" in paused.output
+    assert paused.exit_code == 3 and "ccm runs resume" in paused.output
     assert not (loaded.var_dir / "maildir").exists() and not delivered_sms(loaded.var_dir)
 
     cancelled = runner.invoke(args=["runs", "cancel", str(plan.run_id)])

@@ -140,3 +140,16 @@ def test_file_loader_refuses_names_escaping_root(tmp_path: Path) -> None:
     assert load("ok.txt") == "fine"
     for name in ("../secret.txt", "/etc/passwd", "link.txt", "a/../../secret.txt", "", "nope.txt"):
         assert load(name) is None, name
+
+
+@pytest.mark.parametrize("source", [
+    "{{ name|number }}", "{{ name|date }}", "{{ name|money('USD') }}", "{{ name|int(strict=True) + name|int }}",
+    "{{ (name ~ '')[100] }}", "{{ name.split()[0] / 2 }}",
+])
+def test_render_errors_never_quote_customer_data(source: str) -> None:
+    """A failing expression's message lands in the outbox and the logs: no personal data."""
+    env = TemplateEnvironment({"t.txt": source}.get)
+    with pytest.raises(RenderError) as caught:
+        env.render("t.txt", {"name": "Jane Q. Doe"})
+    assert "Jane" not in str(caught.value)
+    assert "t.txt, line 1" in str(caught.value)
