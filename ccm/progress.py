@@ -36,4 +36,24 @@ class Progress:
         self.close()
 
 
+class NoProgress:
+    """Stands in for a Progress when nothing should be shown (``--json``, nothing to do)."""
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "NoProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def progress_bar(total: int, label: str, *, enabled: bool = True) -> Progress | NoProgress:
+    return Progress(total, label) if enabled and total else NoProgress()
+
+
 ProgressFactory = Callable[[int, str], Progress]

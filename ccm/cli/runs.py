@@ -9,12 +9,14 @@ from flask import Flask
 from channels import ChannelConfigError
 from ccm.cli.common import clean_errors, engine, require_schema
 from ccm.runs import service
-from ccm.runs.executor import RunStateError
+from ccm.runs.distributed import ExecutorError
+from ccm.runs.executor import EXECUTORS, RunStateError
 from ccm.runs.plan import PlanError
 from ccm.runs.report import RunReport, list_runs
 from ccm.templatestore import TemplateStoreError
 
-RUN_ERRORS = (PlanError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError)
+RUN_ERRORS = (PlanError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError, ExecutorError)
+EXECUTOR_HELP = "local: processes on this machine; celery: workers started with `ccm worker` (default: [ccm] executor)."
 
 # Exit codes of `ccm run` and `ccm runs resume` for scripts and schedulers.
 EXIT_PAUSED = 3  # stopped (Ctrl-C, SIGTERM, `ccm runs pause`): finish with `ccm runs resume ID`
@@ -44,9 +46,10 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
 @click.option("--cycle", required=True, help="Billing cycle, YYYY-MM.")
 @click.option("--feed", "feed_file", type=click.Path(dir_okay=False, path_type=Path), help="Import this billing feed first.")
 @click.option("--workers", type=int, help="Worker processes (default: [ccm] workers, 0 = one per core).")
+@click.option("--executor", type=click.Choice(EXECUTORS), help=EXECUTOR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @clean_errors(*RUN_ERRORS)
-def run_command(communication: str, cycle: str, feed_file: Path | None, workers: int | None, as_json: bool) -> None:
+def run_command(communication: str, cycle: str, feed_file: Path | None, workers: int | None, executor: str | None, as_json: bool) -> None:
     require_schema()
     ccm = engine()
     if feed_file is not None:
@@ -58,7 +61,7 @@ def run_command(communication: str, cycle: str, feed_file: Path | None, workers:
             raise click.ClickException(str(exc)) from None
         if not as_json:
             click.echo(report.summary())
-    outcome = service.run_cycle(ccm, communication, cycle, workers=workers, progress=not as_json)
+    outcome = service.run_cycle(ccm, communication, cycle, workers=workers, progress=not as_json, executor=executor)
     if not as_json:
         plan = outcome.plan
         click.echo(f"planned {plan.planned} new messages for {plan.records_in} statements ({plan.already_planned} planned before)")
@@ -111,11 +114,12 @@ def show_command(run_id: int, as_json: bool) -> None:
 @click.argument("run_id", type=int)
 @click.option("--workers", type=int)
 @click.option("--retry-now", is_flag=True, help="Retry failed messages now instead of waiting for their backoff.")
+@click.option("--executor", type=click.Choice(EXECUTORS), help=EXECUTOR_HELP)
 @click.option("--json", "as_json", is_flag=True)
 @clean_errors(*RUN_ERRORS)
-def resume_command(run_id: int, workers: int | None, retry_now: bool, as_json: bool) -> None:
+def resume_command(run_id: int, workers: int | None, retry_now: bool, executor: str | None, as_json: bool) -> None:
     require_schema()
-    report = service.resume(engine(), run_id, workers=workers, retry_now=retry_now, progress=not as_json)
+    report = service.resume(engine(), run_id, workers=workers, retry_now=retry_now, progress=not as_json, executor=executor)
     print_report(report, as_json=as_json)
     _hint(report)
 
@@ -134,6 +138,17 @@ def cancel_command(run_id: int) -> None:
     click.echo(f"run {run_id}: {service.set_state(engine(), run_id, 'cancelled')}")
 
 
+@click.command("worker", help="Start a Celery worker for the celery executor (broker: CCM_BROKER_URL).")
+@click.option("--concurrency", type=int, help="Processes of this worker (default: one per core).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@clean_errors(ExecutorError)
+def worker_command(concurrency: int | None, loglevel: str) -> None:
+    from ccm.runs.distributed import start_worker
+
+    start_worker(engine().settings, concurrency, loglevel)
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(worker_command)
     app.cli.add_command(run_command)
     app.cli.add_command(runs_group)

@@ -127,6 +127,21 @@ class Worker:
                 channel.close()
         return self.stats
 
+    def run_one_chunk(self) -> int:
+        """Claim and deliver one chunk (the unit of work of a Celery task); returns its size."""
+        try:
+            ids = claim(self.engine, self.run_id, self.engine.settings["ccm"]["chunk_size"], self.identity)
+            if ids:
+                self.deliver_chunk(ids)
+            return len(ids)
+        except BaseException:
+            self.release()
+            raise
+        finally:
+            for channel in self.channels.values():
+                channel.close()
+            self.channels.clear()
+
     def deliver_chunk(self, ids: list[int]) -> None:
         batch_id = f"run{self.run_id}-{ids[0]:09d}"
         with self.engine.db.session() as session:

@@ -21,11 +21,12 @@ from channels import channel_from_url
 from ccm.db import Database
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
-from ccm.progress import Progress
+from ccm.progress import progress_bar
 from ccm.runs.deliver import Worker, release_dead_claims
 
 log = logging.getLogger(__name__)
 FINAL_STATES = ("sent", "dead", "suppressed")
+EXECUTORS = ("local", "celery")
 DONE_STATES = FINAL_STATES + ("failed",)  # for progress: failed is done for this pass (retried later)
 
 
@@ -80,8 +81,15 @@ def _set_state(engine: Engine, run_id: int, **values: Any) -> None:
         session.execute(update(Run).where(Run.id == run_id).values(**values))
 
 
-def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress: bool = True) -> str:
-    """Deliver every claimable message of the run; return the run's state afterwards."""
+def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress: bool = True, executor: str | None = None) -> str:
+    """Deliver every claimable message of the run; return the run's state afterwards.
+
+    ``executor`` is ``local`` (this process, or a pool of ``workers`` processes) or
+    ``celery`` (workers started with ``ccm worker`` on any machine); default from settings.
+    """
+    kind = executor or engine.settings["ccm"]["executor"]
+    if kind not in EXECUTORS:
+        raise RunStateError(f"no such executor: {kind} (choose {' or '.join(EXECUTORS)})")
     with engine.db.session() as session:
         load_run(session, run_id, resumable=True)
     freed = release_dead_claims(engine, run_id)
@@ -97,11 +105,16 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
     previous = stop.install()
     count = worker_count(engine, workers)
     try:
-        with Progress(todo, f"run {run_id}") if progress and todo else _NoProgress() as bar:
-            if count == 1:
-                _watch_inline(engine, run_id, stop, bar, done_before)
-            else:
-                _run_pool(engine, run_id, count, stop, bar, done_before)
+        if kind == "celery":
+            from ccm.runs.distributed import run_with_celery
+
+            run_with_celery(engine, run_id, stop, progress)
+        else:
+            with progress_bar(todo, f"run {run_id}", enabled=progress) as bar:
+                if count == 1:
+                    _watch_inline(engine, run_id, stop, bar, done_before)
+                else:
+                    _run_pool(engine, run_id, count, stop, bar, done_before)
     except Exception as exc:
         _set_state(engine, run_id, state="failed", error=f"stopped by an error: {type(exc).__name__}: {exc}"[:1000], finished_at=utcnow())
         raise
@@ -191,14 +204,3 @@ def _finish(engine: Engine, run_id: int, *, interrupted: bool) -> str:
         else:
             run.state, run.error, run.finished_at = "completed", None, utcnow()
         return run.state
-
-
-class _NoProgress:
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def __enter__(self) -> "_NoProgress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass

@@ -32,6 +32,13 @@ def check_channels(engine: Engine) -> dict[str, str]:
     return {kind: channel_from_url(url).url(privacy=True) for kind, url in engine.settings["channels"].items()}
 
 
+def check_executor(engine: Engine, executor: str | None) -> None:
+    if (executor or engine.settings["ccm"]["executor"]) == "celery":
+        from ccm.runs.distributed import check_ready
+
+        check_ready(engine)
+
+
 def outputs(engine: Engine) -> dict[str, str]:
     """Where each channel delivers, for reports; a bad URL is shown as such, not raised."""
     shown = {}
@@ -48,26 +55,32 @@ def report(engine: Engine, run_id: int) -> RunReport:
         return run_report(session, run_id, outputs(engine))
 
 
-def run_cycle(engine: Engine, communication: str, cycle: str, *, workers: int | None = None, progress: bool = True) -> CycleOutcome:
+def run_cycle(
+    engine: Engine, communication: str, cycle: str, *, workers: int | None = None, progress: bool = True, executor: str | None = None
+) -> CycleOutcome:
     """Plan (idempotent) and deliver everything claimable. Running a cycle twice sends nothing twice."""
     check_channels(engine)
+    check_executor(engine, executor)
     plan = plan_run(engine, communication, cycle)
     with engine.db.session() as session:
         state = session.get(Run, plan.run_id).state
     if state != "paused":
-        execute(engine, plan.run_id, workers=workers, progress=progress)
+        execute(engine, plan.run_id, workers=workers, progress=progress, executor=executor)
     return CycleOutcome(plan=plan, report=report(engine, plan.run_id))
 
 
-def resume(engine: Engine, run_id: int, *, workers: int | None = None, retry_now: bool = False, progress: bool = True) -> RunReport:
+def resume(
+    engine: Engine, run_id: int, *, workers: int | None = None, retry_now: bool = False, progress: bool = True, executor: str | None = None
+) -> RunReport:
     check_channels(engine)
+    check_executor(engine, executor)
     with engine.db.session() as session:
         load_run(session, run_id, resumable=True)
         if retry_now:
             session.execute(
                 update(Message).where(Message.run_id == run_id, Message.state == "failed").values(next_attempt_at=utcnow())
             )
-    execute(engine, run_id, workers=workers, progress=progress)
+    execute(engine, run_id, workers=workers, progress=progress, executor=executor)
     return report(engine, run_id)
 
 

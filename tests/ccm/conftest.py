@@ -121,3 +121,19 @@ def loaded(engine, customers_file: Path, feed_file: Path):
 def write_bulk():
     """``write_bulk(folder, count)``: files of ``count`` paper customers with SMS reminders."""
     return bulk_files
+
+
+def write_config(path: Path, settings: dict) -> Path:
+    """The settings as a TOML file, for ``ccm`` processes started with CCM_CONFIG."""
+    lines = []
+    for section, values in settings.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config_file(tmp_path: Path):
+    """``config_file(settings)``: write them to a TOML file for CCM_CONFIG; returns its path."""
+    return lambda settings: write_config(tmp_path / "ccm.toml", settings)

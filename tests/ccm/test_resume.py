@@ -21,15 +21,6 @@ CCM = str(Path(sys.executable).with_name("ccm"))
 BULK = 14
 
 
-def write_config(path: Path, settings: dict) -> Path:
-    lines = []
-    for section, values in settings.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def _sent(engine) -> int:
     with engine.db.session() as session:
         return session.scalar(select(func.count()).where(Message.state == "sent"))
@@ -68,11 +59,11 @@ def _delivered_ids(var: Path) -> Counter:
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
-def test_an_interrupted_run_resumes_without_duplicates_or_losses(engine, settings, tmp_path, how, write_bulk):
+def test_an_interrupted_run_resumes_without_duplicates_or_losses(engine, settings, tmp_path, how, write_bulk, config_file):
     customers, feed = write_bulk(tmp_path, BULK)
     import_customers(engine.db, customers, rejects_dir=tmp_path, progress=False)
     import_feed(engine.db, feed, rejects_dir=tmp_path, progress=False)
-    config = write_config(tmp_path / "ccm.toml", settings)
+    config = config_file(settings)
 
     process = _start(config, "run", "statement", "--cycle", "2026-11", "--workers", "1")
     _wait_for_sent(engine, process, 3)
