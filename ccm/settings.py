@@ -94,4 +94,19 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     _merge(settings, _env_layer(environ, defaults), "environment")
     if overrides:
         _merge(settings, overrides, "settings passed by the caller")
+    _check_values(settings)
     return settings
+
+
+def _check_values(settings: dict) -> None:
+    """Values whose type the TOML defaults cannot express: decimal amounts."""
+    from decimal import Decimal, InvalidOperation
+
+    for key, value in settings["costs"].items():
+        if key == "currency":
+            continue
+        try:
+            if not Decimal(str(value)).is_finite() or Decimal(str(value)) < 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            raise SettingsError(f"costs.{key}: expected a decimal amount such as \"0.60\", got {value!r}") from None

@@ -34,10 +34,13 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
         where = report.outputs.get(channel)
         if where and channel == "print" and report.print_batches:
             where += f" ({len(report.print_batches)} batches: documents/, print-stream.pdf, manifest.csv)"
-        click.echo(f"  {channel:<6} {counts}" + (f"  → {where}" if where else ""))
+        cost = f", cost {report.costs[channel]} {report.currency}" if channel in report.costs else ""
+        click.echo(f"  {channel:<6} {counts}{cost}" + (f"  → {where}" if where else ""))
     for title, reasons in (("suppressed", report.suppressed_reasons), ("failed", report.failure_reasons)):
         for reason, count in list(reasons.items())[:5]:
             click.echo(f"  {title}: {count} × {reason}")
+    if "total" in report.costs:
+        click.echo(f"  cost   {report.costs['total']} {report.currency}")
     click.echo(report.reconciliation())
 
 

@@ -164,8 +164,11 @@ class _Render:
         return self.c.env.render(name, self.context, locale=self.customer.locale, timezone=self.customer.timezone)
 
     def fill_slots(self, channel: str) -> None:
-        for slot, per_channel in self.c.config.get("slots", {}).items():
-            block = per_channel.get(channel) or per_channel.get("default")
+        decided = self.context.get("decisions") or {}  # the message's trace (ccm.decisions.decide_run)
+        slots = self.c.config.get("slots", {})
+        for slot in sorted({*slots, *decided}):
+            per_channel = slots.get(slot, {})
+            block = decided[slot].get("content") if slot in decided else per_channel.get(channel) or per_channel.get("default")
             if block:
                 self.context["slots"][slot] = self.text(block)
 

@@ -8,6 +8,7 @@ message of the run (SMS reminders included) is retrying or open.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,6 +31,8 @@ class RunReport:
     by_channel: dict[str, dict[str, int]]  # channel -> state -> count, all messages
     suppressed_reasons: dict[str, int]
     failure_reasons: dict[str, int]
+    costs: dict[str, str] = field(default_factory=dict)  # channel -> cost of what was sent, and "total"
+    currency: str = ""
     print_batches: list[str] = field(default_factory=list)  # batch folders holding a print stream and a manifest
     outputs: dict[str, str] = field(default_factory=dict)  # channel -> where it went (masked URL)
 
@@ -73,7 +76,20 @@ class RunReport:
         return data
 
 
-def run_report(session: Session, run_id: int, outputs: dict[str, str] | None = None) -> RunReport:
+def sent_costs(by_channel: dict[str, dict[str, int]], unit_costs: dict[str, str]) -> dict[str, str]:
+    """Cost per channel of the messages sent, and the total (decimal strings)."""
+    costs = {
+        channel: Decimal(unit_costs[channel]) * states.get("sent", 0)
+        for channel, states in by_channel.items()
+        if channel in unit_costs
+    }
+    costs["total"] = sum(costs.values(), Decimal("0"))
+    return {channel: str(amount.quantize(Decimal("0.01"))) for channel, amount in costs.items()}
+
+
+def run_report(
+    session: Session, run_id: int, outputs: dict[str, str] | None = None, unit_costs: dict[str, str] | None = None
+) -> RunReport:
     run = session.get(Run, run_id)
     if run is None:
         raise LookupError(f"no such run: {run_id}")
@@ -90,7 +106,11 @@ def run_report(session: Session, run_id: int, outputs: dict[str, str] | None = N
         by_channel[channel][state] += count
         if purpose == "statement":
             statements[state] = statements.get(state, 0) + count
+    unit_costs = dict(unit_costs or {})
+    currency = unit_costs.pop("currency", "")
     return RunReport(
+        costs=sent_costs(by_channel, unit_costs),
+        currency=currency,
         run_id=run.id,
         communication=communication.name,
         cycle=run.cycle,

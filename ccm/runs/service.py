@@ -52,7 +52,7 @@ def outputs(engine: Engine) -> dict[str, str]:
 
 def report(engine: Engine, run_id: int) -> RunReport:
     with engine.db.reader() as session:
-        return run_report(session, run_id, outputs(engine))
+        return run_report(session, run_id, outputs(engine), engine.settings["costs"])
 
 
 def run_cycle(

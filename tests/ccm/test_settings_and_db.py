@@ -78,3 +78,9 @@ def test_the_production_example_is_a_valid_configuration():
     settings = load_settings(environ={"CCM_CONFIG": str(example)})
     assert settings["ccm"]["database_url"].startswith("postgresql+psycopg://")
     assert channel_from_url(settings["channels"]["email"]).name == "smtp"
+
+
+def test_costs_must_be_decimal_amounts():
+    assert load_settings(environ={"CCM_COSTS__PRINT": "0.85"})["costs"]["print"] == "0.85"
+    with pytest.raises(SettingsError, match=r'costs.sms: expected a decimal amount such as "0.60"'):
+        load_settings(environ={"CCM_COSTS__SMS": "cheap"})
