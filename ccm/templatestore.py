@@ -1,30 +1,53 @@
-"""The template store: versions of every template in the database.
+"""The template store: versions of every template and content block in the database.
 
 The file library under ``templates/`` (listed in ``templates/library.toml``) seeds the
-store: a file whose source differs from the latest stored version becomes a new version.
-A run pins the versions it uses when it is planned and renders from those exact sources,
-so a message can always say which version it was made with.
+store: the first import into an empty store is version 1 of everything, approved by the
+``library`` system user, so a fresh installation can run at once. After that, a library
+file whose source is not yet stored becomes a new *draft* that goes through review like
+any edit; an approved version is never overwritten.
+
+Approved versions are immutable: the engine refuses it here (an ORM event on every flush)
+and the database refuses it too (a trigger, migration 0002). A version takes effect at
+its ``effective_from``; a run pins the versions in effect when it is planned and renders
+from those exact sources, so a message can always say which version it was made with.
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from ccm.models import Template, TemplateVersion, utcnow
 
 MANIFEST = "library.toml"
-LIBRARY_AUTHOR = "library"
+LIBRARY_AUTHOR = "library"  # the system user that imports the file library
+STATES = ("draft", "in_review", "approved", "retired")
+# Content blocks: included by name from templates and filled into slots.
+BLOCK_KINDS = ("insert", "legal", "offer")
+# Once a version is approved, only its state may change, and only to retired.
+FROZEN_FIELDS = ("template_id", "version", "source", "source_hash", "meta", "author", "approved_by", "approved_at", "effective_from")
+TRANSITIONS = {
+    "draft": ("draft", "in_review"),
+    "in_review": ("in_review", "draft", "approved"),
+    "approved": ("approved", "retired"),
+    "retired": ("retired",),
+}
 TEXT_SUFFIXES = (".html", ".txt", ".css", ".svg", ".po")
 
 
 class TemplateStoreError(Exception):
     """The library or the store is inconsistent; the message names the template."""
+
+
+class ImmutableVersionError(TemplateStoreError):
+    """Something tried to change an approved (or retired) version."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +89,19 @@ def source_hash(source: str) -> str:
 
 
 def sync_library(session: Session, templates_dir: Path) -> list[TemplateVersion]:
-    """Store every library file whose source changed as a new approved version; return them."""
+    """Import library files whose source is not stored yet; return the new versions.
+
+    Into an empty store (the initial seed) every file goes in as version 1, approved by
+    the ``library`` user and in effect at once. Later, a changed or new file becomes a
+    new draft authored by ``library`` (it needs review and approval like any edit); a
+    file identical to any stored version of its template is skipped, so syncing again,
+    or after a marketer's edit, adds nothing.
+    """
+    from ccm.authoring.audit import record
+
     entries = read_manifest(templates_dir)
     known = {t.name: t for t in session.scalars(select(Template))}
+    seeding = not known
     created = []
     for name, entry in _library_files(templates_dir, entries).items():
         path = templates_dir / name
@@ -81,42 +114,49 @@ def sync_library(session: Session, templates_dir: Path) -> list[TemplateVersion]
             template = Template(name=name, kind=entry.kind, title=entry.title)
             session.add(template)
             session.flush()
-        latest = template.versions[-1] if template.versions else None
         digest = source_hash(source)
-        if latest is not None and latest.source_hash == digest and latest.meta == entry.meta:
+        if any(v.source_hash == digest and (v.meta or {}) == entry.meta for v in template.versions):
             continue
-        now = utcnow()
+        latest = template.versions[-1] if template.versions else None
         version = TemplateVersion(
             template=template,
             version=(latest.version + 1) if latest else 1,
             source=source,
             source_hash=digest,
-            state="approved",
+            state="draft",
             meta=entry.meta,
             author=LIBRARY_AUTHOR,
-            approved_by=LIBRARY_AUTHOR,
-            approved_at=now,
-            effective_from=now,
         )
+        if seeding:
+            now = utcnow()
+            version.state, version.approved_by, version.approved_at, version.effective_from = "approved", LIBRARY_AUTHOR, now, now
         session.add(version)
+        session.flush()
+        record(session, LIBRARY_AUTHOR, "seed" if seeding else "sync", name, version.version, state=version.state)
         created.append(version)
     session.flush()
     return created
 
 
-def effective_versions(session: Session) -> dict[str, int]:
-    """Template name -> id of the approved version in effect now (the latest approved)."""
-    now = utcnow()
+def effective_versions(session: Session, at: dt.datetime | None = None) -> dict[str, int]:
+    """Template name -> id of the approved version in effect at ``at`` (default: now).
+
+    In effect is the approved version with the latest ``effective_from`` not after
+    ``at`` (ties: the higher version). So a version approved to take effect on the 1st
+    replaces the current one on the 1st, even if a fix of the current one was approved
+    in between; retire a scheduled version to cancel it.
+    """
+    at = at or utcnow()
     rows = session.execute(
         select(Template.name, TemplateVersion.id)
         .join(TemplateVersion)
         .where(TemplateVersion.state == "approved")
-        .where((TemplateVersion.effective_from.is_(None)) | (TemplateVersion.effective_from <= now))
-        .order_by(Template.name, TemplateVersion.version)
+        .where((TemplateVersion.effective_from.is_(None)) | (TemplateVersion.effective_from <= at))
+        .order_by(Template.name, TemplateVersion.effective_from.is_not(None), TemplateVersion.effective_from, TemplateVersion.version)
     )
     pinned: dict[str, int] = {}
     for name, version_id in rows:
-        pinned[name] = version_id  # the last row per name is the newest version
+        pinned[name] = version_id  # the last row per name is the one in effect
     return pinned
 
 
@@ -130,6 +170,36 @@ class PinnedTemplates:
 
     def loader(self, name: str) -> str | None:
         return self.sources.get(name)
+
+    def used_by(self, name: str) -> dict[str, int]:
+        """Template name -> version id of ``name`` and of everything it includes, imports or
+        extends by a constant name, recursively (for the per-message reprint record)."""
+        found: dict[str, int] = {}
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            if current in found or current not in self.sources:
+                continue
+            found[current] = self.version_ids[current]
+            pending.extend(referenced_templates(self.sources[current]))
+        return found
+
+
+@functools.lru_cache(maxsize=512)
+def referenced_templates(source: str) -> tuple[str, ...]:
+    """Names a template includes, imports or extends by a constant string (syntax errors: none).
+    Cached: it runs for every message rendered."""
+    from jinja2 import Environment, TemplateSyntaxError, nodes
+
+    try:
+        tree = Environment().parse(source)
+    except TemplateSyntaxError:
+        return ()
+    names = []
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        if isinstance(node.template, nodes.Const) and isinstance(node.template.value, str):
+            names.append(node.template.value)
+    return tuple(names)
 
 
 def load_pinned(session: Session, version_ids: dict[str, int]) -> PinnedTemplates:
@@ -145,3 +215,55 @@ def load_pinned(session: Session, version_ids: dict[str, int]) -> PinnedTemplate
     if missing:
         raise TemplateStoreError(f"pinned template versions are missing from the store: {', '.join(sorted(missing))}")
     return PinnedTemplates(sources=sources, version_ids=dict(version_ids), meta=meta)
+
+
+def get_template(session: Session, name: str) -> Template:
+    template = session.scalar(select(Template).where(Template.name == name))
+    if template is None:
+        raise LookupError(f"no such template: {name} (see: ccm templates list)")
+    return template
+
+
+def get_version(session: Session, name: str, version: int | None = None) -> TemplateVersion:
+    """Version ``version`` of template ``name``; without a number, the newest one."""
+    template = get_template(session, name)
+    if not template.versions:
+        raise LookupError(f"template {name} has no versions")
+    if version is None:
+        return template.versions[-1]
+    for candidate in template.versions:
+        if candidate.version == version:
+            return candidate
+    raise LookupError(f"template {name} has no version {version} (versions 1 to {template.versions[-1].version})")
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_changes_to_approved_versions(session: Session, _context: object, _instances: object) -> None:
+    """The engine's guard (the database has a trigger as well): approved versions are
+    immutable, states move only along ``TRANSITIONS``, approved versions are never deleted."""
+    for obj in session.dirty:
+        if not isinstance(obj, TemplateVersion):
+            continue
+        state = inspect(obj)
+        old_state = _committed(state, "state")
+        if old_state is None:
+            continue
+        if obj.state not in TRANSITIONS.get(old_state, ()):
+            raise ImmutableVersionError(f"{obj.template.name} v{obj.version} is {old_state}; it cannot become {obj.state}")
+        if old_state in ("approved", "retired"):
+            changed = [name for name in FROZEN_FIELDS if state.attrs[name].history.has_changes()]
+            if changed:
+                raise ImmutableVersionError(
+                    f"{obj.template.name} v{obj.version} is {old_state} and immutable ({', '.join(changed)}); a change is a new draft")
+    for obj in session.deleted:
+        if isinstance(obj, TemplateVersion) and obj.state in ("approved", "retired"):
+            raise ImmutableVersionError(f"{obj.template.name} v{obj.version} is {obj.state}; it cannot be deleted")
+
+
+def _committed(state: Any, attribute: str) -> Any:
+    history = state.attrs[attribute].history
+    if history.deleted:
+        return history.deleted[0]
+    if history.unchanged:
+        return history.unchanged[0]
+    return None

@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ccm.cli import db, imports, runs
+    from ccm.cli import db, imports, runs, templates
 
-    for module in (db, imports, runs):
+    for module in (db, imports, runs, templates):
         module.init_app(app)

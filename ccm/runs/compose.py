@@ -160,7 +160,7 @@ class _Render:
         self.used: dict[str, int] = {}
 
     def text(self, name: str) -> str:
-        self.used[name] = self.c.pinned.version_ids[name]
+        self.used.update(self.c.pinned.used_by(name))
         return self.c.env.render(name, self.context, locale=self.customer.locale, timezone=self.customer.timezone)
 
     def fill_slots(self, channel: str) -> None:

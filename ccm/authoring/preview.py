@@ -1,0 +1,272 @@
+"""Preview: what a customer would receive from a template version, on real or sample data.
+
+The version under preview (any state: drafts are what previews are for) renders with
+the versions in effect of everything else. Documents become a PDF (and PNG pages when
+poppler's ``pdftoppm`` is installed), e-mails an ``.eml`` and the inlined ``.html``,
+SMS texts a ``.txt`` with encoding and segments. ``all_variants`` renders the document
+once per content block each slot could hold, side by side in ``variants.html``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ccm.authoring.context import sample_context
+from ccm.authoring.validation import Library, email_parts
+from ccm.authoring.workflow import library
+from ccm.communications import ensure_built_in
+from ccm.engine import Engine
+from ccm.models import Communication, Customer, FeedRecord, Template, TemplateVersion
+from ccm.runs.compose import customer_context, statement_context
+from ccm.templatestore import BLOCK_KINDS, get_version
+from documents import Attachment, TemplateEnvironment, WeasyPrintRenderer, compose_email, make_message_id, sms_info
+
+DOCUMENT_KINDS = ("statement", "bill", "letter")
+EMAIL_KINDS = ("email_subject", "email_html", "email_text")
+
+
+class PreviewError(Exception):
+    pass
+
+
+@dataclass
+class Bundle:
+    """The rendered parts of one preview (kept apart so a proof can re-address them)."""
+
+    name: str
+    version: int
+    kind: str
+    pdf: bytes | None = None
+    pages: int | None = None
+    email: dict[str, str] | None = None  # subject, html, text
+    sms: str | None = None
+    pdf_name: str = "document.pdf"  # the attachment's file name, as a run names it
+    variants: dict[str, dict[str, bytes]] = field(default_factory=dict)  # slot -> block -> pdf
+
+
+@dataclass
+class Source:
+    """Everything a preview renders from: templates, context, the communication's slots."""
+
+    library: Library
+    context: dict[str, Any]
+    slots: dict[str, dict[str, str]]  # slot -> channel -> block (the communication's defaults)
+    document: str | None
+    locale: str
+    timezone: str
+
+
+def render_bundle(engine: Engine, name: str, *, version: int | None = None, customer: str | None = None,
+                  cycle: str | None = None, sample: bool = False, all_variants: bool = False) -> Bundle:
+    with engine.db.session() as session:
+        chosen = get_version(session, name, version)
+        kind = chosen.template.kind
+        if kind in ("partial", "asset"):
+            raise PreviewError(f"{name} is a {kind}: preview a document, block, e-mail or SMS template that uses it")
+        source = _source(session, engine, chosen, customer=customer, cycle=cycle, sample=sample)
+    renderer = _Renderer(engine, source)
+    bundle = Bundle(name=name, version=chosen.version, kind=kind)
+    if kind in EMAIL_KINDS:
+        parts = email_parts(name if kind == "email_html" else _html_of(name))
+        source.context.update(channel="email")
+        bundle.email = {part: renderer.text(template) for part, template in parts.items()}
+        bundle.email["subject"] = " ".join(bundle.email["subject"].split())
+        if source.document and engine.settings["email"]["attach_pdf"]:
+            bundle.pdf, bundle.pages = renderer.pdf(source.document, channel="email")
+            period = source.context["statement"].get("period")
+            bundle.pdf_name = f"statement-{period}.pdf" if period else "document.pdf"
+    elif kind == "sms":
+        source.context.update(channel="sms")
+        bundle.sms = renderer.text(name).strip()
+    else:
+        document = name if kind in DOCUMENT_KINDS else source.document
+        if document is None:
+            raise PreviewError(f"{name}: no communication puts this block into a document; cannot preview it")
+        forced = {slot: name for slot in source.slots} if kind in BLOCK_KINDS else {}
+        bundle.pdf, bundle.pages = renderer.pdf(document, forced=forced)
+        if all_variants:
+            for slot in renderer.document_slots(document):
+                bundle.variants[slot] = {block: renderer.pdf(document, forced={slot: block})[0]
+                                         for block in slot_candidates(source, slot)}
+    return bundle
+
+
+def write_preview(bundle: Bundle, out: Path, settings: dict[str, Any]) -> list[Path]:
+    """Write the bundle into ``out``; return the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = _slug(bundle.name)
+    written: list[Path] = []
+    if bundle.pdf is not None:
+        written += _write_pdf(out / f"{stem}.pdf", bundle.pdf)
+    if bundle.email is not None:
+        message = compose(bundle, to_addr="customer@preview.invalid", pdf=bundle.pdf, settings=settings)
+        (out / f"{stem}.eml").write_bytes(bytes(message))
+        html_part = message.get_body(("html",))
+        (out / f"{stem}.html").write_text(html_part.get_content(), encoding="utf-8")
+        written += [out / f"{stem}.eml", out / f"{stem}.html"]
+    if bundle.sms is not None:
+        (out / f"{stem}.sms.txt").write_text(bundle.sms + "\n", encoding="utf-8")
+        (out / f"{stem}.sms.json").write_text(json.dumps(sms_json(bundle.sms), indent=2, ensure_ascii=False), encoding="utf-8")
+        written += [out / f"{stem}.sms.txt", out / f"{stem}.sms.json"]
+    if bundle.variants:
+        written += _write_variants(out / "variants", bundle.variants)
+    return written
+
+
+def sms_json(text: str) -> dict[str, Any]:
+    info = sms_info(text)
+    return {"text": text, "encoding": info.encoding, "segments": info.segments, "characters": info.units}
+
+
+def slot_candidates(source: Source, slot: str) -> list[str]:
+    """Every block that could fill ``slot``: those the communication names for the slot,
+    then every other approved or draft block of a block kind. (Decision rules choose
+    among these once the decisions issue lands; their outputs belong here.)"""
+    named = list(dict.fromkeys(source.slots.get(slot, {}).values()))
+    others = sorted(n for n, k in source.library.kinds.items() if k in BLOCK_KINDS and n not in named)
+    return named + others
+
+
+def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, customer: str | None, cycle: str | None,
+            sample: bool) -> Source:
+    lib = library(session).with_version(chosen.template.name, chosen.template.kind, chosen.source, chosen.meta or {})
+    ensure_built_in(session)
+    document, slots = _communication_for(session, chosen.template)
+    company = dict(engine.settings["company"])
+    if sample or customer is None:
+        if not sample:
+            raise PreviewError("give a customer (--customer EXTERNAL_ID) or --sample")
+        context = sample_context(company)
+        return Source(lib, context, slots, document, "en_US", "America/Chicago")
+    person = session.scalar(select(Customer).where(Customer.external_id == customer))
+    if person is None:
+        raise PreviewError(f"no such customer: {customer}")
+    query = select(FeedRecord).where(FeedRecord.customer_id == person.id)
+    query = query.where(FeedRecord.period == cycle) if cycle else query.order_by(FeedRecord.period.desc())
+    record = session.scalars(query).first()
+    if record is None and cycle:
+        raise PreviewError(f"customer {customer} has no billing data for cycle {cycle}")
+    context = {
+        "customer": customer_context(person),
+        "statement": statement_context(record, dt.date.today()) if record else {},
+        "company": company, "channel": "print", "attachment": bool(engine.settings["email"]["attach_pdf"]),
+        "links": {"statement": None}, "slots": {},
+    }
+    return Source(lib, context, slots, document, person.locale, person.timezone)
+
+
+def _communication_for(session: Session, template: Template) -> tuple[str | None, dict[str, dict[str, str]]]:
+    """The document and slot defaults of the first communication that renders ``template``."""
+    communications = list(session.scalars(select(Communication).order_by(Communication.id)))
+    for communication in communications:
+        config = communication.config
+        names = [config.get("document"), *config.get("email", {}).values(), *config.get("sms", {}).values()]
+        for per_channel in config.get("slots", {}).values():
+            names.extend(per_channel.values())
+        if template.name in names:
+            return config.get("document"), dict(config.get("slots", {}))
+    if communications:
+        config = communications[0].config
+        return config.get("document"), dict(config.get("slots", {}))
+    return None, {}
+
+
+class _Renderer:
+    def __init__(self, engine: Engine, source: Source) -> None:
+        self.engine, self.source = engine, source
+        self.env = TemplateEnvironment(source.library.loader, translations=source.library.translations())
+        self._pdf_renderer: WeasyPrintRenderer | None = None
+
+    def text(self, name: str) -> str:
+        return self.env.render(name, self.source.context, locale=self.source.locale, timezone=self.source.timezone)
+
+    def document_slots(self, document: str) -> list[str]:
+        return list(self.source.library.meta.get(document, {}).get("slots") or [])
+
+    def pdf(self, document: str, *, channel: str = "print", forced: dict[str, str] | None = None) -> tuple[bytes, int]:
+        forced = forced or {}
+        self.source.context["channel"] = channel
+        slots = {}
+        for slot in self.document_slots(document):
+            per_channel = self.source.slots.get(slot, {})
+            block = forced.get(slot) or per_channel.get(channel) or per_channel.get("default")
+            block = block or next(iter(slot_candidates(self.source, slot)), None)
+            slots[slot] = self.text(block) if block else ""
+        self.source.context["slots"] = slots
+        html_text = self.text(document)
+        if self._pdf_renderer is None:
+            self._pdf_renderer = WeasyPrintRenderer([self.engine.templates_dir],
+                                                    allow_network=self.engine.settings["pdf"]["allow_network"])
+        stylesheets = self.source.library.meta.get(document, {}).get("stylesheets", [])
+        rendered = self._pdf_renderer.render(html_text, stylesheets=stylesheets)
+        return rendered.data, rendered.pages
+
+
+def compose(bundle: Bundle, *, to_addr: str, pdf: bytes | None, subject_prefix: str = "",
+             headers: dict[str, str] | None = None, settings: dict[str, Any] | None = None) -> Any:
+    email_cfg = (settings or {}).get("email", {})
+    parts = bundle.email or {"subject": f"{bundle.name} v{bundle.version}", "html": "", "text": _proof_text(bundle)}
+    attachments = [Attachment(filename=bundle.pdf_name, data=pdf)] if pdf else []
+    key = f"preview:{bundle.name}:{bundle.version}:{to_addr}:{dt.datetime.now().timestamp()}"
+    return compose_email(
+        subject=subject_prefix + parts["subject"], html=parts["html"] or f"<pre>{html.escape(parts['text'])}</pre>",
+        text=parts["text"], from_addr=email_cfg.get("from", "preview@preview.invalid"),
+        from_name=email_cfg.get("from_name") or None, to_addr=to_addr,
+        message_id=make_message_id(key, email_cfg.get("message_id_domain", "preview.invalid")),
+        attachments=attachments, headers=headers, inliner=email_cfg.get("inliner", "css-inline"))
+
+
+def _proof_text(bundle: Bundle) -> str:
+    if bundle.sms is not None:
+        info = sms_json(bundle.sms)
+        return f"SMS ({info['encoding']}, {info['segments']} segment(s)):\n\n{bundle.sms}\n"
+    return f"{bundle.name} v{bundle.version}: the document is attached ({bundle.pages or 0} page(s)).\n"
+
+
+def _write_pdf(path: Path, data: bytes) -> list[Path]:
+    path.write_bytes(data)
+    written = [path]
+    if shutil.which("pdftoppm"):
+        prefix = path.with_suffix("")
+        subprocess.run(["pdftoppm", "-png", "-r", "50", str(path), str(prefix)], check=True, capture_output=True, timeout=120)
+        written += sorted(path.parent.glob(f"{prefix.name}-*.png"))
+    return written
+
+
+def _write_variants(folder: Path, variants: dict[str, dict[str, bytes]]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    rows = []
+    for slot, blocks in variants.items():
+        cells = []
+        for block, data in blocks.items():
+            files = _write_pdf(folder / f"{_slug(slot)}--{_slug(block)}.pdf", data)
+            written += files
+            first = next((f.name for f in files if f.suffix == ".png"), None)
+            image = f'<img src="{html.escape(first)}" width="300">' if first else ""
+            cells.append(f'<td><a href="{html.escape(files[0].name)}">{html.escape(block)}</a><br>{image}</td>')
+        rows.append(f"<h2>slot {html.escape(slot)}</h2><table><tr>{''.join(cells)}</tr></table>")
+    index = folder / "variants.html"
+    index.write_text("<!DOCTYPE html><meta charset='utf-8'><title>variants</title>" + "".join(rows), encoding="utf-8")
+    return [*written, index]
+
+
+def _html_of(name: str) -> str:
+    for suffix in (".subject.txt", ".txt"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] + ".html"
+    return name
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__"))

@@ -1,0 +1,92 @@
+"""External resources in HTML, CSS and SVG templates: only allowed assets.
+
+A resource (img/src, link/href, url() in a style, @import, srcset, ...) must be a
+relative path to an asset of the library (no ``..``, no leading ``/``), a ``data:`` URL,
+or an ``http(s)`` URL on a host listed in ``[authoring] asset_hosts``. ``file:`` URLs,
+other schemes and computed (templated) resource URLs are refused. Links (a/href) may
+point anywhere except ``javascript:``, ``file:`` and ``data:``. Scripts are refused.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from ccm.authoring.problems import Problem, at_offset
+
+TAG = re.compile(r"<([a-zA-Z][\w:-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.S)
+ATTRIBUTE = re.compile(r"([\w:-]+)\s*=\s*(\"([^\"]*)\"|'([^']*)'|([^\s>\"']+))", re.S)
+CSS_URL = re.compile(r"url\(\s*(?:\"([^\"]*)\"|'([^']*)'|([^)\s]*))\s*\)", re.I)
+CSS_IMPORT = re.compile(r"@import\s+(?:\"([^\"]*)\"|'([^']*)')", re.I)
+RESOURCE_ATTRIBUTES = {"src", "srcset", "data", "poster", "background", "xlink:href", "lowsrc", "dynsrc", "longdesc"}
+LINK_TAGS = {"a", "area", "base"}
+SAFE_LINK_SCHEMES = {"http", "https", "mailto", "tel", ""}
+
+
+def check_resources(name: str, source: str, *, is_asset: Callable[[str], bool], hosts: list[str]) -> list[Problem]:
+    problems = []
+    for offset, url, kind in _references(source):
+        reason = _refusal(url, kind, is_asset, hosts)
+        if reason:
+            line, column = at_offset(source, offset)
+            problems.append(Problem(name, line, column, reason))
+    for match in re.finditer(r"<script\b", source, re.I):
+        line, column = at_offset(source, match.start())
+        problems.append(Problem(name, line, column, "scripts are not allowed in templates"))
+    return problems
+
+
+def _references(source: str) -> Iterator[tuple[int, str, str]]:
+    """(offset, url, "resource" | "link") for every URL the markup or styles refer to."""
+    for tag in TAG.finditer(source):
+        tag_name = tag.group(1).lower()
+        for attribute in ATTRIBUTE.finditer(tag.group(2)):
+            attr = attribute.group(1).lower()
+            value = next(v for v in attribute.groups()[2:] if v is not None)
+            offset = tag.start(2) + attribute.start(2)
+            if attr == "href":
+                yield offset, value, "link" if tag_name in LINK_TAGS else "resource"
+            elif attr == "srcset":
+                for candidate in value.split(","):
+                    if candidate.strip():
+                        yield offset, candidate.split()[0], "resource"
+            elif attr in RESOURCE_ATTRIBUTES or attr.startswith("on"):
+                yield offset, value, "script" if attr.startswith("on") else "resource"
+    for pattern in (CSS_URL, CSS_IMPORT):
+        for match in pattern.finditer(source):
+            value = next((v for v in match.groups() if v is not None), "")
+            yield match.start(), value, "resource"
+
+
+def _refusal(url: str, kind: str, is_asset: Callable[[str], bool], hosts: list[str]) -> str | None:
+    url = url.strip()
+    if kind == "script":
+        return "event handler attributes (on...) are not allowed"
+    if "{{" in url or "{%" in url:
+        if kind == "link":
+            return None
+        return f"resource URL {url!r} is computed; resources must be fixed asset paths"
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if kind == "link":
+        return None if scheme in SAFE_LINK_SCHEMES else f"link to a {scheme}: URL is not allowed ({url[:60]!r})"
+    if not url or url.startswith("#"):
+        return None
+    if scheme == "data":
+        return None
+    if scheme == "file":
+        return f"file: URLs are refused ({url[:60]!r}); use an asset of the library"
+    if scheme in ("http", "https") or url.startswith("//"):
+        host = (parts.hostname or "").lower()
+        if host and host in [h.lower() for h in hosts]:
+            return None
+        return f"remote resource {url[:60]!r} refused: host {host or '?'} is not in [authoring] asset_hosts"
+    if scheme:
+        return f"{scheme}: URLs are refused ({url[:60]!r})"
+    path = PurePosixPath(parts.path)
+    if parts.path.startswith("/") or ".." in path.parts or "\\" in url:
+        return f"asset path {url!r} must be relative to the library, without '..'"
+    if not is_asset(str(path)):
+        return f"unknown asset {url!r}"
+    return None
