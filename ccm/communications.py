@@ -24,9 +24,22 @@ BUILT_IN: dict[str, dict[str, Any]] = {
                 "text": "email/statement_ready.txt",
             },
             "sms": {"payment_due": "sms/payment_due.txt", "statement_ready": "sms/statement_ready.txt"},
-            # Until decisions arrive (segments issue), each channel has a default insert.
+            # A statement whose e-mail bounces for good goes by post instead.
+            "fallback": {"email": "print"},
+            # Each channel's insert where no decision has been made for the message.
             "slots": {
                 "statement.insert": {"print": "inserts/go_paperless.html", "email": "inserts/premium_upgrade.html"},
+            },
+            # The shipped decision (stored as version 1 on first use; see ccm.decisions).
+            "decisions": {
+                "statement.insert": {
+                    "rules": [
+                        {"name": "vip", "when": 'tier == "vip"', "then": "inserts/premium_upgrade.html"},
+                        {"name": "winback", "when": 'lifecycle == "decline"', "then": "inserts/winback_offer.html"},
+                        {"name": "paper", "when": "not paperless", "then": "inserts/go_paperless.html"},
+                    ],
+                    "default": "inserts/premium_upgrade.html",
+                },
             },
         },
     },

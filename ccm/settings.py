@@ -102,6 +102,12 @@ def _check_values(settings: dict) -> None:
     """Values whose type the TOML defaults cannot express: decimal amounts."""
     from decimal import Decimal, InvalidOperation
 
+    from ccm.runs.gate import QuietHours
+
+    try:
+        QuietHours(settings["delivery"]["quiet_hours"])
+    except ValueError as exc:
+        raise SettingsError(f"delivery.quiet_hours: {exc}") from None
     for key, value in settings["costs"].items():
         if key == "currency":
             continue

@@ -28,6 +28,8 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
         click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
         return
     click.echo(f"run {report.run_id} · {report.communication} · cycle {report.cycle} · {report.state}")
+    if report.error:
+        click.echo(f"  {report.error}")
     for channel in sorted(report.by_channel):
         states = report.by_channel[channel]
         counts = ", ".join(f"{states[s]} {s}" for s in sorted(states))

@@ -23,7 +23,9 @@ from sqlalchemy.orm import selectinload
 from channels import Channel, DeliveryResult, channel_from_url
 from ccm.engine import Engine
 from ccm.models import Communication, Customer, Message, Run, utcnow
+from ccm.runs import gate
 from ccm.runs.compose import Composer
+from ccm.runs.gate import QuietHours
 from ccm.templatestore import load_pinned
 from documents import TemplateProblem
 
@@ -45,6 +47,7 @@ def claimable(run_id: int, now: dt.datetime, max_attempts: int):  # type: ignore
             Message.state == "pending",
             and_(Message.state == "failed", Message.next_attempt_at <= now, Message.attempts < max_attempts),
             and_(Message.state == "claimed", Message.lease_until < now),
+            and_(Message.state == "deferred", Message.next_attempt_at <= now),
         ),
     )
 
@@ -102,9 +105,14 @@ class Worker:
             if run is None:
                 raise LookupError(f"no such run: {run_id}")
             communication = session.get(Communication, run.communication_id)
+            session.expunge(communication)
             pinned = load_pinned(session, run.template_versions)
             issue_date = run.created_at.date()
         self.composer = Composer(engine.settings, pinned, communication, issue_date)
+        self.communication = communication
+        self.quiet_hours = QuietHours(engine.settings["delivery"]["quiet_hours"])
+        self.errors_in_a_row = 0
+        self.paused_itself = False  # after too many failures in a row: give the rest of the chunk back
 
     def channel(self, kind: str) -> Channel:
         if kind not in self.channels:
@@ -114,7 +122,7 @@ class Worker:
     def run(self) -> WorkerStats:
         chunk_size = self.engine.settings["ccm"]["chunk_size"]
         try:
-            while not self.should_stop():
+            while not self.should_stop() and not self.paused_itself:
                 ids = claim(self.engine, self.run_id, chunk_size, self.identity)
                 if not ids:
                     break
@@ -156,7 +164,7 @@ class Worker:
         opened: set[str] = set()
         try:
             for index, message in enumerate(messages):
-                if self.should_stop():
+                if self.should_stop() or self.paused_itself:
                     self.release([m.id for m in messages[index:]])
                     break
                 if message.channel == "print" and "print" not in opened:
@@ -182,6 +190,11 @@ class Worker:
     def deliver(self, message: Message, batch_id: str) -> None:
         if not self.renew(message.id):
             log.warning("message %s: claim lost before sending; another worker has it", message.id)
+            return
+        with self.engine.db.reader() as session:
+            verdict = gate.check(session, message, self.communication, self.quiet_hours, utcnow())
+        if verdict.action != "send":
+            self.hold(message, verdict)
             return
         try:
             composed = self.composer.compose(message)
@@ -213,16 +226,46 @@ class Worker:
         if result.status == "sent":
             self.stats.sent += 1
             self.stats.by_channel[message.channel] = self.stats.by_channel.get(message.channel, 0) + 1
-            self.record(message.id, state="sent", reason=None, attempts=attempts, provider_id=result.provider_id, sent_at=utcnow(), **values)
+            rerouted = message.reason if (message.reason or "").startswith("rerouted") else None
+            self.record(message.id, state="sent", reason=rerouted, attempts=attempts, provider_id=result.provider_id, sent_at=utcnow(), **values)
         elif result.status == "transient" and attempts < self.engine.settings["ccm"]["max_attempts"]:
             self.stats.failed += 1
             log.warning("message %s: transient failure (attempt %s): %s", message.id, attempts, result.detail)
             self.record(message.id, state="failed", reason=result.detail, attempts=attempts, next_attempt_at=utcnow() + backoff(attempts), **values)
         else:
-            self.stats.dead += 1
             why = "permanent" if result.status == "permanent" else f"gave up after {attempts} attempts"
-            log.warning("message %s: %s failure: %s", message.id, why, result.detail)
-            self.record(message.id, state="dead", reason=f"{why}: {result.detail}", attempts=attempts, **values)
+            fallback = gate.fallback_channel(self.communication, message) if result.status == "permanent" else None
+            if fallback:
+                reason = f"rerouted to {fallback}: {message.channel} failed ({why}: {result.detail})"
+                log.warning("message %s: %s", message.id, reason)
+                self.record(message.id, state="pending", channel=fallback, reason=reason, attempts=0, **values)
+            else:
+                self.stats.dead += 1
+                log.warning("message %s: %s failure: %s", message.id, why, result.detail)
+                self.record(message.id, state="dead", reason=f"{why}: {result.detail}", attempts=attempts, **values)
+        self.count_errors(result)
+
+    def count_errors(self, result: DeliveryResult) -> None:
+        """Pause the run after too many delivery failures in a row (a channel is down)."""
+        self.errors_in_a_row = 0 if result.status == "sent" else self.errors_in_a_row + 1
+        limit = self.engine.settings["delivery"]["pause_after_errors"]
+        if limit and self.errors_in_a_row >= limit:
+            error = f"paused after {self.errors_in_a_row} delivery failures in a row; last: {result.detail}"
+            log.error("run %s: %s", self.run_id, error)
+            with self.engine.db.session() as session:
+                session.execute(update(Run).where(Run.id == self.run_id, Run.state == "running").values(state="paused", error=error))
+            self.errors_in_a_row = 0
+            self.paused_itself = True
+
+    def hold(self, message: Message, verdict: gate.Verdict) -> None:
+        """Act on a send-time check that said not now, not this way, or not at all."""
+        log.info("message %s: %s (%s)", message.id, verdict.action, verdict.reason)
+        if verdict.action == "reroute":
+            self.record(message.id, state="pending", channel=verdict.channel, reason=verdict.reason)
+        elif verdict.action == "defer":
+            self.record(message.id, state="deferred", reason=verdict.reason, next_attempt_at=verdict.until)
+        else:
+            self.record(message.id, state="suppressed", reason=verdict.reason)
 
     def record(self, message_id: int, **values: object) -> None:
         """Record an outcome, only while this worker still holds the claim."""

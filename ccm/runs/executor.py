@@ -195,8 +195,14 @@ def _finish(engine: Engine, run_id: int, *, interrupted: bool) -> str:
             select(func.count()).where(Message.run_id == run_id, Message.state.in_(("pending", "claimed")))
         )
         failed = session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state == "failed"))
+        deferred, until = session.execute(
+            select(func.count(), func.min(Message.next_attempt_at)).where(Message.run_id == run_id, Message.state == "deferred")
+        ).one()
         if interrupted or open_count:
             run.state = "paused"
+        elif deferred:
+            run.state = "paused"
+            run.error = f"{deferred} messages deferred by quiet hours, the first until {until:%Y-%m-%d %H:%M} UTC: ccm runs resume {run_id} then"
         elif failed:
             run.state = "failed"
             run.error = f"{failed} messages failed delivery and will be retried by ccm runs resume {run_id}"

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ccm.models import Communication, Message, Run
 
 OPEN_STATES = ("pending", "claimed")
+DEFERRED_STATES = ("deferred",)  # waiting for the end of the customer's quiet hours
 RETRY_STATES = ("failed",)  # a failed message is retried after its backoff; dead ones are not
 
 
@@ -31,6 +32,7 @@ class RunReport:
     by_channel: dict[str, dict[str, int]]  # channel -> state -> count, all messages
     suppressed_reasons: dict[str, int]
     failure_reasons: dict[str, int]
+    error: str | None = None  # why the run stopped or waits (paused, failed)
     costs: dict[str, str] = field(default_factory=dict)  # channel -> cost of what was sent, and "total"
     currency: str = ""
     print_batches: list[str] = field(default_factory=list)  # batch folders holding a print stream and a manifest
@@ -39,12 +41,13 @@ class RunReport:
     @property
     def open(self) -> int:
         """Statements not finished yet: pending, claimed, or waiting for a retry."""
-        return sum(self.statements.get(s, 0) for s in OPEN_STATES + RETRY_STATES)
+        return sum(self.statements.get(s, 0) for s in OPEN_STATES + RETRY_STATES + DEFERRED_STATES)
 
     @property
     def unfinished(self) -> int:
         """Messages of every kind (SMS reminders too) still open or waiting for a retry."""
-        return sum(states.get(s, 0) for states in self.by_channel.values() for s in OPEN_STATES + RETRY_STATES)
+        waiting = OPEN_STATES + RETRY_STATES + DEFERRED_STATES
+        return sum(states.get(s, 0) for states in self.by_channel.values() for s in waiting)
 
     @property
     def balanced(self) -> bool:
@@ -59,6 +62,8 @@ class RunReport:
         terms = f"sent {s.get('sent', 0)} + suppressed {s.get('suppressed', 0)} + failed {s.get('dead', 0)}"
         if s.get("failed"):
             terms += f" + retrying {s['failed']}"
+        if s.get("deferred"):
+            terms += f" + deferred {s['deferred']}"
         still_open = sum(s.get(state, 0) for state in OPEN_STATES)
         if still_open:
             terms += f" + still open {still_open}"
@@ -110,6 +115,7 @@ def run_report(
     currency = unit_costs.pop("currency", "")
     return RunReport(
         costs=sent_costs(by_channel, unit_costs),
+        error=run.error,
         currency=currency,
         run_id=run.id,
         communication=communication.name,

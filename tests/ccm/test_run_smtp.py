@@ -1,5 +1,6 @@
 """The statement cycle by SMTP against a real aiosmtpd server on 127.0.0.1: accepted,
-temporarily refused (retried on resume with the same Message-ID) and permanently refused."""
+temporarily refused (retried on resume with the same Message-ID) and permanently refused
+(the statement falls back to print)."""
 from __future__ import annotations
 
 import csv
@@ -45,13 +46,19 @@ def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resu
     first = runner.invoke(args=["run", "statement", "--cycle", "2026-11", "--json"])
     report = json.loads(first.stdout)
     assert report["state"] == "failed"
-    assert report["by_channel"] == {"email": {"sent": 1, "failed": 1, "dead": 1}}
+    assert report["by_channel"] == {"email": {"sent": 1, "failed": 1}, "print": {"sent": 1}}
     assert first.exit_code == 4  # the run did not finish: a message waits for its retry
-    assert report["reconciliation"] == "records in 3 = sent 1 + suppressed 0 + failed 1 + retrying 1: open (1 messages to finish)"
+    assert report["reconciliation"] == "records in 3 = sent 2 + suppressed 0 + failed 0 + retrying 1: open (1 messages to finish)"
     assert not report["complete"]
-    assert any(reason.startswith("451") for reason in report["failure_reasons"])
-    assert any("permanent: 550" in reason for reason in report["failure_reasons"])
-    assert not any("@" in reason for reason in report["failure_reasons"]), "no addresses in reasons"
+    assert [reason[:3] for reason in report["failure_reasons"]] == ["451"]
+    with engine.db.session() as session:
+        from sqlalchemy import select
+
+        from ccm.models import Message
+
+        bounced = session.scalar(select(Message).where(Message.channel == "print"))
+        assert bounced.reason.startswith("rerouted to print: email failed (permanent: 550")
+        assert "@" not in bounced.reason, "no addresses in reasons"
     assert "smtp://127.0.0.1" in report["outputs"]["email"]
     assert len(server.handler.messages) == 1
 
@@ -59,8 +66,8 @@ def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resu
     resumed = runner.invoke(args=["runs", "resume", str(report["run_id"]), "--retry-now", "--json"])
     after = json.loads(resumed.stdout)
     assert resumed.exit_code == 0
-    assert after["reconciliation"] == "records in 3 = sent 2 + suppressed 0 + failed 1: reconciled"
-    assert after["by_channel"] == {"email": {"sent": 2, "dead": 1}}
+    assert after["reconciliation"] == "records in 3 = sent 3 + suppressed 0 + failed 0: reconciled"
+    assert after["by_channel"] == {"email": {"sent": 2}, "print": {"sent": 1}}
     assert after["state"] == "completed"
     received = [email.message_from_bytes(raw, policy=email.policy.default) for raw in server.handler.messages]
     assert sorted(m["To"].addresses[0].username for m in received) == ["busy", "ok"]

@@ -1,0 +1,110 @@
+"""The checks made again just before a message is sent, because the world moves on between
+planning and sending: a customer unsubscribes or withdraws consent, an address bounces,
+the clock enters the customer's quiet hours.
+
+Each check returns what to do: send, suppress, defer until a time, or reroute to another
+channel (a statement whose e-mail is no longer allowed goes by post instead).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ccm.models import Communication, Customer, Message, Suppression
+
+STATEMENT = "statement"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # send, suppress, defer, reroute
+    reason: str | None = None
+    channel: str | None = None  # for reroute
+    until: dt.datetime | None = None  # for defer (naive UTC)
+
+
+SEND = Verdict("send")
+
+
+class QuietHours:
+    """A daily window in the customer's own time zone, e.g. "21:00-08:00" (may wrap midnight)."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec.strip()
+        if not self.spec:
+            self.start = self.end = None
+            return
+        try:
+            start, end = (dt.time.fromisoformat(part.strip()) for part in self.spec.split("-"))
+        except ValueError:
+            raise ValueError(f"quiet hours must look like 21:00-08:00, got {spec!r}") from None
+        self.start, self.end = start, end
+
+    def ends(self, now_utc: dt.datetime, timezone: str) -> dt.datetime | None:
+        """When the quiet window that ``now_utc`` falls in ends (naive UTC), or None if not quiet."""
+        if self.start is None or self.start == self.end:
+            return None
+        try:
+            zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        local = now_utc.replace(tzinfo=dt.timezone.utc).astimezone(zone)
+        t = local.time().replace(tzinfo=None)
+        wraps = self.start > self.end
+        quiet = (t >= self.start or t < self.end) if wraps else (self.start <= t < self.end)
+        if not quiet:
+            return None
+        end_day = local.date() + dt.timedelta(days=1) if wraps and t >= self.start else local.date()
+        end = dt.datetime.combine(end_day, self.end, tzinfo=zone)
+        return end.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _address(customer: Customer, channel: str) -> str | None:
+    if channel == "email":
+        return (customer.email or "").lower() or None
+    if channel == "sms":
+        return customer.phone
+    return None
+
+
+def _suppressed(session: Session, channel: str, address: str | None) -> str | None:
+    if not address:
+        return None
+    return session.scalar(select(Suppression.reason).where(Suppression.channel == channel, Suppression.address == address))
+
+
+def _can_print(customer: Customer) -> bool:
+    return bool(customer.address_line1 and (customer.postal_code or customer.city))
+
+
+def check(
+    session: Session, message: Message, communication: Communication, quiet: QuietHours, now: dt.datetime
+) -> Verdict:
+    customer, channel = message.customer, message.channel
+    problem = None
+    reason = _suppressed(session, channel, _address(customer, channel))
+    if reason:
+        problem = f"{channel} suppressed ({reason})"
+    elif channel in ("email", "sms") and not customer.has_consent(channel, "service"):
+        problem = f"no {channel} consent"
+    if problem:
+        if message.purpose == STATEMENT and channel == "email" and _can_print(customer):
+            return Verdict("reroute", f"rerouted to print at send time: {problem}", channel="print")
+        return Verdict("suppress", f"{problem} at send time")
+    if not communication.critical and (channel == "sms" or communication.kind == "marketing"):
+        until = quiet.ends(now, customer.timezone)
+        if until is not None:
+            return Verdict("defer", f"quiet hours {quiet.spec} in the customer's time zone", until=until)
+    return SEND
+
+
+def fallback_channel(communication: Communication, message: Message) -> str | None:
+    """The channel a permanently failed message goes to instead (e.g. e-mail hard bounce → print)."""
+    target = communication.config.get("fallback", {}).get(message.channel)
+    if target == "print" and not _can_print(message.customer):
+        return None
+    return target
