@@ -68,8 +68,7 @@ class Database:
         and reports never hold up the workers."""
         with self.sessions() as session:
             session.connection(execution_options={READ_ONLY: True})
-            yield session
-            session.rollback()
+            yield session  # closing the session ends its transaction; loaded objects stay readable
 
     def upgrade(self, revision: str = "heads") -> None:
         """Create or upgrade the schema with Alembic (to every head: features add their own

@@ -255,3 +255,24 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(50))  # unsubscribed, hard_bounce, complaint, stop, manual
     source: Mapped[str] = mapped_column(String(100), default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ArchivedDocument(Base):
+    """The exact PDF a message delivered, kept for reprints: indexed by customer, account
+    and cycle, verified by its hash, never rendered again."""
+
+    __tablename__ = "archived_documents"
+    __table_args__ = (Index("ix_archived_documents_lookup", "customer_id", "account", "cycle"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    account: Mapped[str | None] = mapped_column(String(64))
+    cycle: Mapped[str] = mapped_column(String(20))
+    communication: Mapped[str] = mapped_column(String(100))
+    path: Mapped[str] = mapped_column(String(500))  # relative to the archive folder
+    sha256: Mapped[str] = mapped_column(String(64))
+    pages: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    pdf_a: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

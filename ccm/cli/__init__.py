@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ccm.cli import db, imports, runs, templates
+    from ccm.cli import archive, db, imports, runs, templates
 
-    for module in (db, imports, runs, templates):
+    for module in (archive, db, imports, runs, templates):
         module.init_app(app)

@@ -37,6 +37,7 @@ class Composed:
     artifact_sha256: str
     pages: int | None
     templates_used: dict[str, int] = field(default_factory=dict)
+    document: bytes | None = None  # the PDF (printed or attached), for the archive
 
 
 def customer_context(customer: Customer) -> dict[str, Any]:
@@ -188,8 +189,8 @@ class _Render:
             "household_key": self.customer.household_key or f"customer-{self.customer.id}",
             "postal_code": self.customer.postal_code or "",
         }
-        outbound = Outbound(message_id=_file_id(message), to=meta["household_key"], content=data, meta=meta)
-        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used)
+        outbound = Outbound(message_id=file_id(message), to=meta["household_key"], content=data, meta=meta)
+        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used, document=data)
 
     def email(self, message: Message) -> Composed:
         email_cfg = self.c.settings["email"]
@@ -215,19 +216,19 @@ class _Render:
             attachments=attachments,
             inliner=email_cfg["inliner"],
         )
-        outbound = Outbound(message_id=_file_id(message), to=self.customer.email or "", content=mime)
-        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used)
+        outbound = Outbound(message_id=file_id(message), to=self.customer.email or "", content=mime)
+        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used, document=data)
 
     def sms(self, message: Message) -> Composed:
         purpose = message.purpose.split(".", 1)[1]
         text = self.text(self.c.config["sms"][purpose]).strip()
         info = sms_info(text)
         meta = {"encoding": info.encoding, "segments": info.segments}
-        outbound = Outbound(message_id=_file_id(message), to=self.customer.phone or "", content=text, meta=meta)
+        outbound = Outbound(message_id=file_id(message), to=self.customer.phone or "", content=text, meta=meta)
         return Composed(outbound, hashlib.sha256(text.encode("utf-8")).hexdigest(), None, self.used)
 
 
-def _file_id(message: Message) -> str:
+def file_id(message: Message) -> str:
     """A stable id for the channel: the same message always gets the same file and Message-ID."""
     digest = hashlib.sha256(message.idempotency_key.encode("utf-8")).hexdigest()[:12]
     return f"m{message.id:09d}-{digest}"

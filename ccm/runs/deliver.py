@@ -17,14 +17,14 @@ import socket
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sqlalchemy import and_, or_, select, true, update
+from sqlalchemy import and_, delete, insert, or_, select, true, update
 from sqlalchemy.orm import selectinload
 
 from channels import Channel, DeliveryResult, channel_from_url
 from ccm.engine import Engine
-from ccm.models import Communication, Customer, Message, Run, utcnow
-from ccm.runs import gate
-from ccm.runs.compose import Composer
+from ccm.models import ArchivedDocument, Communication, Customer, Message, Run, utcnow
+from ccm.runs import archive, gate
+from ccm.runs.compose import Composed, Composer
 from ccm.runs.gate import QuietHours
 from ccm.templatestore import load_pinned
 from documents import TemplateProblem
@@ -108,6 +108,8 @@ class Worker:
             session.expunge(communication)
             pinned = load_pinned(session, run.template_versions)
             issue_date = run.created_at.date()
+            self.run_record = run
+            session.expunge(run)
         self.composer = Composer(engine.settings, pinned, communication, issue_date)
         self.communication = communication
         self.quiet_hours = QuietHours(engine.settings["delivery"]["quiet_hours"])
@@ -213,21 +215,41 @@ class Worker:
         except Exception as exc:  # adapters must not raise; if one does, retry later like a transient failure
             log.error("message %s: channel %s raised %s", message.id, message.channel, type(exc).__name__, exc_info=True)
             result = DeliveryResult("transient", detail=f"channel error ({type(exc).__name__})")
+        archived = self.archive(message, composed)
         values = {
             "template_versions": composed.templates_used,
             "artifact_sha256": composed.artifact_sha256,
             "pages": composed.pages,
             "batch_id": batch_id if message.channel == "print" else None,
         }
-        self.record_result(message, result, values)
+        self.record_result(message, result, values, archived)
 
-    def record_result(self, message: Message, result: DeliveryResult, values: dict) -> None:
+    def archive(self, message: Message, composed: Composed) -> dict | None:
+        """Keep the document before it goes out; indexed only once it is recorded as sent."""
+        if composed.document is None or not self.engine.settings["archive"]["enabled"]:
+            return None
+        stored = archive.store(
+            archive.archive_root(self.engine.var_dir),
+            communication=self.communication.name,
+            cycle=self.run_record.cycle,
+            account=message.feed_record.account if message.feed_record else None,
+            file_id=composed.outbound.message_id,
+            data=composed.document,
+            pages=composed.pages or 0,
+        )
+        pdf_a = bool(self.engine.settings["pdf"]["archive"])
+        return archive.index_entry(message, self.run_record, self.communication.name, stored, pdf_a)
+
+    def record_result(self, message: Message, result: DeliveryResult, values: dict, archived: dict | None = None) -> None:
         attempts = message.attempts + 1
         if result.status == "sent":
             self.stats.sent += 1
             self.stats.by_channel[message.channel] = self.stats.by_channel.get(message.channel, 0) + 1
             rerouted = message.reason if (message.reason or "").startswith("rerouted") else None
-            self.record(message.id, state="sent", reason=rerouted, attempts=attempts, provider_id=result.provider_id, sent_at=utcnow(), **values)
+            self.record(
+                message.id, state="sent", reason=rerouted, attempts=attempts, provider_id=result.provider_id,
+                sent_at=utcnow(), archived=archived, **values,
+            )
         elif result.status == "transient" and attempts < self.engine.settings["ccm"]["max_attempts"]:
             self.stats.failed += 1
             log.warning("message %s: transient failure (attempt %s): %s", message.id, attempts, result.detail)
@@ -267,14 +289,18 @@ class Worker:
         else:
             self.record(message.id, state="suppressed", reason=verdict.reason)
 
-    def record(self, message_id: int, **values: object) -> None:
-        """Record an outcome, only while this worker still holds the claim."""
+    def record(self, message_id: int, archived: dict | None = None, **values: object) -> None:
+        """Record an outcome, only while this worker still holds the claim (with the
+        archive's index entry of a sent document, in the same transaction)."""
         with self.engine.db.session() as session:
             result = session.execute(
                 update(Message)
                 .where(Message.id == message_id, Message.state == "claimed", Message.claimed_by == self.identity)
                 .values(claimed_by=None, lease_until=None, updated_at=utcnow(), **values)
             )
+            if archived and result.rowcount == 1:
+                session.execute(delete(ArchivedDocument).where(ArchivedDocument.message_id == message_id))
+                session.execute(insert(ArchivedDocument), [archived])
         if result.rowcount != 1:
             log.error("message %s: claim lost before its outcome (%s) was recorded", message_id, values.get("state"))
 

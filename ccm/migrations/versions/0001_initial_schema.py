@@ -184,9 +184,30 @@ def upgrade() -> None:
         batch_op.create_index('ix_messages_run_state', ['run_id', 'state'], unique=False)
 
     
+    op.create_table('archived_documents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('account', sa.String(length=64), nullable=True),
+    sa.Column('cycle', sa.String(length=20), nullable=False),
+    sa.Column('communication', sa.String(length=100), nullable=False),
+    sa.Column('path', sa.String(length=500), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('pages', sa.Integer(), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('pdf_a', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_archived_documents_customer_id_customers')),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_archived_documents_message_id_messages')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_archived_documents')),
+    sa.UniqueConstraint('message_id', name=op.f('uq_archived_documents_message_id'))
+    )
+    op.create_index('ix_archived_documents_lookup', 'archived_documents', ['customer_id', 'account', 'cycle'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_archived_documents_lookup', table_name='archived_documents')
+    op.drop_table('archived_documents')
     
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_run_state')
