@@ -191,6 +191,12 @@ class PrintChannel(Channel):
         self._sent = {row["message_id"]: row["file"] for row in rows}
         self._next_sequence = max((int(row["sequence"]) for row in rows), default=0) + 1
 
+    def produce(self, batch_ids: list[str], name: str, *, max_documents: int = 500) -> str:
+        """Postal production of finished batches (see ``channels.print_production``)."""
+        from .print_production import produce
+
+        return produce(self.folder, batch_ids, name, max_documents=max_documents)
+
     def recover(self) -> None:
         """Build the stream of every batch left without one by a stopped worker."""
         self._recover(except_batch="")

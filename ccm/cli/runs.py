@@ -35,7 +35,7 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
         counts = ", ".join(f"{states[s]} {s}" for s in sorted(states))
         where = report.outputs.get(channel)
         if where and channel == "print" and report.print_batches:
-            where += f" ({len(report.print_batches)} batches: documents/, print-stream.pdf, manifest.csv)"
+            where += f" ({len(report.print_batches)} batches; for the post: production-run{report.run_id}/)"
         cost = f", cost {report.costs[channel]} {report.currency}" if channel in report.costs else ""
         click.echo(f"  {channel:<6} {counts}{cost}" + (f"  → {where}" if where else ""))
     for title, reasons in (("suppressed", report.suppressed_reasons), ("failed", report.failure_reasons)):

@@ -121,7 +121,30 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
     finally:
         _StopFlag.restore(previous)
         _complete_print_batches(engine)
-    return _finish(engine, run_id, interrupted=stop())
+    state = _finish(engine, run_id, interrupted=stop())
+    if state == "completed":
+        _produce_print(engine, run_id)
+    return state
+
+
+def _produce_print(engine: Engine, run_id: int) -> None:
+    """Once a run is complete: its print batches re-ordered for the post (postal code,
+    households in one envelope) into production streams and a manifest."""
+    with engine.db.reader() as session:
+        batches = list(
+            session.scalars(
+                select(Message.batch_id)
+                .where(Message.run_id == run_id, Message.channel == "print", Message.state == "sent", Message.batch_id.is_not(None))
+                .distinct()
+            )
+        )
+    if not batches:
+        return
+    channel = channel_from_url(engine.settings["channels"]["print"])
+    produce = getattr(channel, "produce", None)
+    if produce is not None:
+        folder = produce(sorted(batches), f"run{run_id}", max_documents=engine.settings["production"]["stream_documents"])
+        log.info("run %s: print production in %s", run_id, folder)
 
 
 def _complete_print_batches(engine: Engine) -> None:

@@ -204,3 +204,31 @@ def test_pause_resume_and_cancel_take_effect_and_keep_the_books_balanced(loaded,
     assert again.exit_code == 1 and "is cancelled; it cannot be paused" in again.output
     listing = json.loads(runner.invoke(args=["runs", "list", "--json"]).stdout)
     assert listing == [{"id": plan.run_id, "communication": "monthly-statement", "cycle": CYCLE, "state": "cancelled", "records_in": 6}]
+
+
+def test_print_production_sorts_by_postal_code_and_bundles_households(engine, tmp_path, write_bulk, runner):
+    from ccm.imports import import_customers, import_feed
+
+    customers, feed = write_bulk(tmp_path, 6, lines=2)
+    rows = customers.read_text(encoding="utf-8").splitlines()
+    # B-0001 and B-0004 live at one address (one envelope); postal codes out of order
+    rows[2] = rows[2].replace("1 Oak Ave", "9 Elm St").replace("62701", "10001")
+    rows[5] = rows[5].replace("4 Oak Ave", "9 Elm St").replace("62701", "10001")
+    rows[3] = rows[3].replace("62701", "00501")
+    customers.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    import_customers(engine.db, customers, rejects_dir=tmp_path, progress=False)
+    import_feed(engine.db, feed, rejects_dir=tmp_path, progress=False)
+    engine.settings["ccm"]["chunk_size"] = 2
+    engine.settings["production"]["stream_documents"] = 4
+    assert runner.invoke(args=["run", "statement", "--cycle", CYCLE]).exit_code == 0
+
+    production = engine.var_dir / "print" / "production-run1"
+    with (production / "manifest.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["postal_code"] for r in rows] == sorted(r["postal_code"] for r in rows)
+    assert [r["customer"] for r in rows[:3]] == ["B-0002", "B-0001", "B-0004"]
+    assert rows[1]["envelope"] == rows[2]["envelope"] != rows[0]["envelope"]  # one household, one envelope
+    assert rows[1]["envelope_pages"] == str(int(rows[1]["pages"]) + int(rows[2]["pages"]))
+    streams = sorted(production.glob("stream-*.pdf"))
+    assert len(streams) == 2 and {r["stream"] for r in rows} == {s.name for s in streams}
+    assert sum(len(PdfReader(s).pages) for s in streams) == sum(int(r["pages"]) for r in rows)
