@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Double,
     Date,
     DateTime,
     ForeignKey,
@@ -41,7 +42,7 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JsonDoc, list[Any]: JsonDoc, Decimal: Money}
+    type_annotation_map = {dict[str, Any]: JsonDoc, list[Any]: JsonDoc, Decimal: Money, float: Double}
 
 
 CHANNEL_KINDS = ("email", "sms", "print")
@@ -276,3 +277,13 @@ class ArchivedDocument(Base):
     size: Mapped[int] = mapped_column(Integer)
     pdf_a: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RateCounter(Base):
+    """A fixed-window counter of the rate limiter shared by every worker process."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float]  # Unix time

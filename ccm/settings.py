@@ -108,6 +108,14 @@ def _check_values(settings: dict) -> None:
         QuietHours(settings["delivery"]["quiet_hours"])
     except ValueError as exc:
         raise SettingsError(f"delivery.quiet_hours: {exc}") from None
+    from ccm.runs.ratelimit import check_spec
+
+    for kind, spec in settings["limits"].items():
+        if kind != "storage" and spec:
+            try:
+                check_spec(kind, spec)
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from None
     for key, value in settings["costs"].items():
         if key == "currency":
             continue

@@ -26,6 +26,7 @@ from ccm.models import ArchivedDocument, Communication, Customer, Message, Run, 
 from ccm.runs import archive, gate
 from ccm.runs.compose import Composed, Composer
 from ccm.runs.gate import QuietHours
+from ccm.runs.ratelimit import ChannelLimits
 from ccm.templatestore import load_pinned
 from documents import TemplateProblem
 
@@ -113,6 +114,7 @@ class Worker:
         self.composer = Composer(engine.settings, pinned, communication, issue_date)
         self.communication = communication
         self.quiet_hours = QuietHours(engine.settings["delivery"]["quiet_hours"])
+        self.limits = ChannelLimits(engine.settings, engine.db)
         self.errors_in_a_row = 0
         self.paused_itself = False  # after too many failures in a row: give the rest of the chunk back
 
@@ -209,6 +211,10 @@ class Worker:
             log.error("message %s: cannot compose: %s", message.id, type(exc).__name__, exc_info=True)
             reason = f"cannot compose: internal error ({type(exc).__name__})"
             self.record(message.id, state="dead", reason=reason, attempts=message.attempts + 1)
+            return
+        later = self.limits.acquire(message.channel, self.should_stop)
+        if later is not None:
+            self.record(message.id, state="deferred", reason=f"{message.channel} rate limit reached", next_attempt_at=later)
             return
         try:
             result = self.channel(message.channel).send(composed.outbound)

@@ -225,7 +225,10 @@ def _finish(engine: Engine, run_id: int, *, interrupted: bool) -> str:
             run.state = "paused"
         elif deferred:
             run.state = "paused"
-            run.error = f"{deferred} messages deferred by quiet hours, the first until {until:%Y-%m-%d %H:%M} UTC: ccm runs resume {run_id} then"
+            run.error = (
+                f"{deferred} messages deferred (quiet hours or a daily rate limit), the first until "
+                f"{until:%Y-%m-%d %H:%M} UTC: ccm runs resume {run_id} then"
+            )
         elif failed:
             run.state = "failed"
             run.error = f"{failed} messages failed delivery and will be retried by ccm runs resume {run_id}"

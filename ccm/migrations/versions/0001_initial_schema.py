@@ -203,9 +203,16 @@ def upgrade() -> None:
     sa.UniqueConstraint('message_id', name=op.f('uq_archived_documents_message_id'))
     )
     op.create_index('ix_archived_documents_lookup', 'archived_documents', ['customer_id', 'account', 'cycle'], unique=False)
+    op.create_table('rate_counters',
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('expires_at', sa.Double(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_rate_counters'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('rate_counters')
     op.drop_index('ix_archived_documents_lookup', table_name='archived_documents')
     op.drop_table('archived_documents')
     
