@@ -85,3 +85,40 @@ def test_an_interrupted_run_resumes_without_duplicates_or_losses(engine, setting
     delivered = _delivered_ids(engine.var_dir)
     assert len(delivered) == 2 * BULK
     assert max(delivered.values()) == 1, [k for k, v in delivered.items() if v > 1]
+
+
+def test_a_killed_run_resends_at_most_the_message_in_flight_by_smtp(engine, settings, tmp_path, write_bulk, config_file, smtp_server):
+    """Killed with SIGKILL mid-run against a real SMTP server: after resume every customer
+    has the e-mail, and at most the one message in flight arrived twice (same Message-ID)."""
+    import csv as csv_module
+    import email as email_module
+    import email.policy
+
+    server = smtp_server()
+    customers, feed = write_bulk(tmp_path, BULK)
+    with customers.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv_module.reader(fh))
+    header = rows[0]
+    for row in rows[1:]:
+        row[header.index("paperless")] = "yes"
+        row[header.index("email")] = f"ok{row[0]}@example.com"
+    with customers.open("w", newline="", encoding="utf-8") as fh:
+        csv_module.writer(fh).writerows(rows)
+    import_customers(engine.db, customers, rejects_dir=tmp_path, progress=False)
+    import_feed(engine.db, feed, rejects_dir=tmp_path, progress=False)
+    settings["channels"]["email"] = server.url()
+    config = config_file(settings)
+
+    process = _start(config, "run", "statement", "--cycle", "2026-11", "--workers", "1")
+    _wait_for_sent(engine, process, 3)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    received_before = len(server.handler.messages)
+    assert received_before < BULK, "the run must be stopped mid-way for this test to mean anything"
+
+    resumed = subprocess.run([CCM, "runs", "resume", "1", "--json"], env=dict(os.environ, CCM_CONFIG=str(config)),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    ids = Counter(email_module.message_from_bytes(raw, policy=email.policy.default)["Message-ID"] for raw in server.handler.messages)
+    assert len(ids) == BULK  # every statement arrived
+    assert sum(ids.values()) - BULK <= 1  # at most the one in flight, with the same Message-ID
