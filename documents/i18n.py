@@ -7,6 +7,7 @@ e.g. ``zh_CN``, ``zh-CN``, ``zh_Hans_CN`` and ``zh`` all map to ``zh_Hans``.
 
 from __future__ import annotations
 
+import functools
 import io
 
 from collections.abc import Iterable
@@ -40,8 +41,10 @@ def parse_po(source: str | bytes) -> dict[str, str]:
     return messages
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_locale(tag: str) -> Locale:
-    """Parse ``zh-CN``/``zh_CN``/``en``; an unknown or empty tag gives English."""
+    """Parse ``zh-CN``/``zh_CN``/``en``; an unknown or empty tag gives English (cached:
+    every render asks, and Babel's parsing is slow)."""
     try:
         return Locale.parse(tag.strip().replace("-", "_")) if tag.strip() else Locale("en")
     except (UnknownLocaleError, ValueError, TypeError):
@@ -53,6 +56,11 @@ def negotiate(locale: str, available: Iterable[str]) -> str | None:
 
     None means "use the source language" (English, or nothing suitable).
     """
+    return _negotiate(locale, tuple(available))
+
+
+@functools.lru_cache(maxsize=1024)
+def _negotiate(locale: str, available: tuple[str, ...]) -> str | None:
     wanted = _with_script(parse_locale(locale))
     if wanted.language == SOURCE_LANGUAGE:
         return None
@@ -67,6 +75,7 @@ def negotiate(locale: str, available: Iterable[str]) -> str | None:
     return best[1] if best else None
 
 
+@functools.lru_cache(maxsize=1024)
 def _with_script(locale: Locale) -> Locale:
     """Fill in the likely script (``zh`` -> ``zh_Hans``) so scripts can be compared."""
     if locale.script:

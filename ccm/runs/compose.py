@@ -128,9 +128,17 @@ class Composer:
         self.communication = communication.name
         self.env = TemplateEnvironment(pinned.loader, translations=load_translations(pinned))
         templates_dir = Path(settings["ccm"]["templates_dir"])
-        self.renderer = WeasyPrintRenderer([templates_dir], allow_network=settings["pdf"]["allow_network"])
+        self.asset_dirs = [templates_dir]
+        self._renderer: WeasyPrintRenderer | None = None
         self.company = dict(settings["company"])
         self.issue_date = issue_date  # the run's date, so a resumed run issues the same date
+
+    @property
+    def renderer(self) -> WeasyPrintRenderer:
+        """Made on the first PDF (loading WeasyPrint takes a second; e-mail-only runs skip it)."""
+        if self._renderer is None:
+            self._renderer = WeasyPrintRenderer(self.asset_dirs, allow_network=self.settings["pdf"]["allow_network"])
+        return self._renderer
 
     def compose(self, message: Message) -> Composed:
         customer, record = message.customer, message.feed_record
@@ -195,9 +203,11 @@ class _Render:
     def email(self, message: Message) -> Composed:
         email_cfg = self.c.settings["email"]
         names = self.c.config["email"]
-        data, pages = self.pdf()
+        # The statement PDF: attached, or kept in the archive; neither wanted, not rendered.
+        wanted = email_cfg["attach_pdf"] or self.c.settings["archive"]["enabled"]
+        data, pages = self.pdf() if wanted else (None, None)
         attachments = []
-        if email_cfg["attach_pdf"]:
+        if email_cfg["attach_pdf"] and data is not None:
             record = message.feed_record
             filename = f"statement-{record.period}.pdf" if record else "document.pdf"
             attachments.append(Attachment(filename=filename, data=data))
@@ -217,7 +227,8 @@ class _Render:
             inliner=email_cfg["inliner"],
         )
         outbound = Outbound(message_id=file_id(message), to=self.customer.email or "", content=mime)
-        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used, document=data)
+        artifact = data if data is not None else mime.as_bytes()
+        return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data)
 
     def sms(self, message: Message) -> Composed:
         purpose = message.purpose.split(".", 1)[1]
