@@ -33,7 +33,7 @@ def test_reprint_returns_the_document_as_sent_and_refuses_an_altered_one(loaded,
     metadata = PdfReader(io.BytesIO(out.read_bytes())).trailer["/Root"]["/Metadata"].get_object().get_data()
     assert b"pdfaid:part" in metadata  # the archive keeps PDF/A
 
-    manifest = next((loaded.var_dir / "print").glob("*/manifest.csv")).parent
+    manifest = next((loaded.var_dir / "print").glob("run*/manifest.csv")).parent
     printed_files = {p.read_bytes() for p in manifest.glob("documents/*.pdf")}
     assert runner.invoke(args=["reprint", str(printed.id), "--out", str(out)]).exit_code == 0
     assert out.read_bytes() in printed_files

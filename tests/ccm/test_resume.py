@@ -50,7 +50,7 @@ def _delivered_ids(var: Path) -> Counter:
     import csv
 
     ids: Counter = Counter()
-    for manifest in (var / "print").glob("*/manifest.csv"):
+    for manifest in (var / "print").glob("run*/manifest.csv"):
         with manifest.open(newline="", encoding="utf-8") as fh:
             ids.update(row["message_id"] for row in csv.DictReader(fh))
     sms = var / "sms" / "outbox.jsonl"

@@ -33,7 +33,7 @@ def delivered_sms(var: Path) -> list[dict]:
 
 def manifest_rows(var: Path) -> list[dict]:
     rows = []
-    for manifest in sorted((var / "print").glob("*/manifest.csv")):
+    for manifest in sorted((var / "print").glob("run*/manifest.csv")):
         with manifest.open(newline="", encoding="utf-8") as fh:
             rows.extend(dict(row, batch=manifest.parent.name) for row in csv.DictReader(fh))
     return rows
