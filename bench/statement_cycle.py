@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 
 
-def engine_run(folder: Path, customers_file: Path, feed_file: Path) -> tuple[float, int]:
+def engine_run(folder: Path, customers_file: Path, feed_file: Path, workers: int = 1) -> tuple[float, int]:
     from ccm.engine import Engine
     from ccm.imports import import_customers, import_feed
     from ccm.runs import service
 
-    var = folder / "engine"
+    var = folder / f"engine-{workers}"
     settings = {
-        "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": 1},
+        "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": workers},
         "channels": {"email": f"maildir://{var}/maildir", "sms": f"file://{var}/sms.jsonl", "print": f"print://{var}/print"},
     }
     engine = Engine.from_settings(settings)
@@ -103,7 +103,10 @@ def main(customers: int) -> None:
         customers_file, feed_file = write_demo_data(folder / "data", customers=customers)
         base_seconds, base_count = baseline_run(folder, feed_file, customers_file)
         engine_seconds, engine_count = engine_run(folder, customers_file, feed_file)
-    print(f"statement cycle, {engine_count} statements (baseline {base_count} PDFs), one process:")
-    print(f"  baseline  {base_seconds:7.2f} s  {base_seconds / base_count * 1000:7.1f} ms/statement")
-    print(f"  engine    {engine_seconds:7.2f} s  {engine_seconds / engine_count * 1000:7.1f} ms/statement")
-    print(f"  ratio engine/baseline: {engine_seconds / engine_count / (base_seconds / base_count):.2f}x")
+        pool_seconds, _ = engine_run(folder, customers_file, feed_file, workers=2)
+    per_base, per_engine = base_seconds / base_count, engine_seconds / engine_count
+    print(f"statement cycle, {engine_count} statements (baseline {base_count} PDFs):")
+    print(f"  baseline           {base_seconds:7.2f} s  {per_base * 1000:7.1f} ms/statement")
+    print(f"  engine, 1 worker   {engine_seconds:7.2f} s  {per_engine * 1000:7.1f} ms/statement")
+    print(f"  engine, 2 workers  {pool_seconds:7.2f} s  {pool_seconds / engine_count * 1000:7.1f} ms/statement")
+    print(f"  engine speed / baseline speed: {per_base / per_engine:.2f}x (1 worker); 2 workers / 1 worker: {engine_seconds / pool_seconds:.2f}x")
