@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -116,6 +117,9 @@ class Worker:
         self.quiet_hours = QuietHours(engine.settings["delivery"]["quiet_hours"])
         self.limits = ChannelLimits(engine.settings, engine.db)
         self.errors_in_a_row = 0
+        self.held: set[int] = set()
+        self.suppressed: dict[tuple[str, str], str] = {}
+        self.renewed_at = 0.0
         self.paused_itself = False  # after too many failures in a row: give the rest of the chunk back
 
     def channel(self, kind: str) -> Channel:
@@ -171,6 +175,11 @@ class Worker:
                 if self.should_stop() or self.paused_itself:
                     self.release([m.id for m in messages[index:]])
                     break
+                if index == 0 or self.lease_due():
+                    self.hold_claims(messages[index:])
+                if message.id not in self.held:
+                    log.warning("message %s: claim lost before sending; another worker has it", message.id)
+                    continue
                 if message.channel == "print" and "print" not in opened:
                     self.channel("print").open_batch(batch_id)
                     opened.add("print")
@@ -179,24 +188,30 @@ class Worker:
             for kind in opened:
                 self.channel(kind).close_batch()
 
-    def renew(self, message_id: int) -> bool:
-        """Extend this worker's lease on a message; False if the claim was lost (lease
-        expired and another worker took it, or the run was cancelled): then skip it."""
+    def lease_due(self) -> bool:
+        """Renew well before the lease could end: until then nobody else can take a claim."""
+        return time.monotonic() - self.renewed_at > self.engine.settings["ccm"]["lease_seconds"] / 3
+
+    def hold_claims(self, messages: list[Message]) -> None:
+        """Extend the lease of the chunk's remaining messages in one statement, note which
+        claims this worker still holds (a claim taken over after its lease ended, or a
+        cancelled run, means: skip it), and read their suppressions for the send-time check."""
         lease = dt.timedelta(seconds=self.engine.settings["ccm"]["lease_seconds"])
+        self.renewed_at = time.monotonic()
+        ids = [m.id for m in messages]
         with self.engine.db.session() as session:
-            result = session.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.state == "claimed", Message.claimed_by == self.identity)
-                .values(lease_until=utcnow() + lease)
+            self.held = set(
+                session.scalars(
+                    update(Message)
+                    .where(Message.id.in_(ids), Message.state == "claimed", Message.claimed_by == self.identity)
+                    .values(lease_until=utcnow() + lease)
+                    .returning(Message.id)
+                )
             )
-        return result.rowcount == 1
+            self.suppressed = gate.suppressions_for(session, messages)
 
     def deliver(self, message: Message, batch_id: str) -> None:
-        if not self.renew(message.id):
-            log.warning("message %s: claim lost before sending; another worker has it", message.id)
-            return
-        with self.engine.db.reader() as session:
-            verdict = gate.check(session, message, self.communication, self.quiet_hours, utcnow())
+        verdict = gate.check(self.suppressed, message, self.communication, self.quiet_hours, utcnow())
         if verdict.action != "send":
             self.hold(message, verdict)
             return

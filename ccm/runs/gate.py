@@ -71,10 +71,16 @@ def _address(customer: Customer, channel: str) -> str | None:
     return None
 
 
-def _suppressed(session: Session, channel: str, address: str | None) -> str | None:
-    if not address:
-        return None
-    return session.scalar(select(Suppression.reason).where(Suppression.channel == channel, Suppression.address == address))
+def suppressions_for(session: Session, messages: list[Message]) -> dict[tuple[str, str], str]:
+    """The suppressions that concern a chunk of messages, read in one query."""
+    wanted = {(m.channel, a) for m in messages if (a := _address(m.customer, m.channel))}
+    if not wanted:
+        return {}
+    addresses = {address for _, address in wanted}
+    rows = session.execute(
+        select(Suppression.channel, Suppression.address, Suppression.reason).where(Suppression.address.in_(addresses))
+    )
+    return {(channel, address): reason for channel, address, reason in rows if (channel, address) in wanted}
 
 
 def _can_print(customer: Customer) -> bool:
@@ -82,11 +88,13 @@ def _can_print(customer: Customer) -> bool:
 
 
 def check(
-    session: Session, message: Message, communication: Communication, quiet: QuietHours, now: dt.datetime
+    suppressed: dict[tuple[str, str], str], message: Message, communication: Communication, quiet: QuietHours, now: dt.datetime
 ) -> Verdict:
+    """``suppressed`` is what ``suppressions_for`` read for the message's chunk just before."""
     customer, channel = message.customer, message.channel
     problem = None
-    reason = _suppressed(session, channel, _address(customer, channel))
+    address = _address(customer, channel)
+    reason = suppressed.get((channel, address)) if address else None
     if reason:
         problem = f"{channel} suppressed ({reason})"
     elif channel in ("email", "sms") and not customer.has_consent(channel, "service"):
