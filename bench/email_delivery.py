@@ -19,8 +19,7 @@ from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
+from bench.common import TEMPLATES, timed_cycle
 
 
 class _Sink:
@@ -48,27 +47,10 @@ def _data(folder: Path, count: int) -> tuple[Path, Path]:
 
 
 def engine_run(folder: Path, port: int, customers: Path, feed: Path) -> float:
-    from ccm.engine import Engine
-    from ccm.imports import import_customers, import_feed
-    from ccm.runs import service
-
-    var = folder / "engine"
-    engine = Engine.from_settings({
-        "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": 1,
-                "chunk_size": 100},
-        "channels": {"email": f"smtp://127.0.0.1:{port}?starttls=off", "sms": f"file://{var}/sms.jsonl", "print": f"print://{var}/print"},
-        "email": {"attach_pdf": False},
-        "archive": {"enabled": False},
-    })
-    engine.db.upgrade()
-    import_customers(engine.db, customers, rejects_dir=var, progress=False)
-    import_feed(engine.db, feed, rejects_dir=var, progress=False)
-    start = time.perf_counter()
-    outcome = service.run_cycle(engine, "statement", "2026-11", progress=False)
-    elapsed = time.perf_counter() - start
-    assert outcome.report.complete, outcome.report.reconciliation()
-    engine.close()
-    return elapsed
+    channels = {"email": f"smtp://127.0.0.1:{port}?starttls=off"}
+    seconds, _ = timed_cycle(folder / "engine", customers, feed, ccm={"chunk_size": 100}, channels=channels,
+                             email={"attach_pdf": False}, archive={"enabled": False})
+    return seconds
 
 
 def baseline_run(port: int, count: int) -> float:

@@ -19,29 +19,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
+from bench.common import TEMPLATES, timed_cycle
 
 
 def engine_run(folder: Path, customers_file: Path, feed_file: Path, workers: int = 1) -> tuple[float, int]:
-    from ccm.engine import Engine
-    from ccm.imports import import_customers, import_feed
-    from ccm.runs import service
-
-    var = folder / f"engine-{workers}"
-    settings = {
-        "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": workers},
-        "channels": {"email": f"maildir://{var}/maildir", "sms": f"file://{var}/sms.jsonl", "print": f"print://{var}/print"},
-    }
-    engine = Engine.from_settings(settings)
-    engine.db.upgrade()
-    import_customers(engine.db, customers_file, rejects_dir=var, progress=False)
-    import_feed(engine.db, feed_file, rejects_dir=var, progress=False)
-    start = time.perf_counter()
-    outcome = service.run_cycle(engine, "statement", "2026-11", progress=False)
-    elapsed = time.perf_counter() - start
-    engine.close()
-    return elapsed, outcome.report.records_in
+    return timed_cycle(folder / f"engine-{workers}", customers_file, feed_file, ccm={"workers": workers})
 
 
 def baseline_run(folder: Path, feed_file: Path, customers_file: Path) -> tuple[float, int]:

@@ -20,32 +20,30 @@ def _print(report: ImportReport) -> None:
     click.echo(report.summary())
 
 
-@click.group("customers", help="Customer data.")
-def customers_group() -> None:
-    pass
+def _import_group(name: str, group_help: str, command_help: str, importer) -> click.Group:  # type: ignore[no-untyped-def]
+    """``ccm NAME import FILE [--rejects-dir DIR]`` for one kind of file."""
+
+    @click.group(name, help=group_help)
+    def group() -> None:
+        pass
+
+    @group.command("import", help=command_help)
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+    @click.option("--rejects-dir", type=click.Path(file_okay=False, path_type=str), help=REJECTS_HELP)
+    @clean_errors(ImportFileError)
+    def import_command(file: str, rejects_dir: str | None) -> None:
+        require_schema()
+        _print(importer(engine().db, file, rejects_dir=_rejects_dir(rejects_dir)))
+
+    return group
 
 
-@customers_group.command("import", help="Import customers from a CSV or JSONL file (upsert by external_id).")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--rejects-dir", type=click.Path(file_okay=False, path_type=str), help=REJECTS_HELP)
-@clean_errors(ImportFileError)
-def customers_import(file: str, rejects_dir: str | None) -> None:
-    require_schema()
-    _print(import_customers(engine().db, file, rejects_dir=_rejects_dir(rejects_dir)))
-
-
-@click.group("feed", help="Billing data feeds.")
-def feed_group() -> None:
-    pass
-
-
-@feed_group.command("import", help="Import billing statements from a CSV or JSONL file (upsert by account and period).")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--rejects-dir", type=click.Path(file_okay=False, path_type=str), help=REJECTS_HELP)
-@clean_errors(ImportFileError)
-def feed_import(file: str, rejects_dir: str | None) -> None:
-    require_schema()
-    _print(import_feed(engine().db, file, rejects_dir=_rejects_dir(rejects_dir)))
+customers_group = _import_group(
+    "customers", "Customer data.", "Import customers from a CSV or JSONL file (upsert by external_id).", import_customers
+)
+feed_group = _import_group(
+    "feed", "Billing data feeds.", "Import billing statements from a CSV or JSONL file (upsert by account and period).", import_feed
+)
 
 
 @click.group("demo", help="Demo data to try the engine.")
