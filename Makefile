@@ -32,8 +32,12 @@ test: $(VENV)/.installed-test
 	@sh scripts/os-deps.sh test
 	$(VENV)/bin/pytest
 
-bench: $(VENV)/.installed-test
-	@sh scripts/os-deps.sh test
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	touch $@ $(VENV)/.installed $(VENV)/.installed-test
+
+bench: $(VENV)/.installed-bench
+	@sh scripts/os-deps.sh bench
 	$(VENV)/bin/python -m bench
 
 clean-demo:

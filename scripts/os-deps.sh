@@ -7,7 +7,7 @@
 #   A CJK font (Chinese names, addresses)   Debian: fonts-noto-cjk
 #   An emoji font (emoji in names, lines)   Debian: fonts-noto-color-emoji
 #   pdftotext/pdffonts (tests read PDFs)    Debian: poppler-utils
-# Usage: os-deps.sh [demo|test]; for "test", missing PDF tools are an error.
+# Usage: os-deps.sh [venv|demo|test|bench]; for "test", missing PDF tools are an error.
 set -u
 purpose="${1:-demo}"
 missing=""
@@ -19,6 +19,8 @@ have_lib 'libharfbuzz-subset.so' || missing="$missing libharfbuzz-subset0"
 fc-list ':lang=zh' 2>/dev/null | grep -qi 'cjk' || missing="$missing fonts-noto-cjk"
 fc-list 2>/dev/null | grep -qi 'emoji' || missing="$missing fonts-noto-color-emoji"
 command -v pdftotext >/dev/null 2>&1 || missing="$missing poppler-utils"
+# Only for `make bench`: Debian's chromium, the peer the PDF benchmark compares with.
+[ "$purpose" = bench ] && ! command -v chromium >/dev/null 2>&1 && missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 
 if command -v apt-get >/dev/null 2>&1; then
