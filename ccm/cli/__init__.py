@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ccm.cli import archive, db, imports, runs, templates
+    from ccm.cli import archive, db, decide, imports, runs, segments, templates
 
-    for module in (archive, db, imports, runs, templates):
+    for module in (archive, db, imports, runs, segments, templates, decide):
         module.init_app(app)

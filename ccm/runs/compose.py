@@ -150,6 +150,7 @@ class Composer:
             "attachment": bool(self.settings["email"]["attach_pdf"]),
             "links": {"statement": None},
             "slots": {},
+            "decisions": message.decisions or {},  # what the decisions chose for each slot, at planning
         }
         render = _Render(self, context, customer)
         if message.channel == "print":

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ccm.communications import ensure_built_in, get_communication
+from ccm.decisions import decide_run
 from ccm.engine import Engine
 from ccm.models import Customer, FeedRecord, Message, Run, Suppression, utcnow
 from ccm.runs.policy import Choice, sms_reminder, statement_channel
@@ -76,6 +77,8 @@ def plan_run(engine: Engine, communication_name: str, cycle: str) -> PlanResult:
         run.records_in = len(records)
         if run.state in ("completed", "failed") and planned:
             run.state = "planned"
+        session.flush()
+        decide_run(session, run.id)  # each new message's content decisions and their trace
         log.info("run %s planned: %s records, %s new messages", run.id, len(records), planned)
         return PlanResult(run_id=run.id, records_in=len(records), planned=planned, already_planned=len(existing) - planned)
 

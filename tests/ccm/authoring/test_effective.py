@@ -33,7 +33,7 @@ def approve_new_block(engine, source: str, effective_from: dt.datetime | None = 
 def block_versions_of_print_messages(engine, run_id: int) -> set[int]:
     with engine.db.session() as session:
         messages = session.scalars(select(Message).where(Message.run_id == run_id, Message.channel == "print"))
-        return {m.template_versions[BLOCK] for m in messages}
+        return {m.template_versions[BLOCK] for m in messages if BLOCK in m.template_versions}
 
 
 def test_a_version_takes_effect_at_its_date(store):
