@@ -24,9 +24,14 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 demo: $(VENV)/.installed
 	@sh scripts/os-deps.sh demo
 	$(CCM) db upgrade
-	$(CCM) demo data --customers $(CUSTOMERS) --cycle $(CYCLE) --out $(DEMO)
+	$(CCM) demo data --customers $(CUSTOMERS) --cycle $(CYCLE) --history 12 --out $(DEMO)
 	$(CCM) customers import $(DEMO)/customers.csv
-	$(CCM) run statement --cycle $(CYCLE) --feed $(DEMO)/feed.jsonl
+	$(CCM) feed import $(DEMO)/history.jsonl
+	$(CCM) feed import $(DEMO)/feed.jsonl
+	$(CCM) segments create lapsing_value 'tier in ("vip", "key", "ordinary") and lifecycle == "decline"' \
+	    --description "valuable customers whose spend is falling"
+	$(CCM) segments refresh
+	$(CCM) run statement --cycle $(CYCLE)
 
 test: $(VENV)/.installed-test
 	@sh scripts/os-deps.sh test

@@ -11,6 +11,7 @@ At the end of each file are deliberately bad rows, so an import shows rejects:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -135,13 +136,19 @@ def _customer_row(people: _People, n: int, external_id: str, previous: dict[str,
     return row
 
 
-def _statement(rng: random.Random, account: str, customer: str, chinese: bool, cycle: str) -> dict:
+def _statement(
+    rng: random.Random, account: str, customer: str, chinese: bool, cycle: str, scale: float = 1.0, usual_lines: int | None = None
+) -> dict:
+    """One statement; ``scale`` multiplies the charges (a customer's spend trend) and
+    ``usual_lines`` keeps a customer's number of lines steady from month to month."""
     year, month = int(cycle[:4]), int(cycle[5:])
     start = dt.date(year, month, 1)
     days = (dt.date(year + month // 12, month % 12 + 1, 1) - start).days
     dates = [(start + dt.timedelta(days=day)).isoformat() for day in range(days)]
     opening = rng.randint(0, 40_000) if rng.random() < 0.8 else -rng.randint(100, 5_000)
     count = rng.randint(100, 140) if rng.random() < 0.01 else rng.randint(3, 40)
+    if usual_lines is not None:
+        count = max(3, round(usual_lines * rng.uniform(0.85, 1.15)))
     lines: list[tuple[str, str, int]] = []
     if opening > 0 and rng.random() < 0.85:
         lines.append((dates[rng.randint(0, 10)], "付款，谢谢" if chinese else "Payment received, thank you", -opening))
@@ -150,7 +157,7 @@ def _statement(rng: random.Random, account: str, customer: str, chinese: bool, c
         if rng.random() < 0.1:
             lines.append((dates[rng.randrange(days)], rng.choice(credits), -rng.randint(100, 3_000)))
         else:
-            lines.append((dates[rng.randrange(days)], rng.choice(charges), rng.randint(100, 6_000)))
+            lines.append((dates[rng.randrange(days)], rng.choice(charges), max(1, round(rng.randint(100, 6_000) * scale))))
     if rng.random() < 0.05:  # a credit larger than the charges: nothing due
         lines.append((dates[-1], "账单调整" if chinese else "Billing adjustment", -rng.randint(250_000, 300_000)))
     lines.sort(key=lambda line: line[0])
@@ -168,8 +175,46 @@ def _statement(rng: random.Random, account: str, customer: str, chinese: bool, c
     }
 
 
-def write_demo_data(out_dir: Path, *, customers: int = 500, cycle: str = "2026-11", seed: int = 2026) -> tuple[Path, Path]:
-    """Write ``customers.csv`` and ``feed.jsonl`` into ``out_dir``; return their paths."""
+PROFILES = (("steady", 0.62), ("growing", 0.12), ("declining", 0.14), ("new", 0.12))
+
+
+def _profile(rng: random.Random) -> str:
+    pick, total = rng.random(), 0.0
+    for name, share in PROFILES:
+        total += share
+        if pick < total:
+            return name
+    return PROFILES[0][0]
+
+
+def _scale(profile: str, months_ago: int, history: int) -> float | None:
+    """How much a customer of this profile spends ``months_ago`` months before the cycle
+    (None: not a customer yet)."""
+    if profile == "new":
+        return 1.0 if months_ago < 3 else None
+    if profile == "growing":
+        return 0.35 + 0.9 * (1 - months_ago / max(history, 1))
+    if profile == "declining":
+        return 0.25 if months_ago < 3 else 1.3
+    return 1.0
+
+
+def _previous(cycle: str, months: int) -> str:
+    year, month = int(cycle[:4]), int(cycle[5:]) - months
+    while month < 1:
+        year, month = year - 1, month + 12
+    return f"{year:04d}-{month:02d}"
+
+
+def write_demo_data(
+    out_dir: Path, *, customers: int = 500, cycle: str = "2026-11", seed: int = 2026, history: int = 0
+) -> tuple[Path, Path]:
+    """Write ``customers.csv`` and ``feed.jsonl`` into ``out_dir``; return their paths.
+
+    With ``history`` months, also ``history.jsonl``: each customer's statements of the
+    months before the cycle, following a spend profile (steady, growing, declining, new),
+    so that value tiers and lifecycle stages have something to go on.
+    """
     if len(cycle) != 7 or cycle[4] != "-" or not (cycle[:4].isdigit() and cycle[5:].isdigit()) or not 1 <= int(cycle[5:]) <= 12:
         raise ValueError(f"cycle {cycle!r}: expected YYYY-MM")
     out_dir = Path(out_dir)
@@ -177,8 +222,13 @@ def write_demo_data(out_dir: Path, *, customers: int = 500, cycle: str = "2026-1
     people = _People(seed)
     rng = people.rng
     customers_path, feed_path = out_dir / "customers.csv", out_dir / "feed.jsonl"
+    history_path = out_dir / "history.jsonl"
     previous = None
-    with customers_path.open("w", encoding="utf-8", newline="") as cfh, feed_path.open("w", encoding="utf-8", newline="\n") as ffh:
+    with (
+        customers_path.open("w", encoding="utf-8", newline="") as cfh,
+        feed_path.open("w", encoding="utf-8", newline="\n") as ffh,
+        (history_path.open("w", encoding="utf-8", newline="\n") if history else contextlib.nullcontext()) as hfh,
+    ):
         writer = csv.DictWriter(cfh, CUSTOMER_HEADER, lineterminator="\n")
         writer.writeheader()
         for n in range(1, customers + 1):
@@ -186,8 +236,19 @@ def write_demo_data(out_dir: Path, *, customers: int = 500, cycle: str = "2026-1
             row = _customer_row(people, n, external_id, previous)
             writer.writerow(row)
             previous = row
-            statement = _statement(rng, f"A{n:08d}", external_id, row["country"] == "CN", cycle)
+            profile = _profile(rng) if history else "steady"
+            usual = rng.randint(8, 30) if history else None
+            statement = _statement(
+                rng, f"A{n:08d}", external_id, row["country"] == "CN", cycle, _scale(profile, 0, history) or 1.0, usual
+            )
             ffh.write(json.dumps(statement, ensure_ascii=False) + "\n")
+            for months_ago in range(history, 0, -1):
+                scale = _scale(profile, months_ago, history)
+                if scale is not None and hfh is not None:
+                    past = _statement(
+                        rng, f"A{n:08d}", external_id, row["country"] == "CN", _previous(cycle, months_ago), scale, usual
+                    )
+                    hfh.write(json.dumps(past, ensure_ascii=False) + "\n")
         bad = _customer_row(people, 0, "C900001", None)
         writer.writerow(dict(bad, email="not-an-e-mail"))
         bad = _customer_row(people, 0, "C900002", None)

@@ -64,13 +64,15 @@ def _cycle(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @click.option("--customers", "count", type=click.IntRange(0, 1_000_000), default=500, show_default=True)
 @click.option("--cycle", default="2026-11", show_default=True, callback=_cycle, help="Billing period YYYY-MM.")
 @click.option("--seed", type=int, default=2026, show_default=True)
+@click.option("--history", type=click.IntRange(0, 36), default=0, show_default=True,
+              help="Also write history.jsonl: this many months of statements before the cycle (spend trends for tiers and lifecycle).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=str), help="Folder (default: <var_dir>/demo).")
-def demo_data(count: int, cycle: str, seed: int, out: str | None) -> None:
+def demo_data(count: int, cycle: str, seed: int, history: int, out: str | None) -> None:
     from ccm.demo import write_demo_data
 
     folder = Path(out) if out else engine().var_dir / "demo"
-    customers, feed = write_demo_data(folder, customers=count, cycle=cycle, seed=seed)
-    click.echo(f"wrote {customers} and {feed}")
+    customers, feed = write_demo_data(folder, customers=count, cycle=cycle, seed=seed, history=history)
+    click.echo(f"wrote {customers} and {feed}" + (f" and {folder / 'history.jsonl'}" if history else ""))
     click.echo(f"next: ccm customers import {customers} && ccm feed import {feed}")
 
 

@@ -41,6 +41,8 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
     for title, reasons in (("suppressed", report.suppressed_reasons), ("failed", report.failure_reasons)):
         for reason, count in list(reasons.items())[:5]:
             click.echo(f"  {title}: {count} × {reason}")
+    for slot, contents in report.contents.items():
+        click.echo(f"  {slot}: " + ", ".join(f"{count} × {content}" for content, count in contents.items()))
     if "total" in report.costs:
         click.echo(f"  cost   {report.costs['total']} {report.currency}")
     click.echo(report.reconciliation())

@@ -33,6 +33,7 @@ class RunReport:
     suppressed_reasons: dict[str, int]
     failure_reasons: dict[str, int]
     error: str | None = None  # why the run stopped or waits (paused, failed)
+    contents: dict[str, dict[str, int]] = field(default_factory=dict)  # slot -> content decided -> statements
     costs: dict[str, str] = field(default_factory=dict)  # channel -> cost of what was sent, and "total"
     currency: str = ""
     print_batches: list[str] = field(default_factory=list)  # batch folders holding a print stream and a manifest
@@ -116,6 +117,7 @@ def run_report(
     return RunReport(
         costs=sent_costs(by_channel, unit_costs),
         error=run.error,
+        contents=_contents(session, run_id),
         currency=currency,
         run_id=run.id,
         communication=communication.name,
@@ -136,6 +138,22 @@ def run_report(
         ),
         outputs=outputs or {},
     )
+
+
+def _contents(session: Session, run_id: int) -> dict[str, dict[str, int]]:
+    """How many statements got which content in each slot (from the messages' decision traces)."""
+    counts: dict[str, dict[str, int]] = {}
+    traces = session.scalars(
+        select(Message.decisions).where(Message.run_id == run_id, Message.purpose == "statement").execution_options(yield_per=5000)
+    )
+    for trace in traces:
+        for slot, decided in (trace or {}).items():
+            content = (decided or {}).get("content") or "(empty)"
+            variant = (decided or {}).get("variant")
+            key = f"{content} [{variant}]" if variant else content
+            counts.setdefault(slot, {}).setdefault(key, 0)
+            counts[slot][key] += 1
+    return {slot: dict(sorted(c.items(), key=lambda item: -item[1])) for slot, c in counts.items()}
 
 
 def _reasons(session: Session, run_id: int, states: tuple[str, ...]) -> dict[str, int]:

@@ -95,3 +95,27 @@ def test_cli_demo_data(tmp_path):
     result = runner.invoke(args=["demo", "data", "--cycle", "2027-13"])
     assert result.exit_code == 2 and "not a period" in result.output
     app.extensions["ccm"].close()
+
+
+def test_demo_history_gives_the_rules_engine_trends_to_find(tmp_path):
+    """With 12 months of history the demo has every lifecycle stage the decisions use."""
+    from ccm.engine import Engine
+    from ccm.segments import refresh_computed
+
+    customers, feed = write_demo_data(tmp_path / "demo", customers=120, history=12, seed=3)
+    history = tmp_path / "demo" / "history.jsonl"
+    periods = {json.loads(line)["period"] for line in history.read_text(encoding="utf-8").splitlines()}
+    assert periods == {f"2025-{m:02d}" for m in range(11, 13)} | {f"2026-{m:02d}" for m in range(1, 11)}
+    engine = Engine.from_settings({"ccm": {"database_url": f"sqlite:///{tmp_path}/ccm.db", "var_dir": str(tmp_path)}})
+    engine.db.upgrade()
+    import_customers(engine.db, customers, rejects_dir=tmp_path, progress=False)
+    for path in (history, feed):
+        assert import_feed(engine.db, path, rejects_dir=tmp_path, progress=False).inserted > 0
+    with engine.db.session() as session:
+        refresh_computed(session, engine.settings)
+    with engine.db.session() as session:
+        stages = {stage for stage in session.scalars(select(Customer.lifecycle_stage))}
+        tiers = {tier for tier in session.scalars(select(Customer.value_tier))}
+    assert {"acquisition", "growth", "maturity", "decline"} <= stages
+    assert tiers == {"vip", "key", "ordinary", "small"}
+    engine.close()
