@@ -26,6 +26,12 @@ BUILT_IN: dict[str, dict[str, Any]] = {
             "sms": {"payment_due": "sms/payment_due.txt", "statement_ready": "sms/statement_ready.txt"},
             # A statement whose e-mail bounces for good goes by post instead.
             "fallback": {"email": "print"},
+            # Channel choice (ccm/runs/policy.py): the first channel whose condition holds
+            # and that can reach the customer (address, consent, not suppressed).
+            "channel_policy": {
+                "order": [{"channel": "email", "when": "paperless"}, {"channel": "print"}, {"channel": "email"}],
+                "prefer_customer_choice": False,
+            },
             # Each channel's insert where no decision has been made for the message.
             "slots": {
                 "statement.insert": {"print": "inserts/go_paperless.html", "email": "inserts/premium_upgrade.html"},

@@ -232,7 +232,8 @@ class _Render:
         return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data)
 
     def sms(self, message: Message) -> Composed:
-        purpose = message.purpose.split(".", 1)[1]
+        # sms.payment_due -> the payment_due text; a statement sent by SMS -> "statement ready"
+        purpose = message.purpose.split(".", 1)[1] if "." in message.purpose else "statement_ready"
         text = self.text(self.c.config["sms"][purpose]).strip()
         info = sms_info(text)
         meta = {"encoding": info.encoding, "segments": info.segments}

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session, selectinload
 from ccm.communications import ensure_built_in, get_communication
 from ccm.decisions import decide_run
 from ccm.engine import Engine
-from ccm.models import Customer, FeedRecord, Message, Run, Suppression, utcnow
-from ccm.runs.policy import Choice, sms_reminder, statement_channel
+from ccm.models import Communication, Customer, FeedRecord, Message, Run, Suppression, utcnow
+from ccm.rules import load_values
+from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder
+from ccm.segments import segment_clause, segment_names
 from ccm.runs.compose import check_templates
 from ccm.templatestore import effective_versions, load_pinned, sync_library
 
@@ -65,9 +67,11 @@ def plan_run(engine: Engine, communication_name: str, cycle: str) -> PlanResult:
         existing = set(session.scalars(select(Message.idempotency_key).where(Message.run_id == run.id)))
         suppressed = _suppressions(session)
         min_due = Decimal(engine.settings["sms"]["payment_due_min_amount"])
+        policy = _policy(session, communication)
+        values = _rule_values(session, policy, records)
         planned = 0
         for record in records:
-            for purpose, choice in _choices(record, suppressed, min_due):
+            for purpose, choice in _choices(record, policy, values.get(record.customer_id, {}), suppressed, min_due):
                 key = message_key(communication.name, cycle, record.account, purpose)
                 if key in existing:
                     continue
@@ -97,8 +101,31 @@ def _suppressions(session: Session) -> dict[tuple[str, str], str]:
     return {(s.channel, s.address): s.reason for s in session.scalars(select(Suppression))}
 
 
-def _choices(record: FeedRecord, suppressed: dict[tuple[str, str], str], min_due: Decimal) -> list[tuple[str, Choice]]:
-    choices = [("statement", statement_channel(record.customer, suppressed))]
+def _policy(session: Session, communication: Communication) -> ChannelPolicy:
+    try:
+        return ChannelPolicy(communication.config.get("channel_policy"), segments=set(segment_names(session)))
+    except PolicyError as exc:
+        raise PlanError(f"{communication.name}: {exc}") from None
+
+
+def _rule_values(session: Session, policy: ChannelPolicy, records: list[FeedRecord]) -> dict[int, dict]:
+    """What the policy's conditions read, per customer, loaded in one pass of SQL."""
+    if not policy.rules:
+        return {}
+    ids = sorted({record.customer_id for record in records})
+    values: dict[int, dict] = {}
+    clause = segment_clause(session)
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        for row in load_values(session, policy.rules, where=Customer.id.in_(chunk), segment_clause=clause):
+            values[row["id"]] = row
+    return values
+
+
+def _choices(
+    record: FeedRecord, policy: ChannelPolicy, values: dict, suppressed: dict[tuple[str, str], str], min_due: Decimal
+) -> list[tuple[str, Choice]]:
+    choices = [("statement", policy.choose(record.customer, values, suppressed))]
     reminder = sms_reminder(record.customer, record.amount_due, min_due, suppressed)
     if reminder is not None:
         choices.append(("sms.payment_due", reminder))

@@ -1,16 +1,36 @@
-"""Channel choice per customer for the statement cycle.
+"""Channel choice per customer: a communication's channel policy.
 
-The statement is a critical document: every customer gets exactly one, by e-mail when they
-went paperless and consented to e-mail, otherwise on paper. A suppressed e-mail address
-falls back to paper. The SMS payment reminder is extra: only with SMS consent and an amount
-due. (The general channel policy with conditions and costs comes with production runs.)
+A policy is an ordered list of channels, each with an optional condition in the rule
+language (README, "Rule language"); the first channel whose condition holds for the
+customer *and* that can reach them (an address, consent for the purpose, not suppressed)
+wins. With ``prefer_customer_choice`` the customer's own preferred channel goes first
+when it is allowed. The monthly statement's policy: e-mail for paperless customers,
+otherwise paper, and e-mail for those without a postal address::
+
+    {"order": [{"channel": "email", "when": "paperless"}, {"channel": "print"}, {"channel": "email"}]}
+
+A statement is a critical document: every record gets exactly one message, suppressed
+with the reasons when no channel can reach the customer. The SMS payment reminder is
+extra: only with SMS consent and an amount due.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Callable
 
 from ccm.models import Customer
+from ccm.rules import Rule, RuleError
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "order": [{"channel": "email", "when": "paperless"}, {"channel": "print"}, {"channel": "email"}],
+    "prefer_customer_choice": False,
+}
+CHANNELS = ("email", "sms", "print")
+
+
+class PolicyError(ValueError):
+    """A channel policy that cannot be used; the message names the entry."""
 
 
 @dataclass(frozen=True)
@@ -20,30 +40,71 @@ class Choice:
     suppressed: bool = False
 
 
-def _postal(customer: Customer) -> bool:
-    return bool(customer.address_line1 and (customer.postal_code or customer.city))
+@dataclass(frozen=True)
+class Step:
+    channel: str
+    when: Rule | None
+    test: Callable[[dict[str, Any]], bool] | None
 
 
-def _email_ok(customer: Customer, suppressed: dict[tuple[str, str], str]) -> tuple[bool, str | None]:
-    if not customer.email:
-        return False, "no e-mail address"
-    if not customer.has_consent("email", "service"):
-        return False, "no e-mail consent"
-    reason = suppressed.get(("email", customer.email.lower()))
-    if reason:
-        return False, f"e-mail suppressed ({reason})"
-    return True, None
+class ChannelPolicy:
+    """A parsed policy; ``choose`` applies it to one customer and their rule values."""
+
+    def __init__(self, spec: dict[str, Any] | None, segments: set[str] | None = None) -> None:
+        spec = spec or DEFAULT_POLICY
+        self.prefer_customer_choice = bool(spec.get("prefer_customer_choice", False))
+        self.steps: list[Step] = []
+        for number, entry in enumerate(spec.get("order", []), start=1):
+            channel = entry.get("channel")
+            if channel not in CHANNELS:
+                raise PolicyError(f"channel policy entry {number}: unknown channel {channel!r} (choose {', '.join(CHANNELS)})")
+            when = None
+            if entry.get("when"):
+                try:
+                    when = Rule.parse(entry["when"], segments=segments)
+                except RuleError as exc:
+                    raise PolicyError(f"channel policy entry {number} ({channel}): {exc}") from None
+            self.steps.append(Step(channel, when, when.to_python() if when else None))
+        if not self.steps:
+            raise PolicyError("a channel policy needs at least one channel")
+
+    @property
+    def rules(self) -> list[Rule]:
+        return [step.when for step in self.steps if step.when is not None]
+
+    def choose(
+        self, customer: Customer, values: dict[str, Any], suppressed: dict[tuple[str, str], str], purpose: str = "service"
+    ) -> Choice:
+        problems: list[str] = []
+        steps = self.steps
+        if self.prefer_customer_choice and customer.preferred_channel:
+            steps = sorted(steps, key=lambda step: step.channel != customer.preferred_channel)
+        for step in steps:
+            if step.test is not None and not step.test(values):
+                continue
+            problem = reachable(customer, step.channel, suppressed, purpose)
+            if problem is None:
+                why = f"when {step.when.text}" if step.when else "by default"
+                if self.prefer_customer_choice and step.channel == customer.preferred_channel:
+                    why = "the customer's preferred channel"
+                return Choice(step.channel, f"{step.channel} {why}")
+            if problem not in problems:
+                problems.append(problem)
+        return Choice(None, "no deliverable channel: " + (" and ".join(problems) or "no policy entry applies"), suppressed=True)
 
 
-def statement_channel(customer: Customer, suppressed: dict[tuple[str, str], str]) -> Choice:
-    email_ok, why_not = _email_ok(customer, suppressed)
-    if customer.paperless and email_ok:
-        return Choice("email", "paperless with e-mail consent")
-    if _postal(customer):
-        return Choice("print", f"paperless but {why_not}" if customer.paperless else "paper statement")
-    if email_ok:
-        return Choice("email", "no postal address")
-    return Choice(None, f"no deliverable channel: no postal address and {why_not}", suppressed=True)
+def reachable(customer: Customer, channel: str, suppressed: dict[tuple[str, str], str], purpose: str = "service") -> str | None:
+    """Why ``channel`` cannot reach the customer, or None when it can."""
+    if channel == "print":
+        return None if customer.address_line1 and (customer.postal_code or customer.city) else "no postal address"
+    address = (customer.email or "").lower() if channel == "email" else customer.phone
+    label = "e-mail address" if channel == "email" else "phone number"
+    if not address:
+        return f"no {label}"
+    if not customer.has_consent(channel, purpose):
+        return f"no {'e-mail' if channel == 'email' else 'sms'} consent"
+    reason = suppressed.get((channel, address))
+    return f"{'e-mail' if channel == 'email' else 'sms'} suppressed ({reason})" if reason else None
 
 
 def sms_reminder(

@@ -55,7 +55,7 @@ def test_statement_cycle_delivers_each_statement_once_by_the_right_channel(loade
     report = json.loads(runner.invoke(args=["runs", "show", "1", "--json"]).output)
     assert report["complete"] and report["state"] == "completed"
     assert report["by_channel"] == {"email": {"sent": 2}, "print": {"sent": 3}, "sms": {"sent": 2}, "none": {"suppressed": 1}}
-    assert report["suppressed_reasons"] == {"no deliverable channel: no postal address and no e-mail address": 1}
+    assert report["suppressed_reasons"] == {"no deliverable channel: no e-mail address and no postal address": 1}
     assert report["costs"] == {"email": "0.01", "print": "1.80", "sms": "0.08", "total": "1.89"} and report["currency"] == "USD"
 
     emails = delivered_emails(var)
