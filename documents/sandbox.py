@@ -169,8 +169,63 @@ class _FunctionLoader(BaseLoader):
         return source, _FILENAME_PREFIX + template, lambda: True
 
 
+MAX_SEQUENCE = 1_000_000  # characters or items a template may build with * or +
+MAX_EXPONENT = 1_000
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, plus limits on the operators that can build huge values in one step
+    (``"a" * 10**9`` would take all memory before any timeout could fire)."""
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent above {MAX_EXPONENT} refused")
+            return left ** right
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
+                    if len(sequence) * max(count, 0) > MAX_SEQUENCE:
+                        raise SecurityError(f"a value longer than {MAX_SEQUENCE:,} refused")
+            return left * right
+        if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            if len(left) + len(right) > MAX_SEQUENCE:
+                raise SecurityError(f"a value longer than {MAX_SEQUENCE:,} refused")
+        return left + right
+
+
+_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?")
+
+
+def _bounded_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """Jinja filters that take a width, refusing widths that would build huge strings."""
+    center, indent, format_ = filters["center"], filters["indent"], filters["format"]
+
+    def check(width: Any) -> None:
+        if isinstance(width, int) and width > MAX_SEQUENCE:
+            raise SecurityError(f"a width above {MAX_SEQUENCE:,} refused")
+
+    def bounded_center(value: Any, width: int = 80) -> str:
+        check(width)
+        return center(value, width)
+
+    def bounded_indent(value: Any, width: Any = 4, *args: Any, **kwargs: Any) -> str:
+        check(width)
+        return indent(value, width, *args, **kwargs)
+
+    def bounded_format(value: Any, *args: Any, **kwargs: Any) -> str:
+        for width, precision in _FORMAT_WIDTH.findall(str(value)):
+            check(int(width or 0))
+            check(int(precision or 0))
+        return format_(value, *args, **kwargs)
+
+    return {"center": bounded_center, "indent": bounded_indent, "format": bounded_format}
+
+
 def _make_jinja_environment(loader: Loader) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _BoundedSandbox(
         loader=_FunctionLoader(loader),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "svg"),
@@ -181,6 +236,7 @@ def _make_jinja_environment(loader: Loader) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
     )
     env.filters.update(FILTERS)
+    env.filters.update(_bounded_filters(env.filters))
     env.globals.update({"_": gettext, "slot": slot})
     return env
 

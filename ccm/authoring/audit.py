@@ -39,6 +39,18 @@ def last_actor(session: Session, name: str, version: int, action: str) -> str | 
     )
 
 
+def actors(session: Session, name: str, version: int, actions: tuple[str, ...]) -> set[str]:
+    """Everyone who did any of ``actions`` on a version (e.g. its makers: create, edit, submit)."""
+    return set(
+        session.scalars(
+            select(AuditLog.actor).where(
+                AuditLog.object_type == "template", AuditLog.object_name == name, AuditLog.version == version,
+                AuditLog.action.in_(actions),
+            )
+        )
+    )
+
+
 def as_json(entry: AuditLog) -> dict[str, Any]:
     return {"at": entry.at.isoformat(timespec="seconds"), "actor": entry.actor, "action": entry.action,
             "object": entry.object_name, "version": entry.version, "details": entry.details}

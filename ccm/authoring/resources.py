@@ -19,6 +19,7 @@ TAG = re.compile(r"<([a-zA-Z][\w:-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.S)
 ATTRIBUTE = re.compile(r"([\w:-]+)\s*=\s*(\"([^\"]*)\"|'([^']*)'|([^\s>\"']+))", re.S)
 CSS_URL = re.compile(r"url\(\s*(?:\"([^\"]*)\"|'([^']*)'|([^)\s]*))\s*\)", re.I)
 CSS_IMPORT = re.compile(r"@import\s+(?:\"([^\"]*)\"|'([^']*)')", re.I)
+COMPUTED_TAG = re.compile(r"<\s*/?\s*(?:\{\{|\{%)")
 RESOURCE_ATTRIBUTES = {"src", "srcset", "data", "poster", "background", "xlink:href", "lowsrc", "dynsrc", "longdesc"}
 LINK_TAGS = {"a", "area", "base"}
 SAFE_LINK_SCHEMES = {"http", "https", "mailto", "tel", ""}
@@ -38,15 +39,20 @@ def check_resources(name: str, source: str, *, is_asset: Callable[[str], bool], 
 
 
 def _references(source: str) -> Iterator[tuple[int, str, str]]:
-    """(offset, url, "resource" | "link") for every URL the markup or styles refer to."""
+    """(offset, url, "resource" | "link" | "tag") for every URL the markup or styles refer to."""
+    for match in COMPUTED_TAG.finditer(source):
+        yield match.start(), match.group(0), "tag"
     for tag in TAG.finditer(source):
         tag_name = tag.group(1).lower()
-        for attribute in ATTRIBUTE.finditer(tag.group(2)):
-            attr = attribute.group(1).lower()
-            value = next(v for v in attribute.groups()[2:] if v is not None)
-            offset = tag.start(2) + attribute.start(2)
+        attributes = [(a.group(1).lower(), next(v for v in a.groups()[2:] if v is not None), tag.start(2) + a.start(2))
+                      for a in ATTRIBUTE.finditer(tag.group(2))]
+        # <a rel="attachment" href=...> makes WeasyPrint embed the target: a resource, not a link
+        embeds = any(attr == "rel" and "attachment" in value.lower().split() for attr, value, _ in attributes)
+        for attr, value, offset in attributes:
             if attr == "href":
-                yield offset, value, "link" if tag_name in LINK_TAGS else "resource"
+                yield offset, value, "link" if tag_name in LINK_TAGS and not embeds else "resource"
+            elif attr == "rel" and "{{" in value:
+                yield offset, value, "resource"  # a computed rel could turn a link into an attachment
             elif attr == "srcset":
                 for candidate in value.split(","):
                     if candidate.strip():
@@ -63,6 +69,8 @@ def _refusal(url: str, kind: str, is_asset: Callable[[str], bool], hosts: list[s
     url = url.strip()
     if kind == "script":
         return "event handler attributes (on...) are not allowed"
+    if kind == "tag":
+        return "tag names must be written out, not computed with {{ }} or {% %}"
     if "{{" in url or "{%" in url:
         if kind == "link":
             return None

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ccm.authoring.audit import last_actor, record
+from ccm.authoring.audit import actors, record
 from ccm.authoring.problems import Problem, errors
 from ccm.authoring.validation import Library, validate
 from ccm.models import Template, TemplateVersion, utcnow
@@ -105,6 +105,9 @@ def save_draft(session: Session, settings: Mapping[str, Any], name: str, source:
     return Saved(name, created.version, created.state, problems)
 
 
+MAKER_ACTIONS = ("create_draft", "edit", "submit")
+
+
 def submit(session: Session, settings: Mapping[str, Any], name: str, version: int, user: str) -> list[Problem]:
     target = _in_state(session, name, version, "draft", "submitted for review")
     problems = check(session, settings, target)
@@ -119,10 +122,12 @@ def approve(session: Session, settings: Mapping[str, Any], name: str, version: i
             effective_from: dt.datetime | None = None) -> TemplateVersion:
     """Approve a version in review; it takes effect at ``effective_from`` (naive UTC; default now)."""
     target = _in_state(session, name, version, "in_review", "approved")
-    makers = {target.author, last_actor(session, name, version, "submit")}
+    # Makers: the author and everyone who edited or submitted this version (an edit of
+    # someone else's draft makes you a maker too).
+    makers = {target.author} | actors(session, name, version, MAKER_ACTIONS)
     if user in makers:
-        role = "author" if user == target.author else "submitter"
-        raise WorkflowError(f"{name} v{version}: {user} is its {role} and cannot approve it (maker-checker); "
+        role = "is its author" if user == target.author else "is an editor or submitter"
+        raise WorkflowError(f"{name} v{version}: {user} {role} and cannot approve it (maker-checker); "
                             f"another person must approve")
     now = utcnow()
     if effective_from is not None and effective_from < now - dt.timedelta(minutes=1):

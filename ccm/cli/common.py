@@ -5,7 +5,7 @@ import functools
 from typing import Any, Callable
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from flask import current_app, has_app_context
 from flask.cli import ScriptInfo
 
@@ -39,9 +39,12 @@ def clean_errors(*errors: type[BaseException]) -> Callable:
                 return func(*args, **kwargs)
             except (EmptyDatabaseError, *errors) as exc:
                 raise click.ClickException(str(exc)) from None
-            except OperationalError as exc:
+            except DBAPIError as exc:  # unreachable database, a value the database refuses, ...
                 where = engine().db.masked_url()
-                raise click.ClickException(f"database {where}: {str(exc.orig).strip().splitlines()[0]}") from None
+                first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+                raise click.ClickException(f"database {where}: {first}") from None
+            except RecursionError:
+                raise click.ClickException("an expression is nested too deeply to evaluate") from None
 
         return inner
 

@@ -13,9 +13,10 @@ from typing import Any
 from ccm.rules import tree as t
 from ccm.rules.errors import RuleError
 from ccm.rules.fields import FIELDS
-from ccm.rules.types import ANY, BOOL, NUMBER, TEXT, TIME
+from ccm.rules.types import ANY, BOOL, COERCE, NUMBER, TEXT, TIME
 
 MAX_LENGTH = 4000
+MAX_DEPTH = 32  # nesting levels; deeper trees would exhaust the SQL compiler's recursion
 MAX_NUMBER = 1e15
 MIN_NUMBER = 1e-6
 ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
@@ -74,6 +75,9 @@ class _Checker:
             raise RuleError(f"syntax error: {reason}", column, self.text) from None
         except (RecursionError, MemoryError, ValueError):
             raise RuleError("the rule is too deeply nested or invalid") from None
+        depth = _depth(tree.body)
+        if depth > MAX_DEPTH:
+            raise RuleError(f"the rule nests {depth} levels deep; at most {MAX_DEPTH} are allowed (split it into segments)")
         try:
             return self.condition(tree.body)
         except RecursionError:
@@ -125,6 +129,11 @@ class _Checker:
     def unify(self, left: t.Node, right: t.Node, where: ast.AST) -> tuple[t.Node, t.Node]:
         if left.type == ANY and right.type == ANY:
             return t.Coerce(left.column, left, TEXT), t.Coerce(right.column, right, TEXT)
+        for attribute, other in ((left, right), (right, left)):
+            if attribute.type == ANY and other.type not in COERCE:
+                raise self.fail(
+                    f"an attribute cannot be compared with {TYPE_WORDS[other.type]}; "
+                    f"compare it with a number, a text or yes/no", where)
         if left.type == ANY:
             return t.Coerce(left.column, left, right.type), right
         if right.type == ANY:
@@ -286,3 +295,13 @@ def _describe(node: ast.AST) -> str:
     if isinstance(node, ast.BinOp):
         return f"the operator {type(node.op).__name__}"
     return names.get(type(node), type(node).__name__)
+
+
+def _depth(node: ast.AST) -> int:
+    """How deep an expression tree nests (iteratively: a deep tree must not crash this)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(current))
+    return deepest

@@ -13,7 +13,7 @@ import operator
 from typing import Any, Callable
 
 from ccm.rules import tree as t
-from ccm.rules.types import BOOL, COERCE, MOD_LIMIT, NUMBER, TEXT, TIME, as_number
+from ccm.rules.types import BOOL, COERCE, MOD_LIMIT, NUMBER, PRODUCT_LIMIT, TEXT, TIME, as_number
 
 Row = dict[str, Any]
 Value = Callable[[Row], Any]
@@ -42,7 +42,13 @@ def _modulo(a: float, b: float) -> float | None:
     return float(-rest if whole_a < 0 else rest)
 
 
-ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": _divide, "%": _modulo}
+def _multiply(a: float, b: float) -> float | None:
+    if not (abs(a) < PRODUCT_LIMIT and abs(b) < PRODUCT_LIMIT):
+        return None  # the product could overflow a double (an error on PostgreSQL): missing everywhere
+    return a * b
+
+
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": _multiply, "/": _divide, "%": _modulo}
 
 
 class _Compiler:

@@ -16,11 +16,13 @@ import operator
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import Boolean, Date, DateTime, Float, Integer, Numeric, String, and_, case, cast, false, func, literal, not_, or_, true
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, Integer, Numeric, String, and_, case, cast, false, func, literal, not_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from ccm.rules import tree as t
-from ccm.rules.types import BOOL, FALSE_WORDS, MAX_ATTRIBUTE_NUMBER, MAX_NUMERIC_TEXT, MOD_LIMIT, NUMBER, TEXT, TIME, TRUE_WORDS
+from ccm.rules.types import (
+    BOOL, FALSE_WORDS, MAX_ATTRIBUTE_NUMBER, MAX_NUMERIC_TEXT, MOD_LIMIT, NUMBER, PRODUCT_LIMIT, TEXT, TIME, TRUE_WORDS,
+)
 from ccm.types import SCALE
 
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -75,16 +77,17 @@ class _Compiler:
         if node.op == "-":
             return a - b
         if node.op == "*":
-            return a * b
+            limit = literal(PRODUCT_LIMIT, Float)
+            return case((and_(a > -limit, a < limit, b > -limit, b < limit), a * b), else_=None)
         if node.op == "/":
             return a / func.nullif(b, literal(0.0, Float), type_=Float)
         if self.pg:
-            whole_a, whole_b = cast(func.trunc(a), Integer), cast(func.trunc(b), Integer)
+            whole_a, whole_b = cast(func.trunc(a), BigInteger), cast(func.trunc(b), BigInteger)
         else:
-            whole_a, whole_b = cast(a, Integer), cast(b, Integer)
-        remainder = cast(whole_a.op("%")(func.nullif(whole_b, 0, type_=Integer)), Float)
+            whole_a, whole_b = cast(a, BigInteger), cast(b, BigInteger)
+        remainder = cast(whole_a.op("%")(func.nullif(whole_b, 0, type_=BigInteger)), Float)
         limit = literal(MOD_LIMIT, Float)
-        return case((and_(func.abs(a) < limit, func.abs(b) < limit), remainder), else_=None)
+        return case((and_(a > -limit, a < limit, b > -limit, b < limit), remainder), else_=None)
 
     def v_Negate(self, node: t.Negate) -> ColumnElement:
         return -self.value(node.operand)
@@ -120,7 +123,8 @@ class _Compiler:
                 unsigned.op("GLOB", is_comparison=True)("*[0-9]*"),
                 not_(unsigned.op("GLOB", is_comparison=True)("*.*.*")),
             )
-            json_number = and_(kind_of.in_(["integer", "real"]), func.abs(raw) < literal(MAX_ATTRIBUTE_NUMBER, Float))
+            bound = literal(MAX_ATTRIBUTE_NUMBER, Float)  # no abs(): abs(-2**63) overflows in SQLite
+            json_number = and_(kind_of.in_(["integer", "real"]), raw > -bound, raw < bound)
             return case((json_number, cast(raw, Float)), (numeric_text, cast(raw, Float)), else_=None)
         if kind == TEXT:
             return case((kind_of == "text", cast(raw, String)), else_=None)

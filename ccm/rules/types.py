@@ -20,6 +20,7 @@ MAX_NUMERIC_TEXT = 30  # longer digit strings are not numbers (they could overfl
 MAX_ATTRIBUTE_NUMBER = 1e300  # larger JSON numbers are missing (PostgreSQL would refuse them as doubles)
 _NUMERIC_TEXT = re.compile(NUMERIC_TEXT)
 MOD_LIMIT = 1e18  # % works on whole numbers below this (64-bit integers in SQL)
+PRODUCT_LIMIT = 1e150  # * of numbers this large or larger is missing: the product could overflow a double
 TRUE_WORDS, FALSE_WORDS = ("true", "yes"), ("false", "no")
 
 

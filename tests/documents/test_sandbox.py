@@ -153,3 +153,20 @@ def test_render_errors_never_quote_customer_data(source: str) -> None:
         env.render("t.txt", {"name": "Jane Q. Doe"})
     assert "Jane" not in str(caught.value)
     assert "t.txt, line 1" in str(caught.value)
+
+
+@pytest.mark.parametrize("source", [
+    '{{ "a" * 2000000000 }}', "{{ [1] * 2000000000 }}", "{{ 2000000000 * 'ab' }}", "{{ 2 ** 100000000 }}",
+    '{% set s = "a" * 900000 %}{{ s + s }}', '{{ ""|center(2000000000) }}', '{{ "a"|indent(2000000000) }}',
+    '{{ "%2000000000d"|format(1) }}', '{{ "%.2000000000f"|format(1) }}',
+])
+def test_values_too_big_to_build_are_refused_before_memory_runs_out(source: str) -> None:
+    env = TemplateEnvironment({"t.txt": source}.get)
+    with pytest.raises(RenderError, match="refused"):
+        env.render("t.txt", {})
+
+
+def test_ordinary_arithmetic_still_works() -> None:
+    source = "{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ 1.5 * 2 }} {{ [1] + [2] }} {{ 'x' + 'y' }} {{ '%5.1f'|format(2) }} {{ 'a'|center(3) }}"
+    env = TemplateEnvironment({"t.txt": source}.get)
+    assert env.render("t.txt", {}) == "1024 ababab 3.0 [1, 2] xy   2.0  a "

@@ -32,11 +32,35 @@ SQLITE_TRIGGERS = [
     WHEN OLD.state IN ('approved', 'retired')
     BEGIN SELECT RAISE(ABORT, 'approved template versions cannot be deleted'); END
     """,
+    """
+    CREATE TRIGGER template_versions_born_draft BEFORE INSERT ON template_versions
+    WHEN NEW.state != 'draft' AND NEW.author != 'library'
+    BEGIN SELECT RAISE(ABORT, 'a new template version starts as a draft'); END
+    """,
+    """
+    CREATE TRIGGER template_versions_checker BEFORE UPDATE OF state, approved_by ON template_versions
+    WHEN NEW.state = 'approved' AND NEW.author != 'library' AND (NEW.approved_by IS NULL OR NEW.approved_by = NEW.author)
+    BEGIN SELECT RAISE(ABORT, 'the approver of a template version must not be its author'); END
+    """,
+    """
+    CREATE TRIGGER templates_identity BEFORE UPDATE OF name, kind ON templates
+    WHEN (NEW.name != OLD.name OR NEW.kind != OLD.kind)
+      AND EXISTS (SELECT 1 FROM template_versions WHERE template_id = OLD.id AND state IN ('approved', 'retired'))
+    BEGIN SELECT RAISE(ABORT, 'a template with approved versions keeps its name and kind'); END
+    """,
 ]
+SQLITE_TRIGGER_NAMES = ('template_versions_frozen', 'template_versions_states', 'template_versions_kept',
+                        'template_versions_born_draft', 'template_versions_checker', 'templates_identity')
 
 POSTGRES_FUNCTION = f"""
 CREATE FUNCTION template_versions_guard() RETURNS trigger AS $$
 BEGIN
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.state <> 'draft' AND NEW.author <> 'library' THEN
+      RAISE EXCEPTION 'a new template version starts as a draft';
+    END IF;
+    RETURN NEW;
+  END IF;
   IF TG_OP = 'DELETE' THEN
     IF OLD.state IN ('approved', 'retired') THEN
       RAISE EXCEPTION 'approved template versions cannot be deleted';
@@ -49,6 +73,21 @@ BEGIN
   IF (OLD.state = 'approved' AND NEW.state NOT IN ('approved', 'retired'))
      OR (OLD.state = 'retired' AND NEW.state <> 'retired') THEN
     RAISE EXCEPTION 'an approved template version can only be retired';
+  END IF;
+  IF NEW.state = 'approved' AND NEW.author <> 'library' AND (NEW.approved_by IS NULL OR NEW.approved_by = NEW.author) THEN
+    RAISE EXCEPTION 'the approver of a template version must not be its author';
+  END IF;
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql
+"""
+
+POSTGRES_TEMPLATES_FUNCTION = """
+CREATE FUNCTION templates_identity_guard() RETURNS trigger AS $$
+BEGIN
+  IF (NEW.name IS DISTINCT FROM OLD.name OR NEW.kind IS DISTINCT FROM OLD.kind)
+     AND EXISTS (SELECT 1 FROM template_versions WHERE template_id = OLD.id AND state IN ('approved', 'retired')) THEN
+    RAISE EXCEPTION 'a template with approved versions keeps its name and kind';
   END IF;
   RETURN NEW;
 END;
@@ -78,16 +117,21 @@ def upgrade() -> None:
             op.execute(statement)
     elif dialect == 'postgresql':
         op.execute(POSTGRES_FUNCTION)
-        op.execute("CREATE TRIGGER template_versions_guard BEFORE UPDATE OR DELETE ON template_versions "
+        op.execute("CREATE TRIGGER template_versions_guard BEFORE INSERT OR UPDATE OR DELETE ON template_versions "
                    "FOR EACH ROW EXECUTE FUNCTION template_versions_guard()")
+        op.execute(POSTGRES_TEMPLATES_FUNCTION)
+        op.execute("CREATE TRIGGER templates_identity_guard BEFORE UPDATE ON templates "
+                   "FOR EACH ROW EXECUTE FUNCTION templates_identity_guard()")
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == 'sqlite':
-        for name in ('template_versions_frozen', 'template_versions_states', 'template_versions_kept'):
+        for name in SQLITE_TRIGGER_NAMES:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
     elif dialect == 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS templates_identity_guard ON templates")
+        op.execute("DROP FUNCTION IF EXISTS templates_identity_guard()")
         op.execute("DROP TRIGGER IF EXISTS template_versions_guard ON template_versions")
         op.execute("DROP FUNCTION IF EXISTS template_versions_guard()")
     with op.batch_alter_table('audit_log', schema=None) as batch_op:

@@ -134,3 +134,13 @@ def test_sample_data_is_complete_for_the_statement_shape(store):
     context = sample_context(store.settings["company"])
     assert isinstance(context["statement"]["amount_due"], Decimal)
     assert isinstance(context["statement"]["due_date"], dt.date)
+
+
+@pytest.mark.parametrize("markup, refusal", [
+    ('<aside><{{ "link" }} rel="attachment" href="file:///etc/passwd"></aside>', "tag names must be written out"),
+    ('<aside><a rel="attachment" href="/etc/passwd">terms</a></aside>', "must be relative to the library"),
+    ('<aside><a rel="nofollow attachment" href="file:///etc/passwd">x</a></aside>', "file: URLs are refused"),
+])
+def test_attachments_and_computed_tags_are_resources_too(check, markup, refusal):
+    messages = [p.message for p in errors(check(markup))]
+    assert any(refusal in m for m in messages), messages

@@ -66,7 +66,17 @@ def test_the_submitter_of_a_library_draft_cannot_approve_it_either(ccm, store):
                                     meta={}, author="library"))
     assert ccm("templates", "submit", INSERT, "2", user="mara").exit_code == 0
     refused = ccm("templates", "approve", INSERT, "2", user="mara")
-    assert refused.exit_code == 1 and "mara is its submitter" in refused.output
+    assert refused.exit_code == 1 and "mara is an editor or submitter" in refused.output
+    assert ccm("templates", "approve", INSERT, "2", user="olga").exit_code == 0
+
+
+def test_whoever_edited_someone_elses_draft_cannot_approve_it(ccm, write):
+    ccm("templates", "edit", INSERT, "--file", str(write(GOOD_INSERT)), user="bob")
+    changed = GOOD_INSERT.replace("</", " </", 1)
+    assert ccm("templates", "edit", INSERT, "--file", str(write(changed)), "--version", "2", user="mallory").exit_code == 0
+    assert ccm("templates", "submit", INSERT, "2", user="bob").exit_code == 0
+    refused = ccm("templates", "approve", INSERT, "2", user="mallory")
+    assert refused.exit_code == 1 and "mallory is an editor or submitter" in refused.output
     assert ccm("templates", "approve", INSERT, "2", user="olga").exit_code == 0
 
 
@@ -184,10 +194,31 @@ def test_postgresql_refuses_changes_to_approved_versions_too(make_settings, tmp_
     assert runner.invoke(args=["templates", "submit", INSERT, "2", "--user", "mara"]).exit_code == 0
     assert runner.invoke(args=["templates", "approve", INSERT, "2", "--user", "olga"]).exit_code == 0
     assert runner.invoke(args=["templates", "retire", INSERT, "1", "--user", "olga"]).exit_code == 0
+    assert runner.invoke(args=["templates", "edit", INSERT, "--file", str(write(GOOD_INSERT + " ")), "--user", "mara"]).exit_code == 0
     for statement, refusal in (("UPDATE template_versions SET source = 'x' WHERE version = 2", "immutable"),
                                ("UPDATE template_versions SET state = 'approved' WHERE state = 'retired'", "can only be retired"),
-                               ("DELETE FROM template_versions WHERE state = 'approved'", "cannot be deleted")):
+                               ("DELETE FROM template_versions WHERE state = 'approved'", "cannot be deleted"),
+                               *RAW_SQL_FORGERIES):
         with pytest.raises(Exception, match=refusal):
             with engine.db.engine.begin() as connection:
                 connection.execute(text(statement))
     engine.close()
+
+
+# Raw SQL that would put unapproved or self-approved content live, or swap approved content's names.
+RAW_SQL_FORGERIES = (
+    ("INSERT INTO template_versions (template_id, version, source, source_hash, state, meta, author, approved_by, created_at) "
+     "SELECT id, 99, 'forged', 'x', 'approved', '{}', 'mallory', 'mallory', CURRENT_TIMESTAMP FROM templates "
+     f"WHERE name = '{INSERT}'", "starts as a draft"),
+    ("UPDATE template_versions SET state = 'approved', approved_by = author WHERE state = 'draft'",
+     "must not be its author"),
+    (f"UPDATE templates SET name = 'inserts/swapped.html' WHERE name = '{INSERT}'", "keeps its name and kind"),
+)
+
+
+def test_sqlite_refuses_forged_approvals_and_renames_by_raw_sql(ccm, write, store):
+    ccm("templates", "edit", INSERT, "--file", str(write(GOOD_INSERT)), user="mara")  # a draft v2 to forge with
+    for statement, refusal in RAW_SQL_FORGERIES:
+        with pytest.raises(Exception, match=refusal):
+            with store.db.engine.begin() as connection:
+                connection.execute(text(statement))

@@ -129,3 +129,28 @@ def test_the_readme_examples_parse():
     assert len(examples) == 4
     for example in examples:
         Rule.parse(example)
+
+
+def test_extreme_numbers_are_missing_or_exact_alike_on_both_databases(lab):
+    """Large remainders, products that would overflow a double and the smallest 64-bit
+    integer give the same answer in SQL (SQLite and PostgreSQL) and in Python, never an error."""
+    when = dt.datetime(2026, 1, 1)
+    customers = [
+        {"balance_due": Decimal("5000000001.00"), "created_at": when, "attributes": {"n": 5000000001}},
+        {"balance_due": Decimal("7"), "created_at": when, "attributes": {"n": 1e299}},
+        {"balance_due": Decimal("8"), "created_at": when, "attributes": {"n": -9223372036854775808}},
+    ]
+    for expression, expected in [
+        ("balance_due % 7 == 1", {"X2"}),  # 5,000,000,001 % 7 == 3 (beyond 32-bit integers); 8 % 7 == 1
+        ("balance_due % 7 == 3", {"X0"}),
+        ("attributes.n % 7 == 3", {"X0"}),  # 1e299 and -2**63 are beyond 64-bit integers: missing
+        ("attributes.n * 1e14 * 1e14 * 1e14 > 0", {"X0"}),  # for 1e299 it would overflow a double: missing, so false
+        ("attributes.n > 0", {"X0", "X1"}),
+        ("attributes.n < 0", {"X2"}),
+    ]:
+        assert lab.both(expression, customers) == (expected, expected), expression
+
+
+def test_rules_nested_too_deeply_are_refused_when_saved():
+    with pytest.raises(RuleError, match="nests 102 levels deep; at most 32"):
+        Rule.parse("not " * 100 + "paperless")
