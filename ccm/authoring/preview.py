@@ -64,6 +64,7 @@ class Source:
     document: str | None
     locale: str
     timezone: str
+    decided: dict[str, list[str]] = field(default_factory=dict)  # slot -> every content its decision can choose
 
 
 def render_bundle(engine: Engine, name: str, *, version: int | None = None, customer: str | None = None,
@@ -129,10 +130,10 @@ def sms_json(text: str) -> dict[str, Any]:
 
 
 def slot_candidates(source: Source, slot: str) -> list[str]:
-    """Every block that could fill ``slot``: those the communication names for the slot,
-    then every other approved or draft block of a block kind. (Decision rules choose
-    among these once the decisions issue lands; their outputs belong here.)"""
-    named = list(dict.fromkeys(source.slots.get(slot, {}).values()))
+    """Every block that could fill ``slot``: what the slot's decision can choose (each rule's
+    output, each experiment variant, the hold-out's and the default), then the blocks the
+    communication names for the slot, then every other approved or draft block of a block kind."""
+    named = list(dict.fromkeys([*source.decided.get(slot, []), *source.slots.get(slot, {}).values()]))
     others = sorted(n for n, k in source.library.kinds.items() if k in BLOCK_KINDS and n not in named)
     return named + others
 
@@ -141,13 +142,16 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
             sample: bool) -> Source:
     lib = library(session).with_version(chosen.template.name, chosen.template.kind, chosen.source, chosen.meta or {})
     ensure_built_in(session)
-    document, slots = _communication_for(session, chosen.template)
+    communication = _communication_for(session, chosen.template)
+    document = communication.config.get("document") if communication else None
+    slots = dict(communication.config.get("slots", {})) if communication else {}
+    decided = _decided_contents(session, communication)
     company = dict(engine.settings["company"])
     if sample or customer is None:
         if not sample:
             raise PreviewError("give a customer (--customer EXTERNAL_ID) or --sample")
         context = sample_context(company)
-        return Source(lib, context, slots, document, "en_US", "America/Chicago")
+        return Source(lib, context, slots, document, "en_US", "America/Chicago", decided)
     person = session.scalar(select(Customer).where(Customer.external_id == customer))
     if person is None:
         raise PreviewError(f"no such customer: {customer}")
@@ -162,11 +166,11 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
         "company": company, "channel": "print", "attachment": bool(engine.settings["email"]["attach_pdf"]),
         "links": {"statement": None}, "slots": {},
     }
-    return Source(lib, context, slots, document, person.locale, person.timezone)
+    return Source(lib, context, slots, document, person.locale, person.timezone, decided)
 
 
-def _communication_for(session: Session, template: Template) -> tuple[str | None, dict[str, dict[str, str]]]:
-    """The document and slot defaults of the first communication that renders ``template``."""
+def _communication_for(session: Session, template: Template) -> Communication | None:
+    """The first communication that renders ``template`` (or the first one at all)."""
     communications = list(session.scalars(select(Communication).order_by(Communication.id)))
     for communication in communications:
         config = communication.config
@@ -174,11 +178,16 @@ def _communication_for(session: Session, template: Template) -> tuple[str | None
         for per_channel in config.get("slots", {}).values():
             names.extend(per_channel.values())
         if template.name in names:
-            return config.get("document"), dict(config.get("slots", {}))
-    if communications:
-        config = communications[0].config
-        return config.get("document"), dict(config.get("slots", {}))
-    return None, {}
+            return communication
+    return communications[0] if communications else None
+
+
+def _decided_contents(session: Session, communication: Communication | None) -> dict[str, list[str]]:
+    if communication is None:
+        return {}
+    from ccm.decisions import compiled_decisions
+
+    return {slot: sorted(decision.spec.contents()) for slot, decision in compiled_decisions(session, communication).items()}
 
 
 class _Renderer:

@@ -54,9 +54,12 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
 @click.option("--feed", "feed_file", type=click.Path(dir_okay=False, path_type=Path), help="Import this billing feed first.")
 @click.option("--workers", type=int, help="Worker processes (default: [ccm] workers, 0 = one per core).")
 @click.option("--executor", type=click.Choice(EXECUTORS), help=EXECUTOR_HELP)
+@click.option("--audience", metavar="SEGMENT", help="Only the members of this segment (default: the communication's audience, else everyone).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @clean_errors(*RUN_ERRORS)
-def run_command(communication: str, cycle: str, feed_file: Path | None, workers: int | None, executor: str | None, as_json: bool) -> None:
+def run_command(
+    communication: str, cycle: str, feed_file: Path | None, workers: int | None, executor: str | None, audience: str | None, as_json: bool
+) -> None:
     require_schema()
     ccm = engine()
     if feed_file is not None:
@@ -68,7 +71,7 @@ def run_command(communication: str, cycle: str, feed_file: Path | None, workers:
             raise click.ClickException(str(exc)) from None
         if not as_json:
             click.echo(report.summary())
-    outcome = service.run_cycle(ccm, communication, cycle, workers=workers, progress=not as_json, executor=executor)
+    outcome = service.run_cycle(ccm, communication, cycle, workers=workers, progress=not as_json, executor=executor, audience=audience)
     if not as_json:
         plan = outcome.plan
         click.echo(f"planned {plan.planned} new messages for {plan.records_in} statements ({plan.already_planned} planned before)")

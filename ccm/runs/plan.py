@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session, selectinload
 
 from ccm.communications import ensure_built_in, get_communication
@@ -44,7 +44,9 @@ def message_key(communication: str, cycle: str, account: str, purpose: str) -> s
     return f"{communication}:{cycle}:{account}:{purpose}"
 
 
-def plan_run(engine: Engine, communication_name: str, cycle: str) -> PlanResult:
+def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: str | None = None) -> PlanResult:
+    """Plan the cycle for every customer with billing data, or only the members of a segment
+    (``audience``, or the communication's ``audience`` setting; refreshed membership)."""
     if not CYCLE.match(cycle):
         raise PlanError(f"cycle must be YYYY-MM, got {cycle!r}")
     with engine.db.session() as session:
@@ -61,8 +63,11 @@ def plan_run(engine: Engine, communication_name: str, cycle: str) -> PlanResult:
         problems = check_templates(load_pinned(session, run.template_versions), communication.config)
         if problems:
             raise PlanError("templates have errors, nothing was planned:\n  " + "\n  ".join(problems))
-        records = _feed_records(session, cycle)
+        audience = audience or communication.config.get("audience")
+        records = _feed_records(session, cycle, _audience(session, audience))
         if not records:
+            if audience:
+                raise PlanError(f"no billing data for cycle {cycle} among the members of segment {audience} (refreshed?)")
             raise PlanError(f"no billing data for cycle {cycle}: import a feed first (ccm feed import FILE)")
         existing = set(session.scalars(select(Message.idempotency_key).where(Message.run_id == run.id)))
         suppressed = _suppressions(session)
@@ -87,10 +92,20 @@ def plan_run(engine: Engine, communication_name: str, cycle: str) -> PlanResult:
         return PlanResult(run_id=run.id, records_in=len(records), planned=planned, already_planned=len(existing) - planned)
 
 
-def _feed_records(session: Session, cycle: str) -> list[FeedRecord]:
+def _audience(session: Session, segment: str | None):  # type: ignore[no-untyped-def]
+    if not segment:
+        return None
+    try:
+        return segment_clause(session)(segment)
+    except LookupError as exc:
+        raise PlanError(f"audience: {exc}") from None
+
+
+def _feed_records(session: Session, cycle: str, audience=None) -> list[FeedRecord]:  # type: ignore[no-untyped-def]
     query = (
         select(FeedRecord)
-        .where(FeedRecord.period == cycle)
+        .join(Customer, FeedRecord.customer_id == Customer.id)
+        .where(FeedRecord.period == cycle, audience if audience is not None else true())
         .options(selectinload(FeedRecord.customer).selectinload(Customer.consents))
         .order_by(FeedRecord.id)
     )

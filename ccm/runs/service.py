@@ -56,12 +56,13 @@ def report(engine: Engine, run_id: int) -> RunReport:
 
 
 def run_cycle(
-    engine: Engine, communication: str, cycle: str, *, workers: int | None = None, progress: bool = True, executor: str | None = None
+    engine: Engine, communication: str, cycle: str, *, workers: int | None = None, progress: bool = True,
+    executor: str | None = None, audience: str | None = None,
 ) -> CycleOutcome:
     """Plan (idempotent) and deliver everything claimable. Running a cycle twice sends nothing twice."""
     check_channels(engine)
     check_executor(engine, executor)
-    plan = plan_run(engine, communication, cycle)
+    plan = plan_run(engine, communication, cycle, audience=audience)
     with engine.db.session() as session:
         state = session.get(Run, plan.run_id).state
     if state != "paused":

@@ -232,3 +232,19 @@ def test_print_production_sorts_by_postal_code_and_bundles_households(engine, tm
     streams = sorted(production.glob("stream-*.pdf"))
     assert len(streams) == 2 and {r["stream"] for r in rows} == {s.name for s in streams}
     assert sum(len(PdfReader(s).pages) for s in streams) == sum(int(r["pages"]) for r in rows)
+
+
+def test_a_segment_can_be_the_audience_of_a_run(loaded, runner):
+    made = runner.invoke(args=["segments", "create", "chinese", 'locale == "zh_Hans_CN" or paperless == false'])
+    assert made.exit_code == 0, made.output
+    assert runner.invoke(args=["segments", "refresh"]).exit_code == 0
+    unknown = runner.invoke(args=["run", "statement", "--cycle", CYCLE, "--audience", "nope"])
+    assert unknown.exit_code == 1 and "audience: no such segment: nope" in unknown.output
+    result = runner.invoke(args=["run", "statement", "--cycle", CYCLE, "--audience", "chinese", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    with loaded.db.session() as session:
+        from ccm.models import Customer
+
+        customers = set(session.scalars(select(Customer.external_id).join(Message).where(Message.purpose == "statement")))
+    assert customers == {"C-PRINT", "C-ZH"} and report["records_in"] == 2 and report["complete"]
