@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import unquote, urlsplit
@@ -30,9 +30,11 @@ class RefusedResource(ValueError):
 class RestrictedFetcher(URLFetcher):
     """Serve ``data:`` URLs and files inside ``asset_dirs``; network only if allowed."""
 
-    def __init__(self, asset_dirs: Sequence[Path], *, allow_network: bool = False) -> None:
+    def __init__(self, asset_dirs: Sequence[Path], *, allow_network: bool = False,
+                 assets: Callable[[str], str | bytes | None] | None = None) -> None:
         super().__init__(timeout=10, allow_redirects=allow_network)
         self._roots = [Path(root).resolve() for root in asset_dirs]
+        self._assets = assets  # content by path relative to the first root, before the disk
         self._allow_network = allow_network
         self.refusals = 0
 
@@ -53,9 +55,14 @@ class RestrictedFetcher(URLFetcher):
         path = Path(url2pathname(unquote(parts.path))).resolve()
         if not any(path.is_relative_to(root) for root in self._roots):
             self._refuse(url, "outside the asset folders")
+        mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if self._assets is not None and path.is_relative_to(self._roots[0]):
+            supplied = self._assets(path.relative_to(self._roots[0]).as_posix())
+            if supplied is not None:
+                data = supplied.encode("utf-8") if isinstance(supplied, str) else supplied
+                return URLFetcherResponse(path.as_uri(), data, {"Content-Type": mimetype})
         if not path.is_file():
             self._refuse(url, "no such asset")
-        mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": mimetype})
 
     def _refuse(self, url: str, reason: str) -> NoReturn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from io import BytesIO
@@ -44,7 +44,11 @@ class WeasyPrintRenderer:
     Stylesheet and image paths are relative to the first asset folder.
     """
 
-    def __init__(self, asset_dirs: Sequence[str | Path], *, allow_network: bool = False) -> None:
+    def __init__(self, asset_dirs: Sequence[str | Path], *, allow_network: bool = False,
+                 assets: Callable[[str], str | bytes | None] | None = None) -> None:
+        """``assets(name)``, when given, supplies an asset's content by its path relative to
+        the first asset folder (e.g. a stylesheet version kept in a template store) before
+        the file on disk is read; None means "read the file"."""
         from weasyprint.text.fonts import FontConfiguration
 
         from .fetcher import RestrictedFetcher
@@ -52,7 +56,8 @@ class WeasyPrintRenderer:
         if not asset_dirs:
             raise ValueError("WeasyPrintRenderer needs at least one asset folder")
         self.asset_dirs = tuple(Path(folder).resolve() for folder in asset_dirs)
-        self.fetcher = RestrictedFetcher(self.asset_dirs, allow_network=allow_network)
+        self.assets = assets
+        self.fetcher = RestrictedFetcher(self.asset_dirs, allow_network=allow_network, assets=assets)
         self._font_config = FontConfiguration()
         self._stylesheets: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -87,6 +92,14 @@ class WeasyPrintRenderer:
     def _parse(self, name: str) -> Any:
         from weasyprint import CSS
 
+        supplied = self.assets(name) if self.assets is not None else None
+        if supplied is not None:
+            path = (self.asset_dirs[0] / name).resolve()
+            if not path.is_relative_to(self.asset_dirs[0]):
+                raise FileNotFoundError(f"stylesheet {name!r} is not in the asset folders")
+            self.stylesheet_parses += 1
+            text = supplied.decode("utf-8") if isinstance(supplied, bytes) else supplied
+            return CSS(string=text, base_url=path.as_uri(), url_fetcher=self.fetcher, font_config=self._font_config)
         for root in self.asset_dirs:
             path = (root / name).resolve()
             if path.is_relative_to(root) and path.is_file():

@@ -214,8 +214,10 @@ class _Renderer:
         self.source.context["slots"] = slots
         html_text = self.text(document)
         if self._pdf_renderer is None:
+            # the previewed versions of stylesheets and SVGs, drafts included, as the store has them
             self._pdf_renderer = WeasyPrintRenderer([self.engine.templates_dir],
-                                                    allow_network=self.engine.settings["pdf"]["allow_network"])
+                                                    allow_network=self.engine.settings["pdf"]["allow_network"],
+                                                    assets=self.source.library.loader)
         stylesheets = self.source.library.meta.get(document, {}).get("stylesheets", [])
         rendered = self._pdf_renderer.render(html_text, stylesheets=stylesheets)
         return rendered.data, rendered.pages

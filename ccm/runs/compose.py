@@ -137,7 +137,11 @@ class Composer:
     def renderer(self) -> WeasyPrintRenderer:
         """Made on the first PDF (loading WeasyPrint takes a second; e-mail-only runs skip it)."""
         if self._renderer is None:
-            self._renderer = WeasyPrintRenderer(self.asset_dirs, allow_network=self.settings["pdf"]["allow_network"])
+            # Stylesheets and SVGs come from the run's pinned (approved) versions in the template
+            # store, not from whatever the files on disk say now; fonts and images from disk.
+            self._renderer = WeasyPrintRenderer(
+                self.asset_dirs, allow_network=self.settings["pdf"]["allow_network"], assets=self.pinned.loader
+            )
         return self._renderer
 
     def compose(self, message: Message) -> Composed:

@@ -248,3 +248,30 @@ def test_a_segment_can_be_the_audience_of_a_run(loaded, runner):
 
         customers = set(session.scalars(select(Customer.external_id).join(Message).where(Message.purpose == "statement")))
     assert customers == {"C-PRINT", "C-ZH"} and report["records_in"] == 2 and report["complete"]
+
+
+def test_pdfs_use_the_approved_stylesheet_not_an_unapproved_edit_on_disk(make_settings, tmp_path, customers_file, feed_file):
+    """Editing a CSS file on disk changes nothing until a new version is approved: runs
+    render with the versions pinned from the template store."""
+    import shutil
+
+    from app import create_app
+    from ccm.imports import import_customers, import_feed
+    from ccm.templatestore import sync_library
+
+    library = tmp_path / "library"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", library)
+    app = create_app(make_settings(tmp_path, ccm={"templates_dir": str(library)}))
+    engine = app.extensions["ccm"]
+    engine.db.upgrade()
+    with engine.db.session() as session:
+        sync_library(session, library)  # version 1 of everything, approved by the library
+    css = library / "assets" / "statement.css"
+    css.write_text(css.read_text(encoding="utf-8") + "\n@page { size: A6; }\n", encoding="utf-8")  # not approved
+    import_customers(engine.db, customers_file, rejects_dir=tmp_path, progress=False)
+    import_feed(engine.db, feed_file, rejects_dir=tmp_path, progress=False)
+    assert service.run_cycle(engine, "statement", CYCLE, progress=False).report.complete
+    batch = next((engine.var_dir / "print").glob("run*/manifest.csv")).parent
+    first = PdfReader(next(batch.glob("documents/*.pdf"))).pages[0]
+    assert round(float(first.mediabox.width) / 72 * 25.4) == 210  # still A4, not the unapproved A6
+    engine.close()
