@@ -205,6 +205,47 @@ def _line(what: str, engine_s: float, base_s: float, baseline: str, *, unit: str
     print(f"  {what}: {engine_s * scale:.3f} {unit} · {baseline}: {base_s * scale:.3f} {unit} · ratio {ratio:.2f}x{target}")
 
 
+MEMORY_PROBE = """
+import resource, sys, tempfile
+from pathlib import Path
+from ccm.db import Database
+from ccm.schema import Base
+from ccm.settings import load_settings
+from ccm.segments import refresh_computed
+from ccm.communications import ensure_built_in
+from ccm.decisions import dry_run
+from bench.rules import _populate
+customers = int(sys.argv[1])
+with tempfile.TemporaryDirectory() as tmp:
+    db = Database(f"sqlite:///{Path(tmp) / 'memory.db'}")
+    Base.metadata.create_all(db.engine)
+    _populate(db, customers)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with db.session() as session:
+        refresh_computed(session, load_settings({}))
+        ensure_built_in(session)
+    with db.session() as session:
+        result = dry_run(session, "statement")
+    assert result.audience == customers
+    print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_memory(small: int, large: int) -> None:
+    """Peak memory of refresh + decisions over the whole audience, at two sizes, each in a
+    fresh process: flat means the larger run needs (nearly) no more memory."""
+    import subprocess
+    import sys
+
+    peaks = {}
+    for size in (small, large):
+        out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(size)], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parent.parent).stdout.split()
+        peaks[size] = (int(out[1]) - int(out[0])) / 1024  # MB added by refresh + dry run, beyond loading the data
+    print(f"memory: refresh and a dry run of every decision add {peaks[small]:.0f} MB for {small:,} customers, "
+          f"{peaks[large]:.0f} MB for {large:,} ({peaks[large] / max(peaks[small], 1):.2f}x for {large // small}x the customers)")
+
+
 def main(customers: int, postgres_url: str | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="ccm-bench-rules-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'rules.db'}"
@@ -213,6 +254,7 @@ def main(customers: int, postgres_url: str | None = None) -> None:
     if postgres_url:
         bench_database(postgres_url, customers)
         bench_decision(postgres_url, customers)
+    bench_memory(max(customers // 8, 1000), max(customers // 2, 4000))
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

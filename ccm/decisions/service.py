@@ -145,12 +145,10 @@ def dry_run(session: Session, communication: str, *, cycle: str | None = None, s
     result = DryRun(versions={slot: d.version for slot, d in decisions.items()})
     for slot in decisions:
         result.by_rule[slot], result.by_variant[slot], result.by_content[slot] = Counter(), Counter(), Counter()
-    external = Customer.external_id
-    ids = dict(session.execute(select(Customer.id, external).where(where if where is not None else Customer.id.is_not(None))).all())
-    for values in load_values(session, _rules(decisions.values()), where=where, segment_clause=clause):
+    for values in load_values(session, _rules(decisions.values()), where=where, segment_clause=clause):  # streamed
         result.audience += 1
         for slot, decision in decisions.items():
-            outcome = decision.decide(values, ids[values["id"]])
+            outcome = decision.decide(values, values["external_id"])
             result.by_rule[slot][outcome.rule] += 1
             result.by_content[slot][outcome.content] += 1
             if outcome.experiment:
@@ -182,16 +180,19 @@ def decide_run(session: Session, run_id: int, today: dt.date | None = None) -> i
     ]
     if not open_messages:
         return 0
-    wanted = {customer_id for _, customer_id in open_messages}
-    external = dict(session.execute(
-        select(Customer.id, Customer.external_id).where(Customer.id.in_(select(Message.customer_id).where(Message.run_id == run_id)))
-    ).all())
+    messages_of: dict[int, list[int]] = {}
+    for message_id, customer_id in open_messages:
+        messages_of.setdefault(customer_id, []).append(message_id)
     where = Customer.id.in_(select(Message.customer_id).where(Message.run_id == run_id))
-    traces: dict[int, dict[str, Any]] = {}
+    batch: list[dict[str, Any]] = []
     for values in load_values(session, _rules(decisions.values()), where=where, segment_clause=segment_clause(session)):
-        if values["id"] in wanted:
-            traces[values["id"]] = {slot: d.decide(values, external[values["id"]]).trace() for slot, d in decisions.items()}
-    session.execute(update(Message), [{"id": mid, "decisions": traces[cid]} for mid, cid in open_messages if cid in traces])
+        for message_id in messages_of.get(values["id"], ()):
+            batch.append({"id": message_id, "decisions": {slot: d.decide(values, values["external_id"]).trace() for slot, d in decisions.items()}})
+        if len(batch) >= 1000:  # written as it goes, not held for the whole run
+            session.execute(update(Message), batch)
+            batch = []
+    if batch:
+        session.execute(update(Message), batch)
     return len(open_messages)
 
 

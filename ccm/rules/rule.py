@@ -50,7 +50,7 @@ def values_columns(rules: Iterable[Rule], segment_clause: SegmentClause | None =
 
     rules = list(rules)
     names = sorted(set().union(*(rule.fields for rule in rules))) if rules else []
-    columns: list[Any] = [Customer.id.label("id"), Customer.attributes.label("attributes")]
+    columns: list[Any] = [Customer.id.label("id"), Customer.external_id.label("external_id"), Customer.attributes.label("attributes")]
     columns += [FIELDS[name].expression().label(name) for name in names]
     segment_names = sorted(set().union(*(rule.segments for rule in rules))) if rules else []
     if segment_names and segment_clause is None:
