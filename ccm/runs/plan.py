@@ -10,8 +10,11 @@ import logging
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Iterator
 
-from sqlalchemy import select, true
+from sqlalchemy import func, select, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from ccm.communications import ensure_built_in, get_communication
@@ -20,8 +23,8 @@ from ccm.engine import Engine
 from ccm.models import Communication, Customer, FeedRecord, Message, Run, Suppression, utcnow
 from ccm.rules import load_values
 from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder
-from ccm.segments import segment_clause, segment_names
 from ccm.runs.compose import check_templates
+from ccm.segments import segment_clause, segment_names
 from ccm.templatestore import effective_versions, load_pinned, sync_library
 
 log = logging.getLogger(__name__)
@@ -64,32 +67,70 @@ def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: s
         if problems:
             raise PlanError("templates have errors, nothing was planned:\n  " + "\n  ".join(problems))
         audience = audience or communication.config.get("audience")
-        records = _feed_records(session, cycle, _audience(session, audience))
-        if not records:
+        condition = _audience(session, audience)
+        records_in = session.scalar(
+            select(func.count()).select_from(FeedRecord).join(Customer, FeedRecord.customer_id == Customer.id)
+            .where(FeedRecord.period == cycle, condition if condition is not None else true())
+        )
+        if not records_in:
             if audience:
                 raise PlanError(f"no billing data for cycle {cycle} among the members of segment {audience} (refreshed?)")
             raise PlanError(f"no billing data for cycle {cycle}: import a feed first (ccm feed import FILE)")
-        existing = set(session.scalars(select(Message.idempotency_key).where(Message.run_id == run.id)))
+        before = session.scalar(select(func.count()).where(Message.run_id == run.id))
         suppressed = _suppressions(session)
         min_due = Decimal(engine.settings["sms"]["payment_due_min_amount"])
         policy = _policy(session, communication)
-        values = _rule_values(session, policy, records)
         planned = 0
-        for record in records:
-            for purpose, choice in _choices(record, policy, values.get(record.customer_id, {}), suppressed, min_due):
-                key = message_key(communication.name, cycle, record.account, purpose)
-                if key in existing:
-                    continue
-                session.add(_message(run, record, purpose, choice, key))
-                existing.add(key)
-                planned += 1
-        run.records_in = len(records)
+        # In batches, so memory stays flat however many statements the cycle has; a key that
+        # is planned already (a re-run) is skipped by the database, not by a set in memory.
+        for records in _feed_batches(session, cycle, condition):
+            values = _rule_values(session, policy, records)
+            rows = [
+                _message_row(run, record, purpose, choice, message_key(communication.name, cycle, record.account, purpose))
+                for record in records
+                for purpose, choice in _choices(record, policy, values.get(record.customer_id, {}), suppressed, min_due)
+            ]
+            planned += _insert_new(session, rows, engine.db.is_sqlite)
+            session.expunge_all()  # the batch's records and customers are done with
+        run = session.get(Run, run.id)
+        run.records_in = records_in
         if run.state in ("completed", "failed") and planned:
             run.state = "planned"
         session.flush()
         decide_run(session, run.id)  # each new message's content decisions and their trace
-        log.info("run %s planned: %s records, %s new messages", run.id, len(records), planned)
-        return PlanResult(run_id=run.id, records_in=len(records), planned=planned, already_planned=len(existing) - planned)
+        log.info("run %s planned: %s records, %s new messages", run.id, records_in, planned)
+        return PlanResult(run_id=run.id, records_in=records_in, planned=planned, already_planned=before)
+
+
+PLAN_BATCH = 1000
+
+
+def _feed_batches(session: Session, cycle: str, audience=None) -> Iterator[list[FeedRecord]]:  # type: ignore[no-untyped-def]
+    """The cycle's feed records with their customers and consents, a batch at a time."""
+    last_id = 0
+    while True:
+        query = (
+            select(FeedRecord)
+            .join(Customer, FeedRecord.customer_id == Customer.id)
+            .where(FeedRecord.period == cycle, FeedRecord.id > last_id, audience if audience is not None else true())
+            .options(selectinload(FeedRecord.customer).selectinload(Customer.consents))
+            .order_by(FeedRecord.id)
+            .limit(PLAN_BATCH)
+        )
+        batch = list(session.scalars(query))
+        if not batch:
+            return
+        last_id = batch[-1].id
+        yield batch
+
+
+def _insert_new(session: Session, rows: list[dict], sqlite: bool) -> int:
+    """Insert the messages whose idempotency key is new; returns how many were."""
+    if not rows:
+        return 0
+    insert = sqlite_insert if sqlite else pg_insert
+    statement = insert(Message).on_conflict_do_nothing(index_elements=[Message.idempotency_key]).returning(Message.id)
+    return len(session.execute(statement, rows).all())
 
 
 def _audience(session: Session, segment: str | None):  # type: ignore[no-untyped-def]
@@ -99,17 +140,6 @@ def _audience(session: Session, segment: str | None):  # type: ignore[no-untyped
         return segment_clause(session)(segment)
     except LookupError as exc:
         raise PlanError(f"audience: {exc}") from None
-
-
-def _feed_records(session: Session, cycle: str, audience=None) -> list[FeedRecord]:  # type: ignore[no-untyped-def]
-    query = (
-        select(FeedRecord)
-        .join(Customer, FeedRecord.customer_id == Customer.id)
-        .where(FeedRecord.period == cycle, audience if audience is not None else true())
-        .options(selectinload(FeedRecord.customer).selectinload(Customer.consents))
-        .order_by(FeedRecord.id)
-    )
-    return list(session.scalars(query))
 
 
 def _suppressions(session: Session) -> dict[tuple[str, str], str]:
@@ -147,17 +177,20 @@ def _choices(
     return choices
 
 
-def _message(run: Run, record: FeedRecord, purpose: str, choice: Choice, key: str) -> Message:
+def _message_row(run: Run, record: FeedRecord, purpose: str, choice: Choice, key: str) -> dict:
     now = utcnow()
-    return Message(
-        run_id=run.id,
-        customer_id=record.customer_id,
-        feed_record_id=record.id,
-        channel=choice.channel or "none",
-        purpose=purpose,
-        idempotency_key=key,
-        state="pending" if choice.channel and not choice.suppressed else "suppressed",
-        reason=choice.reason,
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "run_id": run.id,
+        "customer_id": record.customer_id,
+        "feed_record_id": record.id,
+        "channel": choice.channel or "none",
+        "purpose": purpose,
+        "idempotency_key": key,
+        "state": "pending" if choice.channel and not choice.suppressed else "suppressed",
+        "reason": choice.reason,
+        "attempts": 0,
+        "template_versions": {},
+        "decisions": {},
+        "created_at": now,
+        "updated_at": now,
+    }
