@@ -18,6 +18,8 @@ BUILT_IN: dict[str, dict[str, Any]] = {
         "critical": True,
         "config": {
             "document": "statement/statement.html",
+            # Pages that do not vary per customer: rendered once per version and locale, merged.
+            "static_pages": ["statement/terms.html"],
             "email": {
                 "subject": "email/statement_ready.subject.txt",
                 "html": "email/statement_ready.html",

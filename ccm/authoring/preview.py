@@ -32,6 +32,7 @@ from ccm.templatestore import BLOCK_KINDS, get_version
 from documents import Attachment, TemplateEnvironment, WeasyPrintRenderer, compose_email, make_message_id, sms_info
 
 DOCUMENT_KINDS = ("statement", "bill", "letter")
+SLOT_KINDS = ("insert", "offer")  # blocks that fill content slots (legal texts are included by name or are pages)
 EMAIL_KINDS = ("email_subject", "email_html", "email_text")
 
 
@@ -134,7 +135,7 @@ def slot_candidates(source: Source, slot: str) -> list[str]:
     output, each experiment variant, the hold-out's and the default), then the blocks the
     communication names for the slot, then every other approved or draft block of a block kind."""
     named = list(dict.fromkeys([*source.decided.get(slot, []), *source.slots.get(slot, {}).values()]))
-    others = sorted(n for n, k in source.library.kinds.items() if k in BLOCK_KINDS and n not in named)
+    others = sorted(n for n, k in source.library.kinds.items() if k in SLOT_KINDS and n not in named)
     return named + others
 
 

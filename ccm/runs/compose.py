@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from pypdf import PdfWriter
 
 from channels import Outbound
 from ccm.models import Communication, Customer, FeedRecord, Message
@@ -88,7 +91,7 @@ def statement_context(record: FeedRecord, issue_date: dt.date) -> dict[str, Any]
 
 def templates_of(config: dict[str, Any]) -> list[str]:
     """Every template a communication renders: document, e-mail parts, SMS texts, slot blocks."""
-    names = [config["document"], *config.get("email", {}).values(), *config.get("sms", {}).values()]
+    names = [config["document"], *config.get("static_pages", []), *config.get("email", {}).values(), *config.get("sms", {}).values()]
     for per_channel in config.get("slots", {}).values():
         names.extend(per_channel.values())
     return sorted(set(names))
@@ -130,6 +133,7 @@ class Composer:
         templates_dir = Path(settings["ccm"]["templates_dir"])
         self.asset_dirs = [templates_dir]
         self._renderer: WeasyPrintRenderer | None = None
+        self._static: dict[tuple, tuple[bytes, int]] = {}
         self.company = dict(settings["company"])
         self.issue_date = issue_date  # the run's date, so a resumed run issues the same date
 
@@ -143,6 +147,19 @@ class Composer:
                 self.asset_dirs, allow_network=self.settings["pdf"]["allow_network"], assets=self.pinned.loader
             )
         return self._renderer
+
+    def static_page(self, name: str, locale: str) -> tuple[bytes, int]:
+        """A page that does not vary per customer (terms, a back page): rendered once per
+        pinned version and locale, then merged into every document. It sees only
+        ``company`` and the locale: a customer field in it is an error, not a leak."""
+        key = (name, self.pinned.version_ids.get(name), locale)
+        if key not in self._static:
+            context = {"company": self.company, "channel": "print", "slots": {}}
+            html = self.env.render(name, context, locale=locale)
+            stylesheets = self.pinned.meta.get(name, {}).get("stylesheets", [])
+            document = self.renderer.render(html, stylesheets=stylesheets, archive=bool(self.settings["pdf"]["archive"]))
+            self._static[key] = (document.data, document.pages)
+        return self._static[key]
 
     def compose(self, message: Message) -> Composed:
         customer, record = message.customer, message.feed_record
@@ -192,7 +209,12 @@ class _Render:
         html = self.text(name)
         stylesheets = self.c.pinned.meta.get(name, {}).get("stylesheets", [])
         document = self.c.renderer.render(html, stylesheets=stylesheets, archive=bool(self.c.settings["pdf"]["archive"]))
-        return document.data, document.pages
+        static = [self.c.static_page(page, self.customer.locale) for page in self.c.config.get("static_pages", [])]
+        for page in self.c.config.get("static_pages", []):
+            self.used.update(self.c.pinned.used_by(page))
+        if not static:
+            return document.data, document.pages
+        return merge_pdfs([document.data, *(data for data, _ in static)]), document.pages + sum(n for _, n in static)
 
     def print_document(self, message: Message) -> Composed:
         data, pages = self.pdf()
@@ -243,6 +265,18 @@ class _Render:
         meta = {"encoding": info.encoding, "segments": info.segments}
         outbound = Outbound(message_id=file_id(message), to=self.customer.phone or "", content=text, meta=meta)
         return Composed(outbound, hashlib.sha256(text.encode("utf-8")).hexdigest(), None, self.used)
+
+
+def merge_pdfs(parts: list[bytes]) -> bytes:
+    """One PDF of the given ones, in order (pages are copied, not laid out again). The first
+    document's catalog is kept, so its PDF/A identification and output intent carry over."""
+    writer = PdfWriter(clone_from=io.BytesIO(parts[0]))
+    for part in parts[1:]:
+        writer.append(io.BytesIO(part))
+    out = io.BytesIO()
+    writer.write(out)
+    writer.close()
+    return out.getvalue()
 
 
 def file_id(message: Message) -> str:

@@ -275,3 +275,32 @@ def test_pdfs_use_the_approved_stylesheet_not_an_unapproved_edit_on_disk(make_se
     first = PdfReader(next(batch.glob("documents/*.pdf"))).pages[0]
     assert round(float(first.mediabox.width) / 72 * 25.4) == 210  # still A4, not the unapproved A6
     engine.close()
+
+
+def test_static_pages_are_rendered_once_per_locale_and_merged_into_every_statement(loaded):
+    from ccm.runs.deliver import Worker
+    from ccm.runs.plan import plan_run
+
+    run_id = plan_run(loaded, "statement", CYCLE).run_id
+    worker = Worker(loaded, run_id)
+    worker.run()
+    assert worker.stats.sent == 7
+    # five statements (print and e-mail) in three locales: the terms page laid out three times
+    assert sorted(locale for _, _, locale in worker.composer._static) == ["en_GB", "en_US", "zh_Hans_CN"]
+    rows = manifest_rows(loaded.var_dir)
+    zh = next(r for r in rows if r["customer"] == "C-ZH")
+    pages = PdfReader(loaded.var_dir / "print" / zh["batch"] / zh["file"]).pages
+    assert int(zh["pages"]) == len(pages) and "条款和条件" in pdf_text_of_page(pages[-1])
+    with loaded.db.session() as session:
+        message = session.scalar(select(Message).where(Message.idempotency_key.endswith("ACC-3:statement")))
+        assert "statement/terms.html" in message.template_versions  # the reprint record names it too
+
+
+def pdf_text_of_page(page) -> str:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_page(page)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return pdf_text(buffer.getvalue())
