@@ -66,3 +66,54 @@ def test_the_celery_executor_needs_a_broker_and_a_shared_database(loaded, runner
     result = runner.invoke(args=["run", "statement", "--cycle", "2026-11", "--executor", "celery"])
     assert result.exit_code == 1 and "needs a database every worker can reach" in result.output
     assert runner.invoke(args=["runs", "list", "--json"]).stdout.strip() == "[]"  # nothing was planned
+
+
+def test_a_celery_worker_killed_mid_run_loses_nothing(make_settings, tmp_path, postgres_url, redis_broker, write_bulk, config_file):
+    """SIGKILL one of two workers mid-run: its claims expire, the producer queues them again,
+    the other worker finishes; every message is delivered once (the file channels are
+    idempotent on the message id, so even the one in flight arrives once)."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from ccm.models import Message
+
+    settings = make_settings(tmp_path, ccm={"database_url": postgres_url, "broker_url": redis_broker, "chunk_size": 1,
+                                           "lease_seconds": 5})
+    app = create_app(settings)
+    engine = app.extensions["ccm"]
+    engine.db.upgrade()
+    customers, feed = write_bulk(tmp_path, 20, lines=40)
+    import_customers(engine.db, customers, rejects_dir=tmp_path, progress=False)
+    import_feed(engine.db, feed, rejects_dir=tmp_path, progress=False)
+    env = dict(os.environ, CCM_CONFIG=str(config_file(settings)))
+    workers = [subprocess.Popen([CCM, "worker", "--concurrency", "1"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True) for _ in range(2)]
+    producer = subprocess.Popen([CCM, "run", "statement", "--cycle", "2026-11", "--executor", "celery", "--json"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with engine.db.session() as session:
+                sent = session.scalar(select(func.count()).where(Message.state == "sent"))
+            if sent >= 4:
+                break
+            assert time.monotonic() < deadline and producer.poll() is None, producer.communicate()
+            time.sleep(0.05)
+        assert sent < 40, "the run must be stopped mid-way for this test to mean anything"
+        os.killpg(workers[0].pid, signal.SIGKILL)  # the worker and its pool process, at once
+        out, err = producer.communicate(timeout=240)
+    finally:
+        for worker in workers:
+            try:
+                os.killpg(worker.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            worker.wait(timeout=60)
+    assert producer.returncode == 0, err
+    report = json.loads(out)
+    assert report["complete"] and report["by_channel"] == {"print": {"sent": 20}, "sms": {"sent": 20}}
+    var = Path(settings["ccm"]["var_dir"])
+    ids = [json.loads(line)["id"] for line in (var / "sms" / "outbox.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 20
+    engine.close()
