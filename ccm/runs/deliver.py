@@ -144,7 +144,9 @@ class Worker:
         return self.stats
 
     def run_one_chunk(self) -> int:
-        """Claim and deliver one chunk (the unit of work of a Celery task); returns its size."""
+        """Claim and deliver one chunk (the unit of work of a Celery task); returns its size.
+        A worker serves many tasks of its run, so the per-run set-up is made once."""
+        self.paused_itself = False  # a resumed run starts afresh
         try:
             ids = claim(self.engine, self.run_id, self.engine.settings["ccm"]["chunk_size"], self.identity)
             if ids:

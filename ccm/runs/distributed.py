@@ -66,9 +66,23 @@ def _engine(settings: dict) -> Engine:
     return _engines[pid]
 
 
+_workers: dict[tuple[int, int], Worker] = {}
+
+
+def _worker(settings: dict, run_id: int) -> Worker:
+    """One Worker per run and process: templates, renderer, fonts and parsed CSS are set up
+    once, not for every chunk. Only the few most recent runs are kept."""
+    key = (os.getpid(), run_id)
+    if key not in _workers:
+        while len(_workers) >= 4:
+            _workers.pop(next(iter(_workers)))
+        _workers[key] = Worker(_engine(settings), run_id)
+    return _workers[key]
+
+
 def _task(settings: dict):  # type: ignore[no-untyped-def]
     def deliver_chunk(run_id: int) -> int:
-        return Worker(_engine(settings), run_id).run_one_chunk()
+        return _worker(settings, run_id).run_one_chunk()
 
     deliver_chunk.__name__ = "deliver_chunk"
     return deliver_chunk
