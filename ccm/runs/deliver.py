@@ -234,16 +234,23 @@ class Worker:
             self.record(message.id, state="deferred", reason=f"{message.channel} rate limit reached", next_attempt_at=later)
             return
         try:
+            archived = self.archive(message, composed)  # kept before it goes out: no send without its archive
+        except OSError as exc:
+            attempts = message.attempts + 1
+            reason = f"cannot archive the document ({exc.strerror or type(exc).__name__}); not sent"
+            log.error("message %s: %s", message.id, reason)
+            self.record(message.id, state="failed", reason=reason, attempts=attempts, next_attempt_at=utcnow() + backoff(attempts))
+            return
+        try:
             result = self.channel(message.channel).send(composed.outbound)
         except Exception as exc:  # adapters must not raise; if one does, retry later like a transient failure
             log.error("message %s: channel %s raised %s", message.id, message.channel, type(exc).__name__, exc_info=True)
             result = DeliveryResult("transient", detail=f"channel error ({type(exc).__name__})")
-        archived = self.archive(message, composed)
         values = {
             "template_versions": composed.templates_used,
             "artifact_sha256": composed.artifact_sha256,
             "pages": composed.pages,
-            "batch_id": batch_id if message.channel == "print" else None,
+            "batch_id": _print_batch(result, batch_id) if message.channel == "print" else None,
         }
         self.record_result(message, result, values, archived)
 
@@ -279,7 +286,8 @@ class Worker:
             self.record(message.id, state="failed", reason=result.detail, attempts=attempts, next_attempt_at=utcnow() + backoff(attempts), **values)
         else:
             why = "permanent" if result.status == "permanent" else f"gave up after {attempts} attempts"
-            fallback = gate.fallback_channel(self.communication, message) if result.status == "permanent" else None
+            rerouted_before = (message.reason or "").startswith("rerouted")
+            fallback = gate.fallback_channel(self.communication, message) if result.status == "permanent" and not rerouted_before else None
             if fallback:
                 reason = f"rerouted to {fallback}: {message.channel} failed ({why}: {result.detail})"
                 log.warning("message %s: %s", message.id, reason)
@@ -339,6 +347,14 @@ class Worker:
                 .where(mine, Message.id.in_(ids) if ids is not None else true())
                 .values(claimed_by=None, lease_until=None, updated_at=utcnow(), **values)
             )
+
+
+def _print_batch(result: DeliveryResult, current: str) -> str:
+    """The batch a printed document is really in: a re-send after a crash may have found it
+    already printed in an earlier batch (provider id ``<batch>/documents/<file>``)."""
+    if result.status == "sent" and result.provider_id and "/documents/" in result.provider_id:
+        return result.provider_id.split("/documents/", 1)[0]
+    return current
 
 
 def release_dead_claims(engine: Engine, run_id: int) -> int:

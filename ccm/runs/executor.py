@@ -182,10 +182,14 @@ def _run_pool(engine: Engine, run_id: int, count: int, stop: _StopFlag, bar: Any
             if done > seen:
                 bar.advance(done - seen)
                 seen = done
-            if stop():
-                for child_pid in list(pool._processes):  # tell the workers to stop between messages
-                    os.kill(child_pid, signal.SIGTERM)
-            if not pending or any(f.exception() for f in finished):
+            failed = any(f.exception() for f in finished)
+            if stop() or failed:  # stop every worker between messages (one failed: the run stops on it)
+                for child_pid in list(pool._processes or {}):
+                    try:
+                        os.kill(child_pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+            if not pending or failed:
                 break
         for future in futures:
             if future.done() and future.exception():

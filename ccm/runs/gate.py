@@ -97,17 +97,24 @@ def check(
     reason = suppressed.get((channel, address)) if address else None
     if reason:
         problem = f"{channel} suppressed ({reason})"
-    elif channel in ("email", "sms") and not customer.has_consent(channel, "service"):
+    elif channel in ("email", "sms") and not customer.has_consent(channel, consent_purpose(communication)):
         problem = f"no {channel} consent"
     if problem:
         if message.purpose == STATEMENT and channel == "email" and _can_print(customer):
             return Verdict("reroute", f"rerouted to print at send time: {problem}", channel="print")
         return Verdict("suppress", f"{problem} at send time")
+    # A critical communication (the statement run) bypasses quiet hours with all its messages,
+    # its SMS payment reminders included.
     if not communication.critical and (channel == "sms" or communication.kind == "marketing"):
         until = quiet.ends(now, customer.timezone)
         if until is not None:
             return Verdict("defer", f"quiet hours {quiet.spec} in the customer's time zone", until=until)
     return SEND
+
+
+def consent_purpose(communication: Communication) -> str:
+    """Marketing needs marketing consent; statements, bills and reminders need service consent."""
+    return "marketing" if communication.kind == "marketing" else "service"
 
 
 def fallback_channel(communication: Communication, message: Message) -> str | None:

@@ -24,6 +24,7 @@ from ccm.models import Communication, Customer, FeedRecord, Message, Run, Suppre
 from ccm.rules import load_values
 from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder
 from ccm.runs.compose import check_templates
+from ccm.runs.gate import consent_purpose
 from ccm.segments import segment_clause, segment_names
 from ccm.templatestore import effective_versions, load_pinned, sync_library
 
@@ -80,6 +81,7 @@ def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: s
         suppressed = _suppressions(session)
         min_due = Decimal(engine.settings["sms"]["payment_due_min_amount"])
         policy = _policy(session, communication)
+        consent = consent_purpose(communication)
         planned = 0
         # In batches, so memory stays flat however many statements the cycle has; a key that
         # is planned already (a re-run) is skipped by the database, not by a set in memory.
@@ -88,7 +90,7 @@ def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: s
             rows = [
                 _message_row(run, record, purpose, choice, message_key(communication.name, cycle, record.account, purpose))
                 for record in records
-                for purpose, choice in _choices(record, policy, values.get(record.customer_id, {}), suppressed, min_due)
+                for purpose, choice in _choices(record, policy, values.get(record.customer_id, {}), suppressed, min_due, consent)
             ]
             planned += _insert_new(session, rows, engine.db.is_sqlite)
             session.expunge_all()  # the batch's records and customers are done with
@@ -168,9 +170,10 @@ def _rule_values(session: Session, policy: ChannelPolicy, records: list[FeedReco
 
 
 def _choices(
-    record: FeedRecord, policy: ChannelPolicy, values: dict, suppressed: dict[tuple[str, str], str], min_due: Decimal
+    record: FeedRecord, policy: ChannelPolicy, values: dict, suppressed: dict[tuple[str, str], str], min_due: Decimal,
+    consent: str = "service",
 ) -> list[tuple[str, Choice]]:
-    choices = [("statement", policy.choose(record.customer, values, suppressed))]
+    choices = [("statement", policy.choose(record.customer, values, suppressed, consent))]
     reminder = sms_reminder(record.customer, record.amount_due, min_due, suppressed)
     if reminder is not None:
         choices.append(("sms.payment_due", reminder))

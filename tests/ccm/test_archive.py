@@ -47,3 +47,21 @@ def test_reprint_returns_the_document_as_sent_and_refuses_an_altered_one(loaded,
     assert refused.exit_code == 1 and "does not match its recorded hash" in refused.output
     missing = runner.invoke(args=["reprint", "9999"])
     assert missing.exit_code == 1 and missing.output.strip() == "Error: no such message: 9999"
+
+
+def test_a_document_that_cannot_be_archived_is_not_sent(loaded, runner):
+    (loaded.var_dir / "archive").write_text("not a folder")  # the archive cannot be written
+    result = runner.invoke(args=["run", "statement", "--cycle", CYCLE, "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 4 and report["statements"].get("sent", 0) == 0
+    assert all(reason.startswith("cannot archive the document") for reason in report["failure_reasons"])
+    assert not (loaded.var_dir / "maildir").exists() or not list((loaded.var_dir / "maildir" / "new").iterdir())
+
+
+def test_a_reprinted_batch_is_the_one_the_document_really_is_in():
+    from channels import DeliveryResult
+    from ccm.runs.deliver import _print_batch
+
+    found = DeliveryResult("sent", provider_id="run1-000000100/documents/000001-m000000105-abc.pdf")
+    assert _print_batch(found, "run1-000000105") == "run1-000000100"
+    assert _print_batch(DeliveryResult("sent", provider_id="documents/000001-x.pdf"), "run1-000000105") == "run1-000000105"
