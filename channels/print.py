@@ -205,8 +205,8 @@ class PrintChannel(Channel):
         if not os.path.isdir(self.folder):
             return
         for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
-            if entry.name == except_batch or not entry.is_dir():
-                continue
+            if entry.name == except_batch or not entry.is_dir() or not os.path.isdir(os.path.join(entry.path, DOCUMENTS)):
+                continue  # not a worker batch (e.g. a production folder, which has streams of its own)
             has_manifest = os.path.exists(os.path.join(entry.path, MANIFEST))
             if has_manifest and not os.path.exists(os.path.join(entry.path, STREAM)):
                 lock = _lock(entry.path, blocking=False)

@@ -206,7 +206,7 @@ def test_pause_resume_and_cancel_take_effect_and_keep_the_books_balanced(loaded,
     assert listing == [{"id": plan.run_id, "communication": "monthly-statement", "cycle": CYCLE, "state": "cancelled", "records_in": 6}]
 
 
-def test_print_production_sorts_by_postal_code_and_bundles_households(engine, tmp_path, write_bulk, runner):
+def test_print_production_sorts_by_postal_code_and_bundles_households(engine, tmp_path, write_bulk, runner, caplog):
     from ccm.imports import import_customers, import_feed
 
     customers, feed = write_bulk(tmp_path, 6, lines=2)
@@ -231,6 +231,9 @@ def test_print_production_sorts_by_postal_code_and_bundles_households(engine, tm
     assert rows[1]["envelope_pages"] == str(int(rows[1]["pages"]) + int(rows[2]["pages"]))
     streams = sorted(production.glob("stream-*.pdf"))
     assert len(streams) == 2 and {r["stream"] for r in rows} == {s.name for s in streams}
+    again = runner.invoke(args=["run", "statement", "--cycle", CYCLE])  # nothing new; production left as it is
+    assert again.exit_code == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "a production folder is not a crashed batch"
     assert sum(len(PdfReader(s).pages) for s in streams) == sum(int(r["pages"]) for r in rows)
 
 
