@@ -209,8 +209,9 @@ class _Render:
         html = self.text(name)
         stylesheets = self.c.pinned.meta.get(name, {}).get("stylesheets", [])
         document = self.c.renderer.render(html, stylesheets=stylesheets, archive=bool(self.c.settings["pdf"]["archive"]))
-        static = [self.c.static_page(page, self.customer.locale) for page in self.c.config.get("static_pages", [])]
+        static = []
         for page in self.c.config.get("static_pages", []):
+            static.append(self.c.static_page(page, self.customer.locale))
             self.used.update(self.c.pinned.used_by(page))
         if not static:
             return document.data, document.pages

@@ -97,8 +97,12 @@ class WorkerStats:
 class Worker:
     """Delivers one run's messages from this process until none are claimable."""
 
-    def __init__(self, engine: Engine, run_id: int, *, should_stop: Callable[[], bool] = lambda: False) -> None:
-        self.engine, self.run_id, self.should_stop = engine, run_id, should_stop
+    def __init__(
+        self, engine: Engine, run_id: int, *, should_stop: Callable[[], bool] = lambda: False,
+        on_outcome: Callable[[object], None] = lambda state: None,
+    ) -> None:
+        """``on_outcome(state)`` is called after each recorded outcome (progress bars)."""
+        self.engine, self.run_id, self.should_stop, self.on_outcome = engine, run_id, should_stop, on_outcome
         self.identity = worker_id()
         self.channels: dict[str, Channel] = {}
         self.stats = WorkerStats()
@@ -210,7 +214,7 @@ class Worker:
                     .returning(Message.id)
                 )
             )
-            self.suppressed = gate.suppressions_for(session, messages)
+            self.suppressed = gate.suppressions_for(session, [m.customer for m in messages], {m.channel for m in messages})
 
     def deliver(self, message: Message, batch_id: str) -> None:
         verdict = gate.check(self.suppressed, message, self.communication, self.quiet_hours, utcnow())
@@ -334,6 +338,8 @@ class Worker:
                 session.execute(insert(ArchivedDocument), [archived])
         if result.rowcount != 1:
             log.error("message %s: claim lost before its outcome (%s) was recorded", message_id, values.get("state"))
+        else:
+            self.on_outcome(values.get("state"))
 
     def release(self, ids: list[int] | None = None) -> None:
         """Give this worker's claims back (all of them, or ``ids``): pending again at once,

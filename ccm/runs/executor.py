@@ -112,7 +112,7 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
         else:
             with progress_bar(todo, f"run {run_id}", enabled=progress) as bar:
                 if count == 1:
-                    _watch_inline(engine, run_id, stop, bar, done_before)
+                    _watch_inline(engine, run_id, stop, bar)
                 else:
                     _run_pool(engine, run_id, count, stop, bar, done_before)
     except Exception as exc:
@@ -158,17 +158,12 @@ def _complete_print_batches(engine: Engine) -> None:
         log.error("could not complete the print batches", exc_info=True)
 
 
-def _watch_inline(engine: Engine, run_id: int, stop: _StopFlag, bar: Any, done_before: int) -> None:
-    worker = Worker(engine, run_id, should_stop=stop)
-    original = worker.record
-
-    def record_and_count(message_id: int, **values: Any) -> None:
-        original(message_id, **values)
-        if values.get("state") in DONE_STATES:
+def _watch_inline(engine: Engine, run_id: int, stop: _StopFlag, bar: Any) -> None:
+    def counted(state: object) -> None:
+        if state in DONE_STATES:
             bar.advance()
 
-    worker.record = record_and_count  # type: ignore[method-assign]
-    worker.run()
+    Worker(engine, run_id, should_stop=stop, on_outcome=counted).run()
 
 
 def _run_pool(engine: Engine, run_id: int, count: int, stop: _StopFlag, bar: Any, done_before: int) -> None:

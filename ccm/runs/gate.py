@@ -11,10 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from ccm.models import Communication, Customer, Message, Suppression
+from ccm.models import Communication, Message
+from ccm.runs.policy import reachable, suppressions_for
 
 STATEMENT = "statement"
 
@@ -63,44 +61,14 @@ class QuietHours:
         return end.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _address(customer: Customer, channel: str) -> str | None:
-    if channel == "email":
-        return (customer.email or "").lower() or None
-    if channel == "sms":
-        return customer.phone
-    return None
-
-
-def suppressions_for(session: Session, messages: list[Message]) -> dict[tuple[str, str], str]:
-    """The suppressions that concern a chunk of messages, read in one query."""
-    wanted = {(m.channel, a) for m in messages if (a := _address(m.customer, m.channel))}
-    if not wanted:
-        return {}
-    addresses = {address for _, address in wanted}
-    rows = session.execute(
-        select(Suppression.channel, Suppression.address, Suppression.reason).where(Suppression.address.in_(addresses))
-    )
-    return {(channel, address): reason for channel, address, reason in rows if (channel, address) in wanted}
-
-
-def _can_print(customer: Customer) -> bool:
-    return bool(customer.address_line1 and (customer.postal_code or customer.city))
-
-
 def check(
     suppressed: dict[tuple[str, str], str], message: Message, communication: Communication, quiet: QuietHours, now: dt.datetime
 ) -> Verdict:
     """``suppressed`` is what ``suppressions_for`` read for the message's chunk just before."""
     customer, channel = message.customer, message.channel
-    problem = None
-    address = _address(customer, channel)
-    reason = suppressed.get((channel, address)) if address else None
-    if reason:
-        problem = f"{channel} suppressed ({reason})"
-    elif channel in ("email", "sms") and not customer.has_consent(channel, consent_purpose(communication)):
-        problem = f"no {channel} consent"
+    problem = reachable(customer, channel, suppressed, consent_purpose(communication))
     if problem:
-        if message.purpose == STATEMENT and channel == "email" and _can_print(customer):
+        if message.purpose == STATEMENT and channel == "email" and reachable(customer, "print", suppressed) is None:
             return Verdict("reroute", f"rerouted to print at send time: {problem}", channel="print")
         return Verdict("suppress", f"{problem} at send time")
     # A critical communication (the statement run) bypasses quiet hours with all its messages,
@@ -120,6 +88,6 @@ def consent_purpose(communication: Communication) -> str:
 def fallback_channel(communication: Communication, message: Message) -> str | None:
     """The channel a permanently failed message goes to instead (e.g. e-mail hard bounce → print)."""
     target = communication.config.get("fallback", {}).get(message.channel)
-    if target == "print" and not _can_print(message.customer):
+    if target == "print" and reachable(message.customer, "print", {}) is not None:
         return None
     return target

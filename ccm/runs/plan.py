@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session, selectinload
 from ccm.communications import ensure_built_in, get_communication
 from ccm.decisions import decide_run
 from ccm.engine import Engine
-from ccm.models import Communication, Customer, FeedRecord, Message, Run, Suppression, utcnow
+from ccm.models import Communication, Customer, FeedRecord, Message, Run, utcnow
 from ccm.rules import load_values
-from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder
+from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder, suppressions_for
 from ccm.runs.compose import check_templates
 from ccm.runs.gate import consent_purpose
 from ccm.segments import segment_clause, segment_names
@@ -78,7 +78,6 @@ def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: s
                 raise PlanError(f"no billing data for cycle {cycle} among the members of segment {audience} (refreshed?)")
             raise PlanError(f"no billing data for cycle {cycle}: import a feed first (ccm feed import FILE)")
         before = session.scalar(select(func.count()).where(Message.run_id == run.id))
-        suppressed = _suppressions(session)
         min_due = Decimal(engine.settings["sms"]["payment_due_min_amount"])
         policy = _policy(session, communication)
         consent = consent_purpose(communication)
@@ -87,6 +86,7 @@ def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: s
         # is planned already (a re-run) is skipped by the database, not by a set in memory.
         for records in _feed_batches(session, cycle, condition):
             values = _rule_values(session, policy, records)
+            suppressed = suppressions_for(session, [record.customer for record in records], ("email", "sms"))
             rows = [
                 _message_row(run, record, purpose, choice, message_key(communication.name, cycle, record.account, purpose))
                 for record in records
@@ -142,10 +142,6 @@ def _audience(session: Session, segment: str | None):  # type: ignore[no-untyped
         return segment_clause(session)(segment)
     except LookupError as exc:
         raise PlanError(f"audience: {exc}") from None
-
-
-def _suppressions(session: Session) -> dict[tuple[str, str], str]:
-    return {(s.channel, s.address): s.reason for s in session.scalars(select(Suppression))}
 
 
 def _policy(session: Session, communication: Communication) -> ChannelPolicy:

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from ccm.models import Customer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ccm.models import Customer, Suppression
 from ccm.rules import Rule, RuleError
 
 DEFAULT_POLICY: dict[str, Any] = {
@@ -93,26 +96,48 @@ class ChannelPolicy:
         return Choice(None, "no deliverable channel: " + (" and ".join(problems) or "no policy entry applies"), suppressed=True)
 
 
+def address(customer: Customer, channel: str) -> str | None:
+    """The customer's address on a channel as suppressions record it (None for print)."""
+    if channel == "email":
+        return (customer.email or "").lower() or None
+    return customer.phone if channel == "sms" else None
+
+
 def reachable(customer: Customer, channel: str, suppressed: dict[tuple[str, str], str], purpose: str = "service") -> str | None:
-    """Why ``channel`` cannot reach the customer, or None when it can."""
+    """Why ``channel`` cannot reach the customer, or None when it can. Used at planning and
+    again at send time (``ccm.runs.gate``)."""
     if channel == "print":
         return None if customer.address_line1 and (customer.postal_code or customer.city) else "no postal address"
-    address = (customer.email or "").lower() if channel == "email" else customer.phone
-    label = "e-mail address" if channel == "email" else "phone number"
-    if not address:
-        return f"no {label}"
+    where = address(customer, channel)
+    if not where:
+        return "no e-mail address" if channel == "email" else "no phone number"
     if not customer.has_consent(channel, purpose):
-        return f"no {'e-mail' if channel == 'email' else 'sms'} consent"
-    reason = suppressed.get((channel, address))
-    return f"{'e-mail' if channel == 'email' else 'sms'} suppressed ({reason})" if reason else None
+        return f"no {channel} consent"
+    reason = suppressed.get((channel, where))
+    return f"{channel} suppressed ({reason})" if reason else None
+
+
+def suppressions_for(session: Session, customers: Iterable[Customer], channels: Iterable[str]) -> dict[tuple[str, str], str]:
+    """The suppressions that concern these customers on these channels, read in one query
+    (per planning batch or delivery chunk, never the whole table)."""
+    wanted = {(channel, where) for customer in customers for channel in channels if (where := address(customer, channel))}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Suppression.channel, Suppression.address, Suppression.reason)
+        .where(Suppression.address.in_({where for _, where in wanted}))
+    )
+    return {(channel, where): reason for channel, where, reason in rows if (channel, where) in wanted}
 
 
 def sms_reminder(
     customer: Customer, amount_due: Decimal, min_due: Decimal, suppressed: dict[tuple[str, str], str]
 ) -> Choice | None:
-    if not customer.phone or not customer.has_consent("sms", "service") or amount_due < min_due:
+    if amount_due < min_due:
         return None
-    reason = suppressed.get(("sms", customer.phone))
-    if reason:
-        return Choice("sms", f"sms suppressed ({reason})", suppressed=True)
-    return Choice("sms", "sms consent and an amount due")
+    problem = reachable(customer, "sms", suppressed)
+    if problem is None:
+        return Choice("sms", "sms consent and an amount due")
+    if problem.startswith("sms suppressed"):
+        return Choice("sms", problem, suppressed=True)
+    return None  # no phone number or no consent: no reminder at all
