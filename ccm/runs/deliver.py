@@ -27,6 +27,7 @@ from ccm.models import ArchivedDocument, Communication, Customer, Message, Run, 
 from ccm.runs import archive, gate
 from ccm.runs.compose import Composed, Composer
 from ccm.runs.gate import QuietHours
+from ccm.runs.policy import suppressions_for
 from ccm.runs.ratelimit import ChannelLimits
 from ccm.templatestore import load_pinned
 from documents import TemplateProblem
@@ -214,7 +215,7 @@ class Worker:
                     .returning(Message.id)
                 )
             )
-            self.suppressed = gate.suppressions_for(session, [m.customer for m in messages], {m.channel for m in messages})
+            self.suppressed = suppressions_for(session, [m.customer for m in messages], {m.channel for m in messages})
 
     def deliver(self, message: Message, batch_id: str) -> None:
         verdict = gate.check(self.suppressed, message, self.communication, self.quiet_hours, utcnow())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ccm.models import Communication, Message
-from ccm.runs.policy import reachable, suppressions_for
+from ccm.runs.policy import reachable
 
 STATEMENT = "statement"
 
