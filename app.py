@@ -22,7 +22,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. ``config`` is a mapping of settings sections (tests pass their own)."""
     settings = load_settings(config)
     configure_logging(settings["ccm"]["log_level"])
-    app = Flask(__name__)
+    # No app-level template or static folder: ``templates/`` is the customer template
+    # library, which only the sandbox of ``documents`` may render. Web pages live in
+    # ``ccm/web/pages``.
+    app = Flask(__name__, template_folder=None, static_folder=None)
     app.config["CCM"] = settings
     from ccm.db import Database
 
@@ -30,8 +33,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ccm"] = engine
 
     import ccm.cli
+    import ccm.web
 
     ccm.cli.init_app(app)
+    ccm.web.init_app(app)
     return app
 
 
@@ -56,6 +61,7 @@ cli = FlaskGroup(
 
 # `ccm` always builds this app: Flask's --app, --env-file and --debug options do not apply.
 cli.params = [p for p in cli.params if p.name not in ("app", "env_file", "debug")]
+cli._loaded_plugin_commands = True  # installed packages' `flask.commands` plugins (Flask-Limiter's) are not part of `ccm`
 cli.add_command(flask.cli.shell_command)
 cli.add_command(flask.cli.routes_command)
 

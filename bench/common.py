@@ -1,18 +1,39 @@
 """What the benchmarks share: an engine in a scratch folder, loaded, and one timed cycle."""
 from __future__ import annotations
 
+import resource
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 
 
-def timed_cycle(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None, **sections: dict) -> tuple[float, int]:
+@dataclass
+class CycleResult:
+    """One timed statement cycle: wall-clock seconds of the cycle alone (plan, render,
+    deliver, record, print production), its records, and the PDFs it archived."""
+
+    seconds: float
+    records: int
+    pages_by_account: dict[str, int] = field(default_factory=dict)  # archived PDFs (PDF/A by default)
+    pdf_a: bool = False
+    cpu_seconds: float = 0.0  # this process and its finished children (worker pools)
+
+    @property
+    def pages(self) -> int:
+        return sum(self.pages_by_account.values())
+
+
+def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None, **sections: dict) -> CycleResult:
     """Import the files into a fresh SQLite engine in ``var`` and time the statement cycle
-    alone (plan, render, deliver, record); returns (seconds, statements)."""
+    alone; the import is not timed."""
+    from sqlalchemy import select
+
     from ccm.engine import Engine
     from ccm.imports import import_customers, import_feed
+    from ccm.models import ArchivedDocument
     from ccm.runs import service
 
     settings = {
@@ -25,10 +46,28 @@ def timed_cycle(var: Path, customers: Path, feed: Path, *, ccm: dict | None = No
     engine.db.upgrade()
     import_customers(engine.db, customers, rejects_dir=var, progress=False)
     import_feed(engine.db, feed, rejects_dir=var, progress=False)
+    cpu = cpu_seconds()
     start = time.perf_counter()
     outcome = service.run_cycle(engine, "statement", "2026-11", progress=False)
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu
+    with engine.db.reader() as session:
+        archived = session.execute(select(ArchivedDocument.account, ArchivedDocument.pages, ArchivedDocument.pdf_a)).all()
     engine.close()
     if not outcome.report.complete:
         raise RuntimeError(f"the benchmark's run did not complete: {outcome.report.reconciliation()}")
-    return elapsed, outcome.report.records_in
+    return CycleResult(elapsed, outcome.report.records_in, {account: pages for account, pages, _ in archived},
+                       pdf_a=bool(archived) and all(pdf_a for _, _, pdf_a in archived), cpu_seconds=cpu)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended: a second figure
+    that other jobs on the machine disturb much less than wall-clock time."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_cycle(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None, **sections: dict) -> tuple[float, int]:
+    """:func:`cycle_run` as (seconds, statements)."""
+    result = cycle_run(var, customers, feed, ccm=ccm, **sections)
+    return result.seconds, result.records

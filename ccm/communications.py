@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from ccm.models import Communication
 
 MONTHLY_STATEMENT = "monthly-statement"
+WEEKLY_DEALS = "weekly-deals"
+MARKETING = "marketing"  # the kind of a campaign: planned from an audience, not from billing data
 
 BUILT_IN: dict[str, dict[str, Any]] = {
     MONTHLY_STATEMENT: {
@@ -53,7 +55,87 @@ BUILT_IN: dict[str, dict[str, Any]] = {
     },
 }
 
-ALIASES = {"statement": MONTHLY_STATEMENT}
+BUILT_IN[WEEKLY_DEALS] = {
+    "kind": MARKETING,
+    "title": "Weekly deals",
+    "critical": False,
+    "config": {
+        # Who it is for: a segment's members (refreshed), or everyone when empty. Only those
+        # with marketing consent on a channel, the topic chosen in the preference centre
+        # and a frequency that allows it receive it (ccm.runs.plan).
+        "audience": None,
+        "topic": "offers",
+        "email": {
+            "subject": "email/weekly_deals.subject.txt",
+            "html": "email/weekly_deals.html",
+            "text": "email/weekly_deals.txt",
+        },
+        "sms": {"campaign": "sms/weekly_deals.txt"},
+        "channel_policy": {"order": [{"channel": "email"}, {"channel": "sms"}], "prefer_customer_choice": True},
+        "slots": {"email.offer": {"email": "offers/energy_saver.html"}},
+        # An A/B test of the offer with a hold-out: 10% get nothing (their message is
+        # withheld), so reports can tell whether the campaign beat doing nothing.
+        "decisions": {
+            "email.offer": {
+                "rules": [],
+                "default": {
+                    "experiment": "weekly-deals-offer",
+                    "holdout": 0.1,
+                    "variants": [
+                        {"name": "saver", "content": "offers/energy_saver.html", "weight": 1},
+                        {"name": "bundle", "content": "offers/smart_bundle.html", "weight": 1},
+                    ],
+                },
+            },
+        },
+    },
+}
+
+PAYMENT_RECEIVED = "payment-received"
+RENEWAL_REMINDER = "renewal-reminder"
+
+# Sent at once when the billing system reports a payment (POST /api/v1/events, type
+# payment.received): a service message, so it needs service consent, not marketing consent.
+BUILT_IN[PAYMENT_RECEIVED] = {
+    "kind": "transactional",
+    "title": "Payment received",
+    "critical": False,
+    "config": {
+        "trigger": "payment.received",
+        "email": {
+            "subject": "email/payment_received.subject.txt",
+            "html": "email/payment_received.html",
+            "text": "email/payment_received.txt",
+        },
+        "sms": {"event": "sms/payment_received.txt"},
+        "channel_policy": {"order": [{"channel": "email"}, {"channel": "sms"}], "prefer_customer_choice": True},
+    },
+}
+
+# Thirty days before a customer's contract ends (custom attribute contract_end, YYYY-MM-DD),
+# by the daily reminders job (ccm schedules add ... --job reminders).
+BUILT_IN[RENEWAL_REMINDER] = {
+    "kind": "reminder",
+    "title": "Contract renewal reminder",
+    "critical": False,
+    "config": {
+        "reminder": {"attribute": "contract_end", "days_before": 30, "yearly": False},
+        "email": {
+            "subject": "email/renewal_reminder.subject.txt",
+            "html": "email/renewal_reminder.html",
+            "text": "email/renewal_reminder.txt",
+        },
+        "sms": {"reminder": "sms/renewal_reminder.txt"},
+        "channel_policy": {"order": [{"channel": "email"}, {"channel": "sms"}], "prefer_customer_choice": True},
+    },
+}
+
+ALIASES = {"statement": MONTHLY_STATEMENT, "deals": WEEKLY_DEALS, "renewal": RENEWAL_REMINDER}
+
+
+def is_marketing(communication: Communication) -> bool:
+    return communication.kind == MARKETING
+
 
 
 def ensure_built_in(session: Session) -> None:

@@ -7,6 +7,7 @@ read lock to a write lock; PostgreSQL needs none of this.
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -41,6 +42,11 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
+        # SQLite has one writer at a time: threads of this process queue here for it, instead
+        # of polling the database's lock with the busy timeout's growing sleeps (a web
+        # process's request threads and a worker's threads would otherwise wait up to 100 ms
+        # each time they meet). Other processes still wait by the busy timeout.
+        self._writer = threading.RLock()
         if self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:"):
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         options = {"pool_pre_ping": True} if self.url.get_backend_name() != "sqlite" else {}
@@ -59,7 +65,11 @@ class Database:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose work is committed at the end of the block, rolled back on error."""
-        with self.sessions() as session, session.begin():
+        if not self.is_sqlite:
+            with self.sessions() as session, session.begin():
+                yield session
+            return
+        with self._writer, self.sessions() as session, session.begin():
             yield session
 
     @contextlib.contextmanager

@@ -137,10 +137,12 @@ def _customer_row(people: _People, n: int, external_id: str, previous: dict[str,
 
 
 def _statement(
-    rng: random.Random, account: str, customer: str, chinese: bool, cycle: str, scale: float = 1.0, usual_lines: int | None = None
+    rng: random.Random, account: str, customer: str, chinese: bool, cycle: str, scale: float = 1.0, usual_lines: int | None = None,
+    lines_range: tuple[int, int] | None = None,
 ) -> dict:
-    """One statement; ``scale`` multiplies the charges (a customer's spend trend) and
-    ``usual_lines`` keeps a customer's number of lines steady from month to month."""
+    """One statement; ``scale`` multiplies the charges (a customer's spend trend),
+    ``usual_lines`` keeps a customer's number of lines steady from month to month, and
+    ``lines_range`` (lowest, highest) replaces the usual mix of line counts."""
     year, month = int(cycle[:4]), int(cycle[5:])
     start = dt.date(year, month, 1)
     days = (dt.date(year + month // 12, month % 12 + 1, 1) - start).days
@@ -149,6 +151,8 @@ def _statement(
     count = rng.randint(100, 140) if rng.random() < 0.01 else rng.randint(3, 40)
     if usual_lines is not None:
         count = max(3, round(usual_lines * rng.uniform(0.85, 1.15)))
+    if lines_range is not None:
+        count = rng.randint(*lines_range)
     lines: list[tuple[str, str, int]] = []
     if opening > 0 and rng.random() < 0.85:
         lines.append((dates[rng.randint(0, 10)], "付款，谢谢" if chinese else "Payment received, thank you", -opening))
@@ -207,16 +211,23 @@ def _previous(cycle: str, months: int) -> str:
 
 
 def write_demo_data(
-    out_dir: Path, *, customers: int = 500, cycle: str = "2026-11", seed: int = 2026, history: int = 0
+    out_dir: Path, *, customers: int = 500, cycle: str = "2026-11", seed: int = 2026, history: int = 0,
+    lines: tuple[int, int] | None = None, bad_rows: bool = True,
 ) -> tuple[Path, Path]:
     """Write ``customers.csv`` and ``feed.jsonl`` into ``out_dir``; return their paths.
 
     With ``history`` months, also ``history.jsonl``: each customer's statements of the
     months before the cycle, following a spend profile (steady, growing, declining, new),
     so that value tiers and lifecycle stages have something to go on.
+
+    ``lines`` (lowest, highest) draws every cycle statement's number of lines from that
+    range instead of the usual mix (benchmarks: statements of a known length);
+    ``bad_rows=False`` leaves out the deliberately bad rows.
     """
     if len(cycle) != 7 or cycle[4] != "-" or not (cycle[:4].isdigit() and cycle[5:].isdigit()) or not 1 <= int(cycle[5:]) <= 12:
         raise ValueError(f"cycle {cycle!r}: expected YYYY-MM")
+    if lines is not None and not 1 <= lines[0] <= lines[1]:
+        raise ValueError(f"lines {lines!r}: expected (lowest, highest) with 1 <= lowest <= highest")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     people = _People(seed)
@@ -239,7 +250,7 @@ def write_demo_data(
             profile = _profile(rng) if history else "steady"
             usual = rng.randint(8, 30) if history else None
             statement = _statement(
-                rng, f"A{n:08d}", external_id, row["country"] == "CN", cycle, _scale(profile, 0, history) or 1.0, usual
+                rng, f"A{n:08d}", external_id, row["country"] == "CN", cycle, _scale(profile, 0, history) or 1.0, usual, lines
             )
             ffh.write(json.dumps(statement, ensure_ascii=False) + "\n")
             for months_ago in range(history, 0, -1):
@@ -249,6 +260,8 @@ def write_demo_data(
                         rng, f"A{n:08d}", external_id, row["country"] == "CN", _previous(cycle, months_ago), scale, usual
                     )
                     hfh.write(json.dumps(past, ensure_ascii=False) + "\n")
+        if not bad_rows:
+            return customers_path, feed_path
         bad = _customer_row(people, 0, "C900001", None)
         writer.writerow(dict(bad, email="not-an-e-mail"))
         bad = _customer_row(people, 0, "C900002", None)

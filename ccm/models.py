@@ -76,6 +76,15 @@ class Customer(Base):
     rfm: Mapped[str | None] = mapped_column(String(3))
     engagement_score: Mapped[int | None] = mapped_column(Integer)
     last_response_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Engagement, updated the moment a response is recorded (ccm.feedback); bots excluded.
+    last_open_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_click_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    open_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    click_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    response_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the customer chose in the preference centre: {"topics": [...], "frequency": "weekly"}.
+    preferences: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # personal data removed (ccm customers erase)
     # Bookkeeping: the hash of the imported row makes a re-import of the same data a no-op.
     row_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -180,7 +189,9 @@ class Communication(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-RUN_STATES = ("planned", "running", "paused", "cancelled", "completed", "failed")
+# waiting: only messages deferred to a later time are left (the retry sweeper sends them);
+# paused: stopped by a person (or Ctrl-C, or failures in a row) until someone resumes it.
+RUN_STATES = ("planned", "running", "waiting", "paused", "cancelled", "completed", "failed")
 
 
 class Run(Base):
@@ -231,6 +242,8 @@ class Message(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     template_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # template name -> version id used
     decisions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # slot -> content chosen and why
+    links: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")  # URLs as sent; tracked links redirect only here
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")  # what it was sent for: a triggering event, a reminder's date
     provider_id: Mapped[str | None] = mapped_column(String(255))
     artifact_sha256: Mapped[str | None] = mapped_column(String(64))
     pages: Mapped[int | None] = mapped_column(Integer)

@@ -4,6 +4,8 @@ from ccm import models  # noqa: F401
 from ccm.decisions import models as decision_models  # noqa: F401
 from ccm.segments import models as segment_models  # noqa: F401
 from ccm.authoring import models as authoring_models  # noqa: F401
+from ccm.feedback import models as feedback_models  # noqa: F401
+from ccm.scheduling import models as scheduling_models  # noqa: F401
 
 from ccm.models import Base
 

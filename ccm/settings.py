@@ -108,6 +108,13 @@ def _check_values(settings: dict) -> None:
         QuietHours(settings["delivery"]["quiet_hours"])
     except ValueError as exc:
         raise SettingsError(f"delivery.quiet_hours: {exc}") from None
+    _check_retries(settings)
+    from ccm.runs.caps import Cap
+
+    try:
+        Cap.parse(settings["delivery"]["marketing_cap"])
+    except ValueError as exc:
+        raise SettingsError(f"delivery.{exc}") from None
     from ccm.runs.ratelimit import check_spec
 
     for kind, spec in settings["limits"].items():
@@ -116,6 +123,9 @@ def _check_values(settings: dict) -> None:
                 check_spec(kind, spec)
             except ValueError as exc:
                 raise SettingsError(str(exc)) from None
+    unknown = sorted(set(settings["feedback"]["receipt_channels"]) - set(settings["channels"]))
+    if unknown:
+        raise SettingsError(f"feedback.receipt_channels: no such channel {unknown[0]!r} (one of: {', '.join(settings['channels'])})")
     for key, value in settings["costs"].items():
         if key == "currency":
             continue
@@ -124,3 +134,20 @@ def _check_values(settings: dict) -> None:
                 raise InvalidOperation
         except InvalidOperation:
             raise SettingsError(f"costs.{key}: expected a decimal amount such as \"0.60\", got {value!r}") from None
+
+
+def _check_retries(settings: dict) -> None:
+    """The retry policy's numbers: whole, positive, and a cap no shorter than the first wait."""
+    values = {
+        "ccm.max_attempts": settings["ccm"]["max_attempts"],
+        "delivery.retry_base_seconds": settings["delivery"]["retry_base_seconds"],
+        "delivery.retry_cap_seconds": settings["delivery"]["retry_cap_seconds"],
+    }
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SettingsError(f"{name}: expected a whole number of at least 1, got {value!r}")
+    if values["delivery.retry_cap_seconds"] < values["delivery.retry_base_seconds"]:
+        raise SettingsError(
+            f"delivery.retry_cap_seconds ({values['delivery.retry_cap_seconds']}) is shorter than "
+            f"delivery.retry_base_seconds ({values['delivery.retry_base_seconds']})"
+        )

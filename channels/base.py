@@ -61,6 +61,7 @@ class Channel(ABC):
     schemes: ClassVar[tuple[str, ...]]
     rate_per_second: ClassVar[float | None] = None
     max_body: ClassVar[int | None] = None
+    sessions: int = 1  # how many sends may run at once, from different threads (SMTP: its pool)
 
     @abstractmethod
     def __init__(self, url: str) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 from email.message import EmailMessage
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from .base import Channel, DeliveryResult, Outbound
+from .inbound import parse_events
 from .files import safe_filename, write_new_file
 from .redact import os_error_detail
 from .urls import folder_from_url, folder_url, split_url
@@ -26,6 +28,10 @@ class MaildirChannel(Channel):
     kind: ClassVar[str] = "email"
     schemes: ClassVar[tuple[str, ...]] = ("maildir",)
     max_body: ClassVar[int | None] = 25 * 1024 * 1024
+
+    def parse_inbound(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Callbacks in the engine's JSON format (``channels.inbound``)."""
+        return parse_events(payload, "email")
 
     def __init__(self, url: str) -> None:
         parts = split_url(url, self.schemes, self.name)

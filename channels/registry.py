@@ -62,12 +62,24 @@ def channel_from_url(url: str) -> Channel:
     return table[scheme](url)
 
 
+_tables: dict[int, dict[str, type[Channel]]] = {}
+
+
 def scheme_table() -> dict[str, type[Channel]]:
-    """URL scheme -> adapter class, from each available class's ``schemes``.
+    """URL scheme -> adapter class, from each available class's ``schemes``; read once per
+    process (scanning the installed packages' entry points takes milliseconds, and a worker
+    makes channels for every chunk).
 
     A plugin that fails to import is logged and left out, so it cannot break the
     built-in channels.
     """
+    key = id(entry_points)  # (a test that replaces entry_points gets a table of its own)
+    if key not in _tables:
+        _tables[key] = _scheme_table()
+    return _tables[key]
+
+
+def _scheme_table() -> dict[str, type[Channel]]:
     table: dict[str, type[Channel]] = {}
     for name, path in available().items():
         try:

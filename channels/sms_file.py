@@ -19,9 +19,11 @@ import logging
 import os
 import re
 from datetime import datetime, timezone
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from .base import Channel, DeliveryResult, Outbound
+from .inbound import parse_events
 from .files import DeliveryMarkers
 from .redact import os_error_detail
 from .urls import folder_from_url, folder_url, split_url
@@ -36,6 +38,10 @@ class SmsFileChannel(Channel):
     kind: ClassVar[str] = "sms"
     schemes: ClassVar[tuple[str, ...]] = ("file",)
     max_body: ClassVar[int | None] = 1600
+
+    def parse_inbound(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Callbacks in the engine's JSON format (``channels.inbound``)."""
+        return parse_events(payload, "sms")
 
     def __init__(self, url: str) -> None:
         parts = split_url(url, self.schemes, self.name)

@@ -7,8 +7,8 @@ strings, bytes and messages.
 from .email import Attachment, compose_email, inline_css, make_message_id
 from .errors import RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
 from .i18n import load_po, negotiate, parse_po
-from .pdf import (PdfDocument, PdfRenderer, WeasyPrintRenderer, harfbuzz_subset_available,
-                  pdf_fonts)
+from .pdf import (PdfDocument, PdfRenderer, StaticPages, WeasyPrintRenderer,
+                  harfbuzz_subset_available, pdf_fonts)
 from .sandbox import TemplateEnvironment, file_loader
 from .sms import SmsInfo, sms_info
 
@@ -19,6 +19,7 @@ __all__ = [
     "RenderError",
     "RenderTimeout",
     "SmsInfo",
+    "StaticPages",
     "TemplateEnvironment",
     "TemplateProblem",
     "TemplateSyntaxProblem",

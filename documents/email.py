@@ -74,12 +74,16 @@ def compose_email(*, subject: str, html: str, text: str, from_addr: str, to_addr
     return message
 
 
-def make_message_id(key: str, domain: str) -> str:
-    """A Message-ID derived from an idempotency key, so retries reuse it."""
+def make_message_id(key: str, domain: str, ref: str | None = None) -> str:
+    """A Message-ID derived from an idempotency key, so retries reuse it. ``ref`` (letters,
+    digits, ``-``) goes in front, so bounces and complaints that quote the Message-ID can
+    be traced back to the message that caused them."""
     if not re.fullmatch(r"[A-Za-z0-9.-]+", domain):
         raise ValueError(f"bad Message-ID domain {domain!r}")
+    if ref is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", ref):
+        raise ValueError(f"bad Message-ID reference {ref!r}")
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
-    return f"<{digest}@{domain}>"
+    return f"<{ref}.{digest}@{domain}>" if ref else f"<{digest}@{domain}>"
 
 
 def _premailer(html: str) -> str:

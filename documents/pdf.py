@@ -1,11 +1,21 @@
 """PDF rendering with WeasyPrint behind a small interface.
 
 One ``FontConfiguration`` per renderer, stylesheets parsed once and cached,
-a restricted URL fetcher, PDF/A on request.
+a restricted URL fetcher, PDF/A on request. Pages that do not vary per document
+(terms, a back page) are laid out once (:meth:`WeasyPrintRenderer.static_pages`) and
+drawn into each document that appends them: no second layout, one font subset per
+document, no PDF re-parsing.
+
+Python's cyclic garbage collector is held off while WeasyPrint lays out and draws:
+a statement allocates hundreds of thousands of boxes that live until the page is done,
+and the collector walked them again and again (a fifth to a quarter of a statement's
+render time, more in a worker that also holds the engine's objects). Reference counting frees most of them at once;
+the cycles left are collected once, after the render.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import warnings
@@ -16,8 +26,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["PdfDocument", "PdfRenderer", "WeasyPrintRenderer", "harfbuzz_subset_available",
-           "pdf_fonts"]
+__all__ = ["PdfDocument", "PdfRenderer", "StaticPages", "WeasyPrintRenderer",
+           "harfbuzz_subset_available", "pdf_fonts"]
 
 LOGGER = logging.getLogger(__name__)
 ARCHIVE_VARIANT = "pdf/a-3b"
@@ -31,11 +41,23 @@ class PdfDocument:
     pages: int
 
 
+@dataclass(frozen=True)
+class StaticPages:
+    """Pages laid out once, to be appended to many documents of the same renderer."""
+
+    document: Any  # a laid-out weasyprint.Document
+    archive: bool
+
+    @property
+    def pages(self) -> int:
+        return len(self.document.pages)
+
+
 class PdfRenderer(Protocol):
     """Turns HTML into a PDF."""
 
     def render(self, html: str, *, stylesheets: Sequence[str] = (),
-               archive: bool = False) -> PdfDocument: ...
+               archive: bool = False, append: Sequence[StaticPages] = ()) -> PdfDocument: ...
 
 
 class WeasyPrintRenderer:
@@ -69,18 +91,37 @@ class WeasyPrintRenderer:
                 "libharfbuzz-subset0 (or your system's HarfBuzz >= 4.1 subset library).")
 
     def render(self, html: str, *, stylesheets: Sequence[str] = (),
-               archive: bool = False) -> PdfDocument:
-        """Render ``html`` with the named stylesheets; ``archive`` gives PDF/A-3b."""
+               archive: bool = False, append: Sequence[StaticPages] = ()) -> PdfDocument:
+        """Render ``html`` with the named stylesheets; ``archive`` gives PDF/A-3b.
+
+        ``append``: pages from :meth:`static_pages` of this renderer, drawn after the
+        document's own pages (its metadata, language and PDF/A identification kept)."""
+        options: dict[str, Any] = {"pdf_variant": ARCHIVE_VARIANT} if archive else {}
+        for static in append:
+            if static.archive != archive:
+                raise ValueError("static pages must be laid out for the same PDF variant as the document")
+        with _collector_held():
+            document = self._layout(html, stylesheets, options)
+            if append:
+                document = document.copy([*document.pages, *(page for static in append for page in static.document.pages)])
+            with _quiet_srgb_leak() if archive else nullcontext():
+                data = document.write_pdf(finisher=_serialise_streams_once if archive else None, **options)
+            return PdfDocument(data=data, pages=len(document.pages))
+
+    def static_pages(self, html: str, *, stylesheets: Sequence[str] = (),
+                     archive: bool = False) -> StaticPages:
+        """Lay ``html`` out once, to be appended to documents by :meth:`render`."""
+        options: dict[str, Any] = {"pdf_variant": ARCHIVE_VARIANT} if archive else {}
+        with _collector_held():
+            return StaticPages(self._layout(html, stylesheets, options), archive)
+
+    def _layout(self, html: str, stylesheets: Sequence[str], options: dict[str, Any]) -> Any:
         from weasyprint import HTML
 
-        options: dict[str, Any] = {"pdf_variant": ARCHIVE_VARIANT} if archive else {}
         sheets = [self.stylesheet(name) for name in stylesheets]
         source = HTML(string=html, base_url=self.asset_dirs[0].as_uri() + "/",
                       url_fetcher=self.fetcher)
-        document = source.render(font_config=self._font_config, stylesheets=sheets, **options)
-        with _quiet_srgb_leak() if archive else nullcontext():
-            data = document.write_pdf(**options)
-        return PdfDocument(data=data, pages=len(document.pages))
+        return source.render(font_config=self._font_config, stylesheets=sheets, **options)
 
     def stylesheet(self, name: str) -> Any:
         """The parsed ``weasyprint.CSS`` for ``name``, parsed on first use only."""
@@ -107,6 +148,58 @@ class WeasyPrintRenderer:
                 return CSS(filename=str(path), url_fetcher=self.fetcher,
                            font_config=self._font_config)
         raise FileNotFoundError(f"stylesheet {name!r} is not in the asset folders")
+
+
+_collector_lock = threading.Lock()
+_collector_holders = 0
+_collector_was_enabled = False
+
+
+@contextmanager
+def _collector_held() -> Iterator[None]:
+    """Keep the cyclic garbage collector off while any thread renders; when the last
+    render ends, restore it as it was and collect the young generation once (the render's
+    cycles: a few thousand objects, not the hundreds of thousands it walked before)."""
+    global _collector_holders, _collector_was_enabled
+    with _collector_lock:
+        if _collector_holders == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_holders += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_holders -= 1
+            if _collector_holders == 0 and _collector_was_enabled:
+                gc.enable()
+                gc.collect(0)
+
+
+_SERIALISED_ONCE: dict[type, type] = {}
+
+
+def _serialise_streams_once(document: Any, pdf: Any) -> None:
+    """A ``write_pdf`` finisher: each stream of ``pdf`` keeps its serialised (compressed)
+    bytes. The file identifier PDF/A requires is a hash that pydyf computes by serialising
+    every object a second time, compressing fonts and page contents again at level 9
+    (about a tenth of a statement's render); the streams do not change after this point,
+    so the bytes written are the same."""
+    import pydyf
+
+    for obj in pdf.objects:
+        if isinstance(obj, pydyf.Stream):
+            cls = type(obj)
+            if cls not in _SERIALISED_ONCE:
+                _SERIALISED_ONCE[cls] = type(f"SerialisedOnce{cls.__name__}", (cls,), {"data": property(_stream_data_once)})
+            obj.__class__ = _SERIALISED_ONCE[cls]
+
+
+def _stream_data_once(stream: Any) -> bytes:
+    data = stream.__dict__.get("_serialised")
+    if data is None:
+        data = stream.__dict__["_serialised"] = super(type(stream), stream).data
+    return data
 
 
 @contextmanager

@@ -7,6 +7,7 @@
 #   A CJK font (Chinese names, addresses)   Debian: fonts-noto-cjk
 #   An emoji font (emoji in names, lines)   Debian: fonts-noto-color-emoji
 #   pdftotext/pdffonts (tests read PDFs)    Debian: poppler-utils
+#   wrk (make bench: the open/click load)  Debian: wrk
 # Usage: os-deps.sh [venv|demo|test|bench]; for "test", missing PDF tools are an error.
 set -u
 purpose="${1:-demo}"
@@ -19,8 +20,11 @@ have_lib 'libharfbuzz-subset.so' || missing="$missing libharfbuzz-subset0"
 fc-list ':lang=zh' 2>/dev/null | grep -qi 'cjk' || missing="$missing fonts-noto-cjk"
 fc-list 2>/dev/null | grep -qi 'emoji' || missing="$missing fonts-noto-color-emoji"
 command -v pdftotext >/dev/null 2>&1 || missing="$missing poppler-utils"
-# Only for `make bench`: Debian's chromium, the peer the PDF benchmark compares with.
-[ "$purpose" = bench ] && ! command -v chromium >/dev/null 2>&1 && missing="$missing chromium"
+# For `make bench` (the peer the PDF benchmark compares with) and `make test` (the web pages
+# in a real browser; those tests skip where it is missing): Debian's chromium.
+case "$purpose" in bench|test) command -v chromium >/dev/null 2>&1 || missing="$missing chromium";; esac
+# For `make bench`: wrk drives the load test of the open and click endpoints on loopback.
+case "$purpose" in bench) command -v wrk >/dev/null 2>&1 || missing="$missing wrk";; esac
 [ -z "$missing" ] && exit 0
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -40,6 +44,7 @@ os-deps: cannot install these OS packages here; please install them (names are D
   - without a CJK font (fonts-noto-cjk), Chinese text prints as empty boxes;
   - without an emoji font (fonts-noto-color-emoji), emoji print as empty boxes;
   - without poppler-utils, the tests that read PDFs back cannot run;
+  - without wrk, make bench skips the load test of the open and click endpoints;
   - without python3-venv, the project's virtual environment cannot be made.
 MSG
 case "$missing" in *pango*|*python3-venv*) exit 1;; esac

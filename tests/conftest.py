@@ -34,6 +34,9 @@ def test_settings(tmp_path: Path, **sections: dict) -> dict:
             "sms": f"file://{var}/sms/outbox.jsonl",
             "print": f"print://{var}/print",
         },
+        # Off, so that what a test sends does not depend on the hour it runs at (SMS reminders
+        # wait out quiet hours); the tests of quiet hours set them and the clock themselves.
+        "delivery": {"quiet_hours": ""},
     }
     for section, values in sections.items():
         settings.setdefault(section, {}).update(values)

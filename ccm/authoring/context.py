@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+
+from ccm.feedback.links import qr_data_uri
 from decimal import Decimal
 from typing import Any
 
@@ -50,11 +52,23 @@ COMMON = {
     "channel": LEAF,
     "attachment": LEAF,
     "locale": LEAF,
-    "links": {"statement": LEAF},
+    "links": {"statement": LEAF, "unsubscribe": LEAF, "preferences": LEAF, "pay": LEAF, "pay_qr": LEAF},
     "slots": ANY,
+    "event": ANY,  # a triggered message's event (its id, type, amount, currency and data)
+    "reminder": {"date": LEAF, "days": LEAF},  # a reminder's date and the days left
 }
 # Functions every template may call (documents.formatting) and Jinja's harmless range().
 FUNCTIONS = ("_", "slot", "range")
+SAMPLE_EVENT = {"id": "SAMPLE-EVENT-1", "type": "payment.received", "occurred_at": "2026-12-01T10:00:00Z", "amount": "125.95",
+                "currency": "USD", "reference": "statement 2026-11", "data": {}}
+# Links the composer fills per message (signed, see ccm.feedback.tokens); made-up ones in previews.
+SAMPLE_LINKS = {
+    "statement": None,
+    "unsubscribe": "https://example.invalid/u/SAMPLE",
+    "preferences": "https://example.invalid/p/SAMPLE",
+    "pay": "https://example.invalid/s/1-0-SAMPLEcode",
+    "pay_qr": qr_data_uri("https://example.invalid/s/1-0-SAMPLEcode"),
+}
 # Kinds that render with a customer's billing data; the others (letters, campaigns) without.
 WITH_STATEMENT = ("statement", "bill", "insert", "legal", "offer", "email_subject", "email_html", "email_text",
                   "sms", "partial", "asset")
@@ -107,6 +121,8 @@ def sample_context(company: dict[str, Any], *, locale: str = "en_US", channel: s
         "company": dict(company),
         "channel": channel,
         "attachment": channel == "email",
-        "links": {"statement": None},
+        "links": dict(SAMPLE_LINKS),
         "slots": {},
+        "event": dict(SAMPLE_EVENT),
+        "reminder": {"date": dt.date(2026, 12, 31), "days": 30},
     }

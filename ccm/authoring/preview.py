@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ccm.authoring.context import sample_context
+from ccm.authoring.context import SAMPLE_EVENT, SAMPLE_LINKS, sample_context
 from ccm.authoring.validation import Library, email_parts
 from ccm.authoring.workflow import library
 from ccm.communications import ensure_built_in
@@ -133,9 +133,10 @@ def sms_json(text: str) -> dict[str, Any]:
 def slot_candidates(source: Source, slot: str) -> list[str]:
     """Every block that could fill ``slot``: what the slot's decision can choose (each rule's
     output, each experiment variant, the hold-out's and the default), then the blocks the
-    communication names for the slot, then every other approved or draft block of a block kind."""
+    communication names for the slot, then every other approved or draft block of the same kind."""
     named = list(dict.fromkeys([*source.decided.get(slot, []), *source.slots.get(slot, {}).values()]))
-    others = sorted(n for n, k in source.library.kinds.items() if k in SLOT_KINDS and n not in named)
+    kinds = {source.library.kinds.get(n) for n in named} & set(SLOT_KINDS) or set(SLOT_KINDS)  # inserts for an insert slot
+    others = sorted(n for n, k in source.library.kinds.items() if k in kinds and n not in named)
     return named + others
 
 
@@ -165,7 +166,7 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
         "customer": customer_context(person),
         "statement": statement_context(record, dt.date.today()) if record else {},
         "company": company, "channel": "print", "attachment": bool(engine.settings["email"]["attach_pdf"]),
-        "links": {"statement": None}, "slots": {},
+        "links": dict(SAMPLE_LINKS), "slots": {}, "event": dict(SAMPLE_EVENT), "reminder": {"date": dt.date.today() + dt.timedelta(days=30), "days": 30},
     }
     return Source(lib, context, slots, document, person.locale, person.timezone, decided)
 

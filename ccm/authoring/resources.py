@@ -3,7 +3,8 @@
 A resource (img/src, link/href, url() in a style, @import, srcset, ...) must be a
 relative path to an asset of the library (no ``..``, no leading ``/``), a ``data:`` URL,
 or an ``http(s)`` URL on a host listed in ``[authoring] asset_hosts``. ``file:`` URLs,
-other schemes and computed (templated) resource URLs are refused. Links (a/href) may
+other schemes and computed (templated) resource URLs are refused, but for the ones the
+engine makes itself (``{{ links.pay_qr }}``, a ``data:`` URL). Links (a/href) may
 point anywhere except ``javascript:``, ``file:`` and ``data:``. Scripts are refused.
 """
 from __future__ import annotations
@@ -23,6 +24,9 @@ COMPUTED_TAG = re.compile(r"<\s*/?\s*(?:\{\{|\{%)")
 RESOURCE_ATTRIBUTES = {"src", "srcset", "data", "poster", "background", "xlink:href", "lowsrc", "dynsrc", "longdesc"}
 LINK_TAGS = {"a", "area", "base"}
 SAFE_LINK_SCHEMES = {"http", "https", "mailto", "tel", ""}
+# Computed resources the engine makes itself, never from customer data: the QR code of the
+# payment link, a data: URL (ccm.feedback.links).
+ENGINE_RESOURCE = re.compile(r"\{\{\s*links\.pay_qr\s*\}\}")
 
 
 def check_resources(name: str, source: str, *, is_asset: Callable[[str], bool], hosts: list[str]) -> list[Problem]:
@@ -72,7 +76,7 @@ def _refusal(url: str, kind: str, is_asset: Callable[[str], bool], hosts: list[s
     if kind == "tag":
         return "tag names must be written out, not computed with {{ }} or {% %}"
     if "{{" in url or "{%" in url:
-        if kind == "link":
+        if kind == "link" or ENGINE_RESOURCE.fullmatch(url):
             return None
         return f"resource URL {url!r} is computed; resources must be fixed asset paths"
     parts = urlsplit(url)

@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ccm.cli import archive, db, decide, imports, runs, segments, templates
+    from ccm.cli import archive, db, decide, feedback, imports, runs, schedules, segments, templates
 
-    for module in (archive, db, imports, runs, segments, templates, decide):
+    for module in (archive, db, imports, runs, segments, templates, decide, feedback, schedules):
         module.init_app(app)

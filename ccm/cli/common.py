@@ -6,17 +6,22 @@ from typing import Any, Callable
 
 import click
 from sqlalchemy.exc import DBAPIError
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context
 from flask.cli import ScriptInfo
 
 from ccm.engine import Engine
 
 
-def engine() -> Engine:
-    """The engine of the app this command runs for (``ccm`` and ``flask --app app`` alike)."""
+def flask_app() -> Flask:
+    """The app this command runs for (``ccm`` and ``flask --app app`` alike)."""
     if has_app_context():
-        return current_app.extensions["ccm"]
-    return click.get_current_context().ensure_object(ScriptInfo).load_app().extensions["ccm"]
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    return click.get_current_context().ensure_object(ScriptInfo).load_app()
+
+
+def engine() -> Engine:
+    """The engine of the app this command runs for."""
+    return flask_app().extensions["ccm"]
 
 
 class EmptyDatabaseError(Exception):

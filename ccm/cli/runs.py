@@ -12,15 +12,17 @@ from ccm.runs import service
 from ccm.runs.distributed import ExecutorError
 from ccm.runs.executor import EXECUTORS, RunStateError
 from ccm.runs.plan import PlanError
+from ccm.runs.policy import PolicyError
 from ccm.runs.report import RunReport, list_runs
 from ccm.templatestore import TemplateStoreError
 
-RUN_ERRORS = (PlanError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError, ExecutorError)
+RUN_ERRORS = (PlanError, PolicyError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError, ExecutorError)
 EXECUTOR_HELP = "local: processes on this machine; celery: workers started with `ccm worker` (default: [ccm] executor)."
 
 # Exit codes of `ccm run` and `ccm runs resume` for scripts and schedulers.
 EXIT_PAUSED = 3  # stopped (Ctrl-C, SIGTERM, `ccm runs pause`): finish with `ccm runs resume ID`
-EXIT_FAILED = 4  # messages failed and wait for a retry, or the run stopped on an error
+EXIT_FAILED = 4  # messages failed and wait for a retry, the run stopped on an error, or it does not reconcile
+EXIT_WAITING = 5  # everything due is done; messages wait for a later time (the retry sweeper sends them)
 
 
 def print_report(report: RunReport, *, as_json: bool) -> None:
@@ -38,7 +40,8 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
             where += f" ({len(report.print_batches)} batches; for the post: production-run{report.run_id}/)"
         cost = f", cost {report.costs[channel]} {report.currency}" if channel in report.costs else ""
         click.echo(f"  {channel:<6} {counts}{cost}" + (f"  → {where}" if where else ""))
-    for title, reasons in (("suppressed", report.suppressed_reasons), ("failed", report.failure_reasons)):
+    named = (("suppressed", report.suppressed_reasons), ("dead", report.dead_reasons), ("failed, retrying", report.retry_reasons))
+    for title, reasons in named:
         for reason, count in list(reasons.items())[:5]:
             click.echo(f"  {title}: {count} × {reason}")
     for slot, contents in report.contents.items():
@@ -84,9 +87,15 @@ def _hint(report: RunReport) -> None:
     if report.state == "paused":
         click.echo(f"run {report.run_id} is paused; finish it with: ccm runs resume {report.run_id}", err=True)
         raise SystemExit(EXIT_PAUSED)
+    if report.state == "failed" and not report.balanced:
+        click.echo(f"run {report.run_id} does not reconcile: {'; '.join(report.problems)}", err=True)
+        raise SystemExit(EXIT_FAILED)
     if report.state == "failed":
         click.echo(f"run {report.run_id} did not finish; retry with: ccm runs resume {report.run_id} --retry-now", err=True)
         raise SystemExit(EXIT_FAILED)
+    if report.state == "waiting":
+        click.echo(f"run {report.run_id}: {report.error}", err=True)
+        raise SystemExit(EXIT_WAITING)
 
 
 @click.group("runs", help="Inspect, pause, resume and cancel runs.")

@@ -169,11 +169,14 @@ def decide_run(session: Session, run_id: int, today: dt.date | None = None) -> i
     decisions = compiled_decisions(session, run.communication, today)
     if not decisions:
         return 0
+    # A campaign decides for every channel: the experiment's variant (and hold-out) is the
+    # customer's, whichever channel reaches them, so reports compare like with like.
+    channels = SLOT_CHANNELS + ("sms",) if run.communication.kind == "marketing" else SLOT_CHANNELS
     open_messages = [
         (message_id, customer_id)
         for message_id, customer_id, traced in session.execute(
             select(Message.id, Message.customer_id, Message.decisions).where(
-                Message.run_id == run_id, Message.state.in_(("pending", "failed", "claimed")), Message.channel.in_(SLOT_CHANNELS)
+                Message.run_id == run_id, Message.state.in_(("pending", "failed", "claimed")), Message.channel.in_(channels)
             )
         )
         if not traced

@@ -132,24 +132,31 @@ _CUSTOMER_FIELDS = (
 
 def _consent_rows(customer_id: int, record: dict[str, Any], now: dt.datetime, source: str,
                   previous: dict[tuple[str, str], tuple[bool, dt.datetime, str]]) -> list[dict[str, Any]]:  # fmt: skip
-    """Consent rows for one customer; unchanged grants keep when and how they were recorded."""
+    """Consent rows for one customer from the file, against what was recorded before:
+
+    - a value the file does not change keeps when and how it was recorded;
+    - a withdrawal in the file always applies;
+    - a grant in the file does not undo a withdrawal the customer made through the engine
+      (an unsubscribe, a STOP, the preference centre: a source that is not an import),
+      unless the file's explicit ``consent_at`` is later than that withdrawal. Billing data
+      cannot re-subscribe anyone.
+
+    Imported rows' source is ``import:<file>``, with the file's ``consent_source`` after it."""
     explicit_at = dt.datetime.fromisoformat(record["consent_at"]) if record["consent_at"] else None
+    given = f"{source}: {record['consent_source']}"[:100] if record["consent_source"] else source
     rows = []
     for kind, purposes in record["consents"].items():
         for purpose in PURPOSES:
             granted = purposes[purpose]
             old = previous.get((kind, purpose))
-            kept = old is not None and old[0] == granted
-            rows.append(
-                {
-                    "customer_id": customer_id,
-                    "channel": kind,
-                    "purpose": purpose,
-                    "granted": granted,
-                    "recorded_at": explicit_at or (old[1] if kept and old else now),
-                    "source": record["consent_source"] or (old[2] if kept and old else source),
-                }
-            )
+            withdrawn_by_customer = old is not None and not old[0] and not old[2].startswith("import:")
+            keep = old is not None and (old[0] == granted or (granted and withdrawn_by_customer and not (explicit_at and explicit_at > old[1])))
+            if keep:
+                rows.append({"customer_id": customer_id, "channel": kind, "purpose": purpose, "granted": old[0],
+                             "recorded_at": old[1], "source": old[2]})
+            else:
+                rows.append({"customer_id": customer_id, "channel": kind, "purpose": purpose, "granted": granted,
+                             "recorded_at": explicit_at or now, "source": given})
     return rows
 
 

@@ -3,7 +3,8 @@
 The values are a dict: field name -> stored value (as ``ccm.rules.load`` selects them),
 ``attributes`` -> the custom attributes, ``segments`` -> names of the segments the customer
 is in. Semantics match ``ccm.rules.sql`` exactly (the property test checks it):
-numbers are doubles, division or % by zero is missing, a comparison with a missing value
+numbers are doubles, division or % by zero is missing, so are * and / of operands out of
+``OPERAND_LIMIT`` (``ccm.rules.types``), a comparison with a missing value
 is false, conditions are never missing.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import operator
 from typing import Any, Callable
 
 from ccm.rules import tree as t
-from ccm.rules.types import BOOL, COERCE, MOD_LIMIT, NUMBER, PRODUCT_LIMIT, TEXT, TIME, as_number
+from ccm.rules.types import BOOL, COERCE, MOD_LIMIT, NUMBER, TEXT, TIME, as_number, in_operand_range
 
 Row = dict[str, Any]
 Value = Callable[[Row], Any]
@@ -29,7 +30,9 @@ def compile_python(node: t.Node, today: dt.date | None = None) -> Condition:
 
 
 def _divide(a: float, b: float) -> float | None:
-    return None if b == 0 else a / b
+    if b == 0 or not (in_operand_range(a) and in_operand_range(b)):
+        return None  # by zero, or a quotient that could leave the range of doubles: missing, as in SQL
+    return a / b
 
 
 def _modulo(a: float, b: float) -> float | None:
@@ -43,8 +46,8 @@ def _modulo(a: float, b: float) -> float | None:
 
 
 def _multiply(a: float, b: float) -> float | None:
-    if not (abs(a) < PRODUCT_LIMIT and abs(b) < PRODUCT_LIMIT):
-        return None  # the product could overflow a double (an error on PostgreSQL): missing everywhere
+    if not (in_operand_range(a) and in_operand_range(b)):
+        return None  # the product could overflow or underflow a double (an error on PostgreSQL): missing everywhere
     return a * b
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ccm.rules import tree as t
 from ccm.rules.types import (
-    BOOL, FALSE_WORDS, MAX_ATTRIBUTE_NUMBER, MAX_NUMERIC_TEXT, MOD_LIMIT, NUMBER, PRODUCT_LIMIT, TEXT, TIME, TRUE_WORDS,
+    BOOL, FALSE_WORDS, MAX_ATTRIBUTE_NUMBER, MAX_NUMERIC_TEXT, MOD_LIMIT, NUMBER, OPERAND_LIMIT, OPERAND_MIN, TEXT, TIME, TRUE_WORDS,
 )
 from ccm.types import SCALE
 
@@ -38,6 +38,13 @@ def compile_sql(
     if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"rules compile for sqlite and postgresql, not {dialect}")
     return _Compiler(dialect, today or dt.datetime.now(dt.timezone.utc).date(), segment_clause).condition(node)
+
+
+def _operand(value: ColumnElement) -> ColumnElement:
+    """``value`` may be an operand of * and / (``ccm.rules.types.in_operand_range``): outside,
+    PostgreSQL would fail with "value out of range" where Python and SQLite give inf or 0."""
+    magnitude = func.abs(value, type_=Float)  # a double on both databases, so abs() cannot overflow
+    return and_(magnitude < literal(OPERAND_LIMIT, Float), or_(magnitude >= literal(OPERAND_MIN, Float), magnitude == literal(0.0, Float)))
 
 
 def two_valued(clause: ColumnElement) -> ColumnElement:
@@ -77,10 +84,9 @@ class _Compiler:
         if node.op == "-":
             return a - b
         if node.op == "*":
-            limit = literal(PRODUCT_LIMIT, Float)
-            return case((and_(a > -limit, a < limit, b > -limit, b < limit), a * b), else_=None)
+            return case((and_(_operand(a), _operand(b)), a * b), else_=None)
         if node.op == "/":
-            return a / func.nullif(b, literal(0.0, Float), type_=Float)
+            return case((and_(_operand(a), _operand(b), b != literal(0.0, Float)), a / b), else_=None)
         if self.pg:
             whole_a, whole_b = cast(func.trunc(a), BigInteger), cast(func.trunc(b), BigInteger)
         else:

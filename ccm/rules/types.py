@@ -20,7 +20,12 @@ MAX_NUMERIC_TEXT = 30  # longer digit strings are not numbers (they could overfl
 MAX_ATTRIBUTE_NUMBER = 1e300  # larger JSON numbers are missing (PostgreSQL would refuse them as doubles)
 _NUMERIC_TEXT = re.compile(NUMERIC_TEXT)
 MOD_LIMIT = 1e18  # % works on whole numbers below this (64-bit integers in SQL)
-PRODUCT_LIMIT = 1e150  # * of numbers this large or larger is missing: the product could overflow a double
+# * and / are defined only for operands of a magnitude within [OPERAND_MIN, OPERAND_LIMIT) (or 0):
+# then the result stays within (1e-300, 1e300), where PostgreSQL neither overflows nor
+# underflows (both are errors there, while Python and SQLite give inf or 0). Outside, the
+# result is missing, the same on every side: 1e299 / 1e-10 and 1e-200 * 1e-200 are missing.
+OPERAND_LIMIT = 1e150
+OPERAND_MIN = 1e-150
 TRUE_WORDS, FALSE_WORDS = ("true", "yes"), ("false", "no")
 
 
@@ -37,6 +42,12 @@ def as_number(value: object) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return number if -MAX_ATTRIBUTE_NUMBER < number < MAX_ATTRIBUTE_NUMBER else None
+
+
+def in_operand_range(number: float) -> bool:
+    """Whether ``number`` may be an operand of * and / (see ``OPERAND_LIMIT``)."""
+    magnitude = abs(number)
+    return magnitude == 0 or OPERAND_MIN <= magnitude < OPERAND_LIMIT
 
 
 def as_text(value: object) -> str | None:

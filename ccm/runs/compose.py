@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pypdf import PdfWriter
-
 from channels import Outbound
+from ccm.feedback.links import MessageLinks, Tracker
 from ccm.models import Communication, Customer, FeedRecord, Message
 from ccm.templatestore import PinnedTemplates
 from documents import (
     Attachment,
+    StaticPages,
     TemplateProblem,
     TemplateEnvironment,
     WeasyPrintRenderer,
@@ -41,6 +40,7 @@ class Composed:
     pages: int | None
     templates_used: dict[str, int] = field(default_factory=dict)
     document: bytes | None = None  # the PDF (printed or attached), for the archive
+    links: list[str] = field(default_factory=list)  # the URLs its tracked links redirect to, recorded when sent
 
 
 def customer_context(customer: Customer) -> dict[str, Any]:
@@ -89,9 +89,17 @@ def statement_context(record: FeedRecord, issue_date: dt.date) -> dict[str, Any]
     }
 
 
+def event_context(data: dict[str, Any]) -> dict[str, Any]:
+    """What a triggered message's event and a reminder's date give the templates."""
+    reminder = dict(data.get("reminder") or {})
+    if isinstance(reminder.get("date"), str):
+        reminder["date"] = dt.date.fromisoformat(reminder["date"])
+    return {"event": dict(data.get("event") or {}), "reminder": reminder}
+
+
 def templates_of(config: dict[str, Any]) -> list[str]:
     """Every template a communication renders: document, e-mail parts, SMS texts, slot blocks."""
-    names = [config["document"], *config.get("static_pages", []), *config.get("email", {}).values(), *config.get("sms", {}).values()]
+    names = [*([config["document"]] if config.get("document") else []), *config.get("static_pages", []), *config.get("email", {}).values(), *config.get("sms", {}).values()]
     for per_channel in config.get("slots", {}).values():
         names.extend(per_channel.values())
     return sorted(set(names))
@@ -129,11 +137,15 @@ class Composer:
         self.pinned = pinned
         self.config = communication.config
         self.communication = communication.name
+        self.marketing = communication.kind == "marketing"
+        self.tracker = Tracker.from_settings(settings)
+        if self.marketing and not self.tracker.public_url.startswith("https://"):
+            log.warning("[web] public_url is not https: mail programs ignore one-click unsubscribe (RFC 8058) over http")
         self.env = TemplateEnvironment(pinned.loader, translations=load_translations(pinned))
         templates_dir = Path(settings["ccm"]["templates_dir"])
         self.asset_dirs = [templates_dir]
         self._renderer: WeasyPrintRenderer | None = None
-        self._static: dict[tuple, tuple[bytes, int]] = {}
+        self._static: dict[tuple, StaticPages] = {}
         self.company = dict(settings["company"])
         self.issue_date = issue_date  # the run's date, so a resumed run issues the same date
 
@@ -148,32 +160,35 @@ class Composer:
             )
         return self._renderer
 
-    def static_page(self, name: str, locale: str) -> tuple[bytes, int]:
-        """A page that does not vary per customer (terms, a back page): rendered once per
-        pinned version and locale, then merged into every document. It sees only
+    def static_page(self, name: str, locale: str) -> StaticPages:
+        """A page that does not vary per customer (terms, a back page): laid out once per
+        pinned version and locale, then drawn into every document. It sees only
         ``company`` and the locale: a customer field in it is an error, not a leak."""
         key = (name, self.pinned.version_ids.get(name), locale)
         if key not in self._static:
             context = {"company": self.company, "channel": "print", "slots": {}}
             html = self.env.render(name, context, locale=locale)
             stylesheets = self.pinned.meta.get(name, {}).get("stylesheets", [])
-            document = self.renderer.render(html, stylesheets=stylesheets, archive=bool(self.settings["pdf"]["archive"]))
-            self._static[key] = (document.data, document.pages)
+            self._static[key] = self.renderer.static_pages(html, stylesheets=stylesheets, archive=bool(self.settings["pdf"]["archive"]))
         return self._static[key]
 
     def compose(self, message: Message) -> Composed:
         customer, record = message.customer, message.feed_record
+        links = self.tracker.for_message(message.id)
         context = {
             "customer": customer_context(customer),
             "statement": statement_context(record, self.issue_date) if record else {},
             "company": self.company,
             "channel": message.channel,
             "attachment": bool(self.settings["email"]["attach_pdf"]),
-            "links": {"statement": None},
+            "links": links.context(),
+            "short_link": links.short,  # short_link(url), qr(url): a short tracked link, and its QR code, for paper
+            "qr": links.qr,
             "slots": {},
             "decisions": message.decisions or {},  # what the decisions chose for each slot, at planning
+            **event_context(message.data or {}),
         }
-        render = _Render(self, context, customer)
+        render = _Render(self, context, customer, links)
         if message.channel == "print":
             return render.print_document(message)
         if message.channel == "email":
@@ -186,8 +201,8 @@ class Composer:
 class _Render:
     """One message's rendering: keeps track of every template version it used."""
 
-    def __init__(self, composer: Composer, context: dict[str, Any], customer: Customer) -> None:
-        self.c, self.context, self.customer = composer, context, customer
+    def __init__(self, composer: Composer, context: dict[str, Any], customer: Customer, links: MessageLinks) -> None:
+        self.c, self.context, self.customer, self.links = composer, context, customer, links
         self.used: dict[str, int] = {}
 
     def text(self, name: str) -> str:
@@ -200,22 +215,19 @@ class _Render:
         for slot in sorted({*slots, *decided}):
             per_channel = slots.get(slot, {})
             block = decided[slot].get("content") if slot in decided else per_channel.get(channel) or per_channel.get("default")
-            if block:
-                self.context["slots"][slot] = self.text(block)
+            self.context["slots"][slot] = self.text(block) if block else ""  # a decision may leave a slot empty
 
     def pdf(self) -> tuple[bytes, int]:
         self.fill_slots(self.context["channel"])
         name = self.c.config["document"]
-        html = self.text(name)
+        html = self.links.pdf_html(self.text(name))  # outside links become short tracked ones, recorded with the message
         stylesheets = self.c.pinned.meta.get(name, {}).get("stylesheets", [])
-        document = self.c.renderer.render(html, stylesheets=stylesheets, archive=bool(self.c.settings["pdf"]["archive"]))
         static = []
         for page in self.c.config.get("static_pages", []):
             static.append(self.c.static_page(page, self.customer.locale))
             self.used.update(self.c.pinned.used_by(page))
-        if not static:
-            return document.data, document.pages
-        return merge_pdfs([document.data, *(data for data, _ in static)]), document.pages + sum(n for _, n in static)
+        document = self.c.renderer.render(html, stylesheets=stylesheets, archive=bool(self.c.settings["pdf"]["archive"]), append=static)
+        return document.data, document.pages
 
     def print_document(self, message: Message) -> Composed:
         data, pages = self.pdf()
@@ -226,13 +238,13 @@ class _Render:
             "postal_code": self.customer.postal_code or "",
         }
         outbound = Outbound(message_id=file_id(message), to=meta["household_key"], content=data, meta=meta)
-        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used, document=data)
+        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used, document=data, links=self.links.urls)
 
     def email(self, message: Message) -> Composed:
         email_cfg = self.c.settings["email"]
         names = self.c.config["email"]
         # The statement PDF: attached, or kept in the archive; neither wanted, not rendered.
-        wanted = email_cfg["attach_pdf"] or self.c.settings["archive"]["enabled"]
+        wanted = "document" in self.c.config and (email_cfg["attach_pdf"] or self.c.settings["archive"]["enabled"])
         data, pages = self.pdf() if wanted else (None, None)
         attachments = []
         if email_cfg["attach_pdf"] and data is not None:
@@ -240,44 +252,45 @@ class _Render:
             filename = f"statement-{record.period}.pdf" if record else "document.pdf"
             attachments.append(Attachment(filename=filename, data=data))
         self.context["channel"] = "email"
+        if self.c.pinned.meta.get(names["html"], {}).get("slots"):  # an e-mail with slots of its own (a campaign's offer)
+            self.fill_slots("email")
         subject = " ".join(self.text(names["subject"]).split())
+        headers = {}
+        if self.c.marketing:  # RFC 8058: one click in the mail program unsubscribes, without a visit
+            headers = {"List-Unsubscribe": f"<{self.links.unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        html = self.links.html(self.text(names["html"]))
+        text = self.links.text(self.text(names["text"]))
         mime = compose_email(
             subject=subject,
-            html=self.text(names["html"]),
-            text=self.text(names["text"]),
+            html=html,
+            text=text,
+            headers=headers,
             from_addr=email_cfg["from"],
             from_name=email_cfg["from_name"] or None,
             to_addr=self.customer.email or "",
             to_name=self.customer.name,
             reply_to=email_cfg["reply_to"] or None,
-            message_id=make_message_id(message.idempotency_key, email_cfg["message_id_domain"]),
+            message_id=make_message_id(message.idempotency_key, email_cfg["message_id_domain"], ref=file_id(message)),
             attachments=attachments,
             inliner=email_cfg["inliner"],
         )
         outbound = Outbound(message_id=file_id(message), to=self.customer.email or "", content=mime)
-        artifact = data if data is not None else mime.as_bytes()
-        return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data)
+        # Without a PDF the artifact is the content as rendered (serialising the MIME only to hash it cost a fifth of composing)
+        artifact = data if data is not None else "\0".join((subject, html, text)).encode("utf-8")
+        return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data, links=self.links.urls)
 
     def sms(self, message: Message) -> Composed:
-        # sms.payment_due -> the payment_due text; a statement sent by SMS -> "statement ready"
-        purpose = message.purpose.split(".", 1)[1] if "." in message.purpose else "statement_ready"
-        text = self.text(self.c.config["sms"][purpose]).strip()
+        # sms.payment_due -> the payment_due text; a statement sent by SMS -> "statement ready";
+        # a campaign -> its "campaign" text
+        if "." in message.purpose:
+            purpose = message.purpose.split(".", 1)[1]
+        else:
+            purpose = "statement_ready" if message.purpose == "statement" else message.purpose
+        text = self.links.text(self.text(self.c.config["sms"][purpose]).strip())
         info = sms_info(text)
         meta = {"encoding": info.encoding, "segments": info.segments}
         outbound = Outbound(message_id=file_id(message), to=self.customer.phone or "", content=text, meta=meta)
-        return Composed(outbound, hashlib.sha256(text.encode("utf-8")).hexdigest(), None, self.used)
-
-
-def merge_pdfs(parts: list[bytes]) -> bytes:
-    """One PDF of the given ones, in order (pages are copied, not laid out again). The first
-    document's catalog is kept, so its PDF/A identification and output intent carry over."""
-    writer = PdfWriter(clone_from=io.BytesIO(parts[0]))
-    for part in parts[1:]:
-        writer.append(io.BytesIO(part))
-    out = io.BytesIO()
-    writer.write(out)
-    writer.close()
-    return out.getvalue()
+        return Composed(outbound, hashlib.sha256(text.encode("utf-8")).hexdigest(), None, self.used, links=self.links.urls)
 
 
 def file_id(message: Message) -> str:

@@ -2,11 +2,12 @@
 number of machines (``ccm worker``), a broker (Redis or RabbitMQ) and PostgreSQL.
 
 A task is "deliver one chunk of run N": it claims whatever is claimable, so a task run
-twice (acks_late redelivery after a worker died) or one too many does no harm. The
-producer (``ccm run ... --executor celery``) queues one task per chunk, then watches the
-outbox; claims left by a dead worker are taken again by a further task once their lease
-ends. Safe settings: ``acks_late`` with idempotent tasks, prefetch 1, a visibility
-timeout well above the longest task.
+twice (acks_late redelivery after a worker died) or one too many does no harm, and it
+returns only when every outcome of its chunk is written. The producer (``ccm run ...
+--executor celery``) queues one task per chunk, then watches the outbox; claims left by a
+dead worker are taken again by a further task once their lease ends. Safe settings:
+``acks_late`` with idempotent tasks, prefetch 1, a visibility timeout well above the
+longest task.
 """
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
 """Executing a planned run on this machine: in this process (one worker) or a pool of
 worker processes, each claiming chunks from the outbox.
 
-Ctrl-C or SIGTERM stops every worker between two messages; their claims are given back
-and the run is paused, to be finished by ``ccm runs resume ID``. A worker killed outright
-leaves claims that resume takes again (see ``deliver.release_dead_claims``).
+Ctrl-C or SIGTERM stops every worker between two messages: the sends it has in flight
+finish and their outcomes are written, the rest of its claims are given back, and the run
+is paused, to be finished by ``ccm runs resume ID`` (nothing is sent twice). A worker
+killed outright leaves claims that resume takes again (see ``deliver.release_dead_claims``);
+of those, only the messages it had in flight (at most ``deliver.RECORD_BATCH``) can have
+gone out already, and go out again.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
 from ccm.progress import progress_bar
 from ccm.runs.deliver import Worker, release_dead_claims
+from ccm.runs.gate import critical_channels
+from ccm.runs.report import read_books
 
 log = logging.getLogger(__name__)
 FINAL_STATES = ("sent", "dead", "suppressed")
@@ -91,7 +96,8 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
     if kind not in EXECUTORS:
         raise RunStateError(f"no such executor: {kind} (choose {' or '.join(EXECUTORS)})")
     with engine.db.session() as session:
-        load_run(session, run_id, resumable=True)
+        run = load_run(session, run_id, resumable=True)
+        critical_channels(run.communication)  # a bad entry is one clear error, before anything is sent
     freed = release_dead_claims(engine, run_id)
     if freed:
         log.info("run %s: took back %s claims of stopped workers", run_id, freed)
@@ -211,27 +217,38 @@ def _child_work(settings: dict, run_id: int) -> dict:
 def _finish(engine: Engine, run_id: int, *, interrupted: bool) -> str:
     with engine.db.session() as session:
         run = session.get(Run, run_id)
-        if run.state in ("paused", "cancelled"):  # set by someone else while we worked
+        if run.state in ("paused", "cancelled"):  # set by someone else while we worked (a person: never "waiting")
             return run.state
         open_count = session.scalar(
             select(func.count()).where(Message.run_id == run_id, Message.state.in_(("pending", "claimed")))
         )
         failed = session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state == "failed"))
-        deferred, until = session.execute(
-            select(func.count(), func.min(Message.next_attempt_at)).where(Message.run_id == run_id, Message.state == "deferred")
-        ).one()
+        waits = session.execute(
+            select(Message.reason, func.count(), func.min(Message.next_attempt_at))
+            .where(Message.run_id == run_id, Message.state == "deferred")
+            .group_by(Message.reason)
+            .order_by(func.count().desc(), Message.reason)
+        ).all()
+        deferred = sum(n for _, n, _ in waits)
+        problems = read_books(session, run).problems()
+        until = min((first for _, _, first in waits if first is not None), default=None)
         if interrupted or open_count:
             run.state = "paused"
-        elif deferred:
-            run.state = "paused"
+        elif deferred:  # nothing to do now; the retry sweeper (or ccm runs resume) sends them when due
+            run.state = "waiting"
+            why = "; ".join(f"{n} {reason or 'deferred'}" for reason, n, _ in waits[:3]) + ("; ..." if len(waits) > 3 else "")
+            first = f", the first until {until:%Y-%m-%d %H:%M} UTC" if until else ""
             run.error = (
-                f"{deferred} messages deferred (quiet hours or a daily rate limit), the first until "
-                f"{until:%Y-%m-%d %H:%M} UTC: ccm runs resume {run_id} then"
+                f"{deferred} {'message waits' if deferred == 1 else 'messages wait'} for a later time ({why}){first}: "
+                f"the scheduler's retry sweeper sends them then, or ccm runs resume {run_id}"
             )
-        elif failed:
+        elif failed or problems:  # complete only when the books balance; else say what does not add up
             run.state = "failed"
-            run.error = f"{failed} messages failed delivery and will be retried by ccm runs resume {run_id}"
+            retrying = [f"{failed} messages failed delivery and will be retried by ccm runs resume {run_id}"] if failed else []
+            run.error = "; ".join(retrying + [f"does not reconcile: {problem}" for problem in problems])
             run.finished_at = utcnow()
+            if problems:
+                log.error("run %s does not reconcile: %s", run_id, "; ".join(problems))
         else:
             run.state, run.error, run.finished_at = "completed", None, utcnow()
         return run.state

@@ -3,7 +3,9 @@ planning and sending: a customer unsubscribes or withdraws consent, an address b
 the clock enters the customer's quiet hours.
 
 Each check returns what to do: send, suppress, defer until a time, or reroute to another
-channel (a statement whose e-mail is no longer allowed goes by post instead).
+channel (a statement whose e-mail is no longer allowed goes by post instead). Quiet hours
+hold for SMS and marketing e-mail; a critical communication's own document goes at any hour,
+and its SMS reminders only when it marks SMS critical (``bypasses_quiet_hours``).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ccm.models import Communication, Message
-from ccm.runs.policy import reachable
+from ccm.runs.caps import frequency_problem
+from ccm.runs.policy import CHANNELS, PRIMARY_PURPOSES, PolicyError, reachable, topic_problem
 
 STATEMENT = "statement"
 
@@ -62,22 +65,52 @@ class QuietHours:
 
 
 def check(
-    suppressed: dict[tuple[str, str], str], message: Message, communication: Communication, quiet: QuietHours, now: dt.datetime
+    suppressed: dict[tuple[str, str], str], message: Message, communication: Communication, quiet: QuietHours, now: dt.datetime,
+    *, capped: set[int] | frozenset[int] = frozenset(), cap_reason: str | None = None, last_marketing: dt.datetime | None = None,
 ) -> Verdict:
-    """``suppressed`` is what ``suppressions_for`` read for the message's chunk just before."""
+    """``suppressed`` is what ``suppressions_for`` read for the message's chunk just before;
+    ``capped`` the customers a marketing message would take over the frequency cap."""
     customer, channel = message.customer, message.channel
     problem = reachable(customer, channel, suppressed, consent_purpose(communication))
     if problem:
         if message.purpose == STATEMENT and channel == "email" and reachable(customer, "print", suppressed) is None:
             return Verdict("reroute", f"rerouted to print at send time: {problem}", channel="print")
         return Verdict("suppress", f"{problem} at send time")
-    # A critical communication (the statement run) bypasses quiet hours with all its messages,
-    # its SMS payment reminders included.
-    if not communication.critical and (channel == "sms" or communication.kind == "marketing"):
+    if communication.kind == "marketing":
+        problem = topic_problem(customer, communication.config.get("topic"))
+        if problem:
+            return Verdict("suppress", f"{problem} at send time")
+        if message.customer_id in capped:
+            return Verdict("suppress", f"{cap_reason} at send time")
+        problem = frequency_problem(customer, last_marketing, now)
+        if problem:
+            return Verdict("suppress", f"{problem} at send time")
+    if (channel == "sms" or communication.kind == "marketing") and not bypasses_quiet_hours(communication, message):
         until = quiet.ends(now, customer.timezone)
         if until is not None:
             return Verdict("defer", f"quiet hours {quiet.spec} in the customer's time zone", until=until)
     return SEND
+
+
+def bypasses_quiet_hours(communication: Communication, message: Message) -> bool:
+    """A critical communication's own document (the statement, by post or e-mail) goes out
+    at any hour: it is owed. What rides along with it (the SMS payment reminder) is a nudge
+    and waits for the morning like any SMS, unless the communication lists its channel in
+    ``critical_channels`` (every message of the communication on that channel is critical)."""
+    if message.channel in critical_channels(communication):
+        return True
+    return bool(communication.critical) and message.purpose in PRIMARY_PURPOSES
+
+
+def critical_channels(communication: Communication) -> tuple[str, ...]:
+    """The channels a communication marks critical (config ``critical_channels``); a bad
+    entry is an error naming the communication and the entry."""
+    channels = (communication.config or {}).get("critical_channels", [])
+    if not isinstance(channels, list) or any(channel not in CHANNELS for channel in channels):
+        raise PolicyError(
+            f"{communication.name}: critical_channels must be a list of {', '.join(CHANNELS)}, got {channels!r}"
+        )
+    return tuple(channels)
 
 
 def consent_purpose(communication: Communication) -> str:

@@ -6,23 +6,25 @@ even after a customer changed channel, adds only what is new and never a second 
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from sqlalchemy import func, select, true
+from sqlalchemy import and_, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from ccm.communications import ensure_built_in, get_communication
+from ccm.communications import ensure_built_in, get_communication, is_marketing
 from ccm.decisions import decide_run
 from ccm.engine import Engine
 from ccm.models import Communication, Customer, FeedRecord, Message, Run, utcnow
 from ccm.rules import load_values
-from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder, suppressions_for
+from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder, suppressions_for, topic_problem
+from ccm.runs.caps import frequency_problem, last_marketing, over_cap
 from ccm.runs.compose import check_templates
 from ccm.runs.gate import consent_purpose
 from ccm.segments import segment_clause, segment_names
@@ -30,6 +32,7 @@ from ccm.templatestore import effective_versions, load_pinned, sync_library
 
 log = logging.getLogger(__name__)
 CYCLE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+LABEL = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,19}$")  # a campaign's cycle: 2026-11-29, 2026-W48, spring-sale
 
 
 class PlanError(Exception):
@@ -50,13 +53,30 @@ def message_key(communication: str, cycle: str, account: str, purpose: str) -> s
 
 def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: str | None = None) -> PlanResult:
     """Plan the cycle for every customer with billing data, or only the members of a segment
-    (``audience``, or the communication's ``audience`` setting; refreshed membership)."""
-    if not CYCLE.match(cycle):
-        raise PlanError(f"cycle must be YYYY-MM, got {cycle!r}")
+    (``audience``, or the communication's ``audience`` setting; refreshed membership). A
+    campaign is planned from its audience instead (see ``plan_audience``)."""
+    return _plan(engine, communication_name, cycle, audience=audience)
+
+
+def plan_audience(engine: Engine, communication_name: str, cycle: str, condition, *, key: Callable[[Customer], str],  # type: ignore[no-untyped-def]
+                  purpose: str, data: dict[str, Any]) -> PlanResult:
+    """Plan a communication for the customers ``condition`` selects (a SQL condition on
+    customers), one message each with the idempotency key ``<communication>:<key(customer)>``
+    and ``data`` for the templates (reminders of a date)."""
+    return _plan(engine, communication_name, cycle, extra=(condition, key, purpose, data))
+
+
+def _plan(engine: Engine, communication_name: str, cycle: str, *, audience: str | None = None, extra: tuple | None = None) -> PlanResult:
     with engine.db.session() as session:
         ensure_built_in(session)
         sync_library(session, engine.templates_dir)
         communication = get_communication(session, communication_name)
+        from_feed = not is_marketing(communication) and extra is None
+        if not from_feed:
+            if not LABEL.match(cycle):
+                raise PlanError(f"a campaign's cycle is a label of up to 20 letters, digits, '.', '_' or '-' (e.g. 2026-11-29), got {cycle!r}")
+        elif not CYCLE.match(cycle):
+            raise PlanError(f"cycle must be YYYY-MM, got {cycle!r}")
         run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
         if run is None:
             run = Run(communication=communication, cycle=cycle, state="planned", template_versions=effective_versions(session))
@@ -69,6 +89,12 @@ def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: s
             raise PlanError("templates have errors, nothing was planned:\n  " + "\n  ".join(problems))
         audience = audience or communication.config.get("audience")
         condition = _audience(session, audience)
+        if extra is not None:
+            extra_condition, key, purpose, data = extra
+            condition = extra_condition if condition is None else and_(condition, extra_condition)
+            return _plan_customers(engine, session, run, communication, condition, key=key, purpose=purpose, data=data)
+        if not from_feed:
+            return _plan_customers(engine, session, run, communication, condition)
         records_in = session.scalar(
             select(func.count()).select_from(FeedRecord).join(Customer, FeedRecord.customer_id == Customer.id)
             .where(FeedRecord.period == cycle, condition if condition is not None else true())
@@ -85,10 +111,10 @@ def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: s
         # In batches, so memory stays flat however many statements the cycle has; a key that
         # is planned already (a re-run) is skipped by the database, not by a set in memory.
         for records in _feed_batches(session, cycle, condition):
-            values = _rule_values(session, policy, records)
+            values = _rule_values(session, policy, [record.customer_id for record in records])
             suppressed = suppressions_for(session, [record.customer for record in records], ("email", "sms"))
             rows = [
-                _message_row(run, record, purpose, choice, message_key(communication.name, cycle, record.account, purpose))
+                _message_row(run, record.customer_id, record.id, purpose, choice, message_key(communication.name, cycle, record.account, purpose))
                 for record in records
                 for purpose, choice in _choices(record, policy, values.get(record.customer_id, {}), suppressed, min_due, consent)
             ]
@@ -105,6 +131,89 @@ def plan_run(engine: Engine, communication_name: str, cycle: str, *, audience: s
 
 
 PLAN_BATCH = 1000
+
+
+def _plan_customers(engine: Engine, session: Session, run: Run, communication: Communication, condition, *,  # type: ignore[no-untyped-def]
+                    key: Callable[[Customer], str] | None = None, purpose: str = "campaign", data: dict[str, Any] | None = None) -> PlanResult:
+    """One message per customer of the audience (everyone not erased, or a segment's members):
+    the channel by the policy with the consent the communication needs, suppressed with the
+    reason where the customer cannot or does not want to be reached (no consent; for
+    marketing also the topic or frequency chosen in the preference centre and the frequency
+    cap; a suppressed address). A campaign's experiment hold-out is withheld."""
+    audience = and_(Customer.erased_at.is_(None), condition if condition is not None else true())
+    records_in = session.scalar(select(func.count()).select_from(Customer).where(audience)) or 0
+    if not records_in:
+        raise PlanError(f"{communication.name}: the audience is empty (refresh its segment?)")
+    before = session.scalar(select(func.count()).where(Message.run_id == run.id))
+    policy = _policy(session, communication)
+    marketing = is_marketing(communication)
+    topic = communication.config.get("topic")
+    consent = consent_purpose(communication)
+    planned = 0
+    for customers in _customer_batches(session, audience):
+        values = _rule_values(session, policy, [c.id for c in customers])
+        suppressed = suppressions_for(session, customers, ("email", "sms"))
+        last_sent = last_marketing(session, [c.id for c in customers], except_run=run.id) if marketing else {}
+        cap, capped = over_cap(engine.settings, session, [c.id for c in customers], except_run=run.id) if marketing else (None, set())
+        rows = []
+        for customer in customers:
+            if customer.id in capped:
+                choice = Choice(None, cap.reason, suppressed=True)
+            elif marketing:
+                choice = _campaign_choice(customer, policy, values.get(customer.id, {}), suppressed, topic, last_sent.get(customer.id))
+            else:
+                choice = policy.choose(customer, values.get(customer.id, {}), suppressed, consent)
+            unique = f"{communication.name}:{key(customer)}" if key else message_key(communication.name, run.cycle, customer.external_id, purpose)
+            row = _message_row(run, customer.id, None, purpose, choice, unique)
+            row["data"] = data or {}
+            rows.append(row)
+        planned += _insert_new(session, rows, engine.db.is_sqlite)
+        session.expunge_all()
+    run = session.get(Run, run.id)
+    run.records_in = records_in
+    if run.state in ("completed", "failed") and planned:
+        run.state = "planned"
+    session.flush()
+    decide_run(session, run.id)
+    withheld = withhold_holdout(session, run.id)
+    log.info("run %s planned: %s in the audience, %s new messages, %s withheld (hold-out)", run.id, records_in, planned, withheld)
+    return PlanResult(run_id=run.id, records_in=records_in, planned=planned, already_planned=before)
+
+
+def _campaign_choice(customer: Customer, policy: ChannelPolicy, values: dict, suppressed: dict, topic: str | None,
+                     last_sent: dt.datetime | None) -> Choice:
+    problem = topic_problem(customer, topic) or frequency_problem(customer, last_sent, utcnow())
+    if problem:
+        return Choice(None, problem, suppressed=True)
+    return policy.choose(customer, values, suppressed, "marketing")
+
+
+def _customer_batches(session: Session, audience) -> Iterator[list[Customer]]:  # type: ignore[no-untyped-def]
+    last_id = 0
+    while True:
+        query = (
+            select(Customer).where(audience, Customer.id > last_id)
+            .options(selectinload(Customer.consents)).order_by(Customer.id).limit(PLAN_BATCH)
+        )
+        batch = list(session.scalars(query))
+        if not batch:
+            return
+        last_id = batch[-1].id
+        yield batch
+
+
+def withhold_holdout(session: Session, run_id: int) -> int:
+    """A campaign's hold-out group gets nothing: their pending messages are suppressed with
+    the reason, and still counted, so their conversions measure what doing nothing earns."""
+    held = []
+    rows = session.execute(select(Message.id, Message.decisions).where(Message.run_id == run_id, Message.state == "pending"))
+    for message_id, trace in rows:
+        experiments = sorted({d.get("experiment") for d in (trace or {}).values() if d and d.get("variant") == "holdout"})
+        if experiments:
+            held.append({"id": message_id, "state": "suppressed", "reason": f"hold-out of experiment {', '.join(experiments)}"})
+    for start in range(0, len(held), 1000):
+        session.execute(update(Message), held[start:start + 1000])
+    return len(held)
 
 
 def _feed_batches(session: Session, cycle: str, audience=None) -> Iterator[list[FeedRecord]]:  # type: ignore[no-untyped-def]
@@ -151,11 +260,11 @@ def _policy(session: Session, communication: Communication) -> ChannelPolicy:
         raise PlanError(f"{communication.name}: {exc}") from None
 
 
-def _rule_values(session: Session, policy: ChannelPolicy, records: list[FeedRecord]) -> dict[int, dict]:
+def _rule_values(session: Session, policy: ChannelPolicy, customer_ids: list[int]) -> dict[int, dict]:
     """What the policy's conditions read, per customer, loaded in one pass of SQL."""
     if not policy.rules:
         return {}
-    ids = sorted({record.customer_id for record in records})
+    ids = sorted(set(customer_ids))
     values: dict[int, dict] = {}
     clause = segment_clause(session)
     for start in range(0, len(ids), 5000):
@@ -176,12 +285,12 @@ def _choices(
     return choices
 
 
-def _message_row(run: Run, record: FeedRecord, purpose: str, choice: Choice, key: str) -> dict:
+def _message_row(run: Run, customer_id: int, feed_record_id: int | None, purpose: str, choice: Choice, key: str) -> dict:
     now = utcnow()
     return {
         "run_id": run.id,
-        "customer_id": record.customer_id,
-        "feed_record_id": record.id,
+        "customer_id": customer_id,
+        "feed_record_id": feed_record_id,
         "channel": choice.channel or "none",
         "purpose": purpose,
         "idempotency_key": key,

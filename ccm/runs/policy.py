@@ -15,6 +15,7 @@ extra: only with SMS consent and an amount due.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterable
@@ -30,6 +31,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     "prefer_customer_choice": False,
 }
 CHANNELS = ("email", "sms", "print")
+# The one message each record in gets (a statement, a campaign message, a triggered or a
+# date reminder's message). Others, such as the SMS payment reminder, ride along with it.
+PRIMARY_PURPOSES = ("statement", "campaign", "event", "reminder")
 
 
 class PolicyError(ValueError):
@@ -117,17 +121,47 @@ def reachable(customer: Customer, channel: str, suppressed: dict[tuple[str, str]
     return f"{channel} suppressed ({reason})" if reason else None
 
 
+FREQUENCY_DAYS = {"as_it_happens": 0, "weekly": 7, "monthly": 30}
+
+
+def topic_problem(customer: Customer, topic: str | None) -> str | None:
+    """Why a marketing message on ``topic`` must not go to this customer (their choice in
+    the preference centre), or None. Without a choice every topic is allowed."""
+    chosen = (customer.preferences or {}).get("topics")
+    if topic and chosen is not None and topic not in chosen:
+        return f"opted out of topic {topic}"
+    return None
+
+
+def frequency_days(customer: Customer) -> int:
+    """The fewest days between two marketing messages the customer asked for (0: no limit)."""
+    return FREQUENCY_DAYS.get((customer.preferences or {}).get("frequency", "as_it_happens"), 0)
+
+
 def suppressions_for(session: Session, customers: Iterable[Customer], channels: Iterable[str]) -> dict[tuple[str, str], str]:
     """The suppressions that concern these customers on these channels, read in one query
     (per planning batch or delivery chunk, never the whole table)."""
     wanted = {(channel, where) for customer in customers for channel in channels if (where := address(customer, channel))}
     if not wanted:
         return {}
+    # An erased customer leaves only the hash of their address (ccm.feedback.erase), so a
+    # re-import of the same address is still suppressed.
+    plain_of = {hashed_address(where): where for _, where in wanted}
     rows = session.execute(
         select(Suppression.channel, Suppression.address, Suppression.reason)
-        .where(Suppression.address.in_({where for _, where in wanted}))
+        .where(Suppression.address.in_({where for _, where in wanted} | set(plain_of)))
     )
-    return {(channel, where): reason for channel, where, reason in rows if (channel, where) in wanted}
+    found = {}
+    for channel, where, reason in rows:
+        key = (channel, plain_of.get(where, where))
+        if key in wanted:
+            found[key] = reason
+    return found
+
+
+def hashed_address(where: str) -> str:
+    """How a suppression keeps an address it must not store: ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(where.encode("utf-8")).hexdigest()
 
 
 def sms_reminder(

@@ -1,9 +1,19 @@
 """What a run did: counts per state and channel, and the reconciliation.
 
-Records in (the feed's statements for the cycle) must equal the statements sent +
-suppressed + failed (dead: given up) + retrying (failed, to be retried) + still open
-(pending or claimed). The run is reconciled only when that equation balances and no
-message of the run (SMS reminders included) is retrying or open.
+Two equations, both checked. Every record in (the feed's statements of the cycle, a
+campaign's audience, a day's triggering events) became exactly one planned message::
+
+    records in = planned
+
+and every planned message is in a state the engine writes, so nothing was lost on the way::
+
+    planned = sent + suppressed + dead + failed (retrying) + deferred + open (pending, claimed)
+
+Only messages of the primary purpose count here (``policy.PRIMARY_PURPOSES``); an SMS payment
+reminder rides along with its statement. The run is *reconciled* when both balance, no
+message of the run (reminders included) is in a state the engine never writes or marked sent
+without a send time, and nothing is left to do. Names are the states' own everywhere: *dead*
+is given up, *failed* waits for a retry.
 """
 from __future__ import annotations
 
@@ -14,11 +24,60 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ccm.models import Communication, Message, Run
+from ccm.models import MESSAGE_STATES, Communication, Message, Run
+from ccm.runs.policy import PRIMARY_PURPOSES
 
 OPEN_STATES = ("pending", "claimed")
-DEFERRED_STATES = ("deferred",)  # waiting for the end of the customer's quiet hours
-RETRY_STATES = ("failed",)  # a failed message is retried after its backoff; dead ones are not
+DEFERRED_STATES = ("deferred",)  # waiting for a later time: quiet hours, a daily limit, a local-time release
+RETRY_STATES = ("failed",)  # retried after its backoff; dead ones are not
+FINAL_STATES = ("sent", "suppressed", "dead")
+
+
+@dataclass(frozen=True)
+class Books:
+    """The figures the reconciliation checks, read in a few aggregate queries (cheap
+    enough for the end of every run, whatever its size)."""
+
+    records_in: int
+    statements: dict[str, int]  # state -> primary messages
+    strays: dict[str, int]  # state the engine never writes -> messages of any purpose
+    sent_untimed: int  # messages "sent" without a send time: no worker recorded them
+
+    @property
+    def planned(self) -> int:
+        return sum(self.statements.values())
+
+    def problems(self) -> list[str]:
+        """What does not add up, in words an operator can act on; empty when it balances."""
+        found = []
+        if self.planned < self.records_in:
+            missing = self.records_in - self.planned
+            found.append(f"records in {self.records_in} but planned {self.planned}: {missing} "
+                         f"{'record has' if missing == 1 else 'records have'} no message (plan the cycle again to add them)")
+        elif self.planned > self.records_in:
+            found.append(f"records in {self.records_in} but planned {self.planned}: {self.planned - self.records_in} more messages than records")
+        for state, count in sorted(self.strays.items()):
+            found.append(f"{count} {'message is' if count == 1 else 'messages are'} in state {state!r}, which the engine never writes")
+        if self.sent_untimed:
+            found.append(f"{self.sent_untimed} {'message is' if self.sent_untimed == 1 else 'messages are'} marked sent without a send time")
+        return found
+
+
+def read_books(session: Session, run: Run) -> Books:
+    statements: dict[str, int] = {}
+    strays: dict[str, int] = {}
+    rows = session.execute(
+        select(Message.purpose, Message.state, func.count()).where(Message.run_id == run.id).group_by(Message.purpose, Message.state)
+    )
+    for purpose, state, count in rows:
+        if purpose in PRIMARY_PURPOSES:
+            statements[state] = statements.get(state, 0) + count
+        if state not in MESSAGE_STATES:
+            strays[state] = strays.get(state, 0) + count
+    untimed = session.scalar(
+        select(func.count()).where(Message.run_id == run.id, Message.state == "sent", Message.sent_at.is_(None))
+    ) or 0
+    return Books(run.records_in, statements, strays, untimed)
 
 
 @dataclass
@@ -28,10 +87,14 @@ class RunReport:
     cycle: str
     state: str
     records_in: int
-    statements: dict[str, int]  # state -> count, statement messages only
+    planned: int  # primary messages in the outbox: one per record in when it balances
+    statements: dict[str, int]  # state -> count, primary messages only (statements, campaign messages)
     by_channel: dict[str, dict[str, int]]  # channel -> state -> count, all messages
     suppressed_reasons: dict[str, int]
-    failure_reasons: dict[str, int]
+    failure_reasons: dict[str, int]  # dead and failed together (dead_reasons and retry_reasons apart)
+    dead_reasons: dict[str, int] = field(default_factory=dict)
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # what does not add up (empty: balanced)
     error: str | None = None  # why the run stopped or waits (paused, failed)
     contents: dict[str, dict[str, int]] = field(default_factory=dict)  # slot -> content decided -> statements
     costs: dict[str, str] = field(default_factory=dict)  # channel -> cost of what was sent, and "total"
@@ -52,7 +115,7 @@ class RunReport:
 
     @property
     def balanced(self) -> bool:
-        return self.records_in == sum(self.statements.values())
+        return not self.problems
 
     @property
     def complete(self) -> bool:
@@ -60,21 +123,24 @@ class RunReport:
 
     def reconciliation(self) -> str:
         s = self.statements
-        terms = f"sent {s.get('sent', 0)} + suppressed {s.get('suppressed', 0)} + failed {s.get('dead', 0)}"
+        terms = " + ".join(f"{state} {s.get(state, 0)}" for state in FINAL_STATES)
         if s.get("failed"):
-            terms += f" + retrying {s['failed']}"
+            terms += f" + failed {s['failed']} (retrying)"
         if s.get("deferred"):
             terms += f" + deferred {s['deferred']}"
         still_open = sum(s.get(state, 0) for state in OPEN_STATES)
         if still_open:
-            terms += f" + still open {still_open}"
+            terms += f" + open {still_open}"
+        unknown = sum(n for state, n in s.items() if state not in MESSAGE_STATES)
+        if unknown:
+            terms += f" + unknown {unknown}"
         if not self.balanced:
-            verdict = "NOT BALANCED"
+            verdict = "NOT BALANCED: " + "; ".join(self.problems)
         elif self.complete:
             verdict = "reconciled"
         else:
             verdict = f"open ({self.unfinished} messages to finish)"
-        return f"records in {self.records_in} = {terms}: {verdict}"
+        return f"records in {self.records_in}, planned {self.planned} = {terms}: {verdict}"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,17 +167,12 @@ def run_report(
         raise LookupError(f"no such run: {run_id}")
     communication = session.get(Communication, run.communication_id)
     by_channel: dict[str, dict[str, int]] = {}
-    statements: dict[str, int] = {}
     rows = session.execute(
-        select(Message.channel, Message.purpose, Message.state, func.count())
-        .where(Message.run_id == run_id)
-        .group_by(Message.channel, Message.purpose, Message.state)
+        select(Message.channel, Message.state, func.count()).where(Message.run_id == run_id).group_by(Message.channel, Message.state)
     )
-    for channel, purpose, state, count in rows:
-        by_channel.setdefault(channel, {}).setdefault(state, 0)
-        by_channel[channel][state] += count
-        if purpose == "statement":
-            statements[state] = statements.get(state, 0) + count
+    for channel, state, count in rows:
+        by_channel.setdefault(channel, {})[state] = count
+    books = read_books(session, run)
     unit_costs = dict(unit_costs or {})
     currency = unit_costs.pop("currency", "")
     return RunReport(
@@ -124,10 +185,14 @@ def run_report(
         cycle=run.cycle,
         state=run.state,
         records_in=run.records_in,
-        statements=statements,
+        planned=books.planned,
+        statements=books.statements,
+        problems=books.problems(),
         by_channel=by_channel,
         suppressed_reasons=_reasons(session, run_id, ("suppressed",)),
         failure_reasons=_reasons(session, run_id, ("failed", "dead")),
+        dead_reasons=_reasons(session, run_id, ("dead",)),
+        retry_reasons=_reasons(session, run_id, RETRY_STATES),
         print_batches=list(
             session.scalars(
                 select(Message.batch_id)
@@ -144,7 +209,7 @@ def _contents(session: Session, run_id: int) -> dict[str, dict[str, int]]:
     """How many statements got which content in each slot (from the messages' decision traces)."""
     counts: dict[str, dict[str, int]] = {}
     traces = session.scalars(
-        select(Message.decisions).where(Message.run_id == run_id, Message.purpose == "statement").execution_options(yield_per=5000)
+        select(Message.decisions).where(Message.run_id == run_id, Message.purpose.in_(PRIMARY_PURPOSES)).execution_options(yield_per=5000)
     )
     for trace in traces:
         for slot, decided in (trace or {}).items():

@@ -15,8 +15,8 @@ from ccm.runs.plan import PlanResult, plan_run
 from ccm.runs.report import RunReport, run_report
 
 ALLOWED = {
-    "paused": ("planned", "running"),
-    "cancelled": ("planned", "running", "paused", "failed"),
+    "paused": ("planned", "running", "waiting"),
+    "cancelled": ("planned", "running", "waiting", "paused", "failed"),
 }
 
 
@@ -101,7 +101,7 @@ def set_state(engine: Engine, run_id: int, state: str) -> str:
             expired_claim = (Message.state == "claimed") & (Message.lease_until < now)
             session.execute(
                 update(Message)
-                .where(Message.run_id == run_id, Message.state.in_(("pending", "failed")) | expired_claim)
+                .where(Message.run_id == run_id, Message.state.in_(("pending", "failed", "deferred")) | expired_claim)
                 .values(state="suppressed", reason="run cancelled", claimed_by=None, lease_until=None, updated_at=now)
             )
         return state

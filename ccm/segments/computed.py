@@ -5,8 +5,9 @@ window functions).
 1. ``customer_metrics`` is rebuilt from ``feed_records``: spend in the last N periods,
    the spend trend, active periods, tenure, the spend rank (ties by customer id) and the
    RFM quintiles (``NTILE(5)``).
-2. ``customers`` gets value tier, ABC code, lifecycle stage, RFM and engagement score
-   from the metrics, with the thresholds of ``[segments]`` in the settings.
+2. ``customers`` gets value tier, ABC code, lifecycle stage, RFM from the metrics, and the
+   engagement score and last response from the recorded responses (``response_events``),
+   with the thresholds of ``[segments]`` in the settings.
 
 The reference period is the latest period in the feed (or this month without a feed).
 """
@@ -42,6 +43,7 @@ class Thresholds:
     growth_rise: float
     decline_drop: float
     exit_idle_periods: int
+    engagement_days: int
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Thresholds":
@@ -172,19 +174,56 @@ def _update_customers(session: Session, limits: Thresholds, customers: int, ref:
         else_="C",
     )
     recent, before = cast(m.spend_recent, Float), cast(m.spend_before, Float)
-    idle = or_(m.last_active_period.is_(None), _sql_month_index(m.last_active_period) <= ref - limits.exit_idle_periods)
+    from ccm.feedback.models import ResponseEvent
+
+    # Gone: no charges in the idle periods, and no response (open, click, reply, payment) in
+    # that time either; a customer who still responds is declining, not gone.
+    responded = select(ResponseEvent.id).where(_human_responses(Customer.id, utcnow() - dt.timedelta(days=30 * limits.exit_idle_periods)))
+    idle = and_(
+        or_(m.last_active_period.is_(None), _sql_month_index(m.last_active_period) <= ref - limits.exit_idle_periods),
+        ~responded.exists(),
+    )
     stage = case(
         (m.tenure_months < limits.acquisition_months, "acquisition"),
         (idle, "exit"),
         (and_(before > 0, recent <= before * (1 - limits.decline_drop)), "decline"),
+        (or_(m.last_active_period.is_(None), _sql_month_index(m.last_active_period) <= ref - limits.exit_idle_periods), "decline"),
         (or_(m.tenure_months < limits.maturity_months, recent >= before * (1 + limits.growth_rise)), "growth"),
         else_="maturity",
     )
     rfm = cast(m.r_score, String) + cast(m.f_score, String) + cast(m.m_score, String)
-    engagement = (m.periods_active * 100) // limits.periods
     session.execute(
         update(Customer)
         .where(Customer.id == m.customer_id)
-        .values(value_tier=tier, abc_code=abc, lifecycle_stage=stage, rfm=rfm, engagement_score=engagement)
+        .values(value_tier=tier, abc_code=abc, lifecycle_stage=stage, rfm=rfm, engagement_score=_engagement(limits),
+                last_response_at=_last_response())
         .execution_options(synchronize_session=False)
     )
+
+
+def _human_responses(customer_id: Any, since: dt.datetime | None = None) -> Any:
+    """The customer's opens, clicks, replies, conversions and payments, bots left out."""
+    from ccm.feedback.events import ENGAGEMENT
+    from ccm.feedback.models import ResponseEvent as E
+
+    conditions = [E.customer_id == customer_id, E.type.in_(ENGAGEMENT), E.bot.is_(False)]
+    if since is not None:
+        conditions.append(E.occurred_at >= since)
+    return and_(*conditions)
+
+
+def _engagement(limits: "Thresholds") -> Any:
+    """Points for the customer's responses in the last ``engagement_days``: an open 2, a
+    click 5, a reply, conversion or payment 10; at most 100."""
+    from ccm.feedback.models import ResponseEvent as E
+
+    since = utcnow() - dt.timedelta(days=limits.engagement_days)
+    points = case((E.type == "opened", 2), (E.type == "clicked", 5), else_=10)
+    total = select(func.coalesce(func.sum(points), 0)).where(_human_responses(Customer.id, since)).scalar_subquery()
+    return case((total > 100, 100), else_=total)
+
+
+def _last_response() -> Any:
+    from ccm.feedback.models import ResponseEvent as E
+
+    return select(func.max(E.occurred_at)).where(_human_responses(Customer.id)).scalar_subquery()

@@ -95,7 +95,7 @@ def test_customers_jsonl_with_consent_objects_and_attributes(db, tmp_path):
     grants = {(c.channel, c.purpose): c.granted for c in jo.consents}
     assert grants[("email", "service")] and not grants[("email", "marketing")]
     assert grants[("sms", "service")] and not grants[("print", "service")]
-    assert {c.source for c in jo.consents} == {"web form"}
+    assert {c.source for c in jo.consents} == {"import:c.jsonl: web form"}
     assert {c.recorded_at.isoformat() for c in jo.consents} == {"2026-01-02T02:04:05"}
     assert stored["42"].paperless is True and stored["42"].consents == []
 
@@ -435,3 +435,38 @@ def test_cli_empty_database_is_one_line(tmp_path):
     result = app.test_cli_runner().invoke(args=["customers", "import", str(path)])
     app.extensions["ccm"].close()
     assert result.exit_code == 1 and "ccm db upgrade" in result.output
+
+
+def test_a_reimport_withdraws_but_never_regrants_over_the_customers_own_choice(db, tmp_path):
+    """The CRM's withdrawal applies; the CRM's stale grant does not undo an unsubscribe,
+    unless its consent_at is later; kept rows keep when and how they were recorded."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from ccm.feedback.events import withdraw_consent
+    from ccm.models import Consent, Customer
+
+    header = "external_id,name,email,consent_email,consent_source,consent_at\n"
+    run_customers(db, write(tmp_path / "a.csv", header + "X1,Xena,x1@example.com,yes,crm,\nX2,Xavi,x2@example.com,yes,crm,\n"), tmp_path)
+    with db.session() as session:
+        for external_id in ("X1", "X2"):
+            customer = session.scalar(select(Customer).where(Customer.external_id == external_id))
+            withdraw_consent(session, customer, "email", "marketing", "track: unsubscribe")
+
+    def consent(external_id: str, purpose: str = "marketing") -> tuple[bool, str]:
+        with db.session() as session:
+            row = session.scalar(select(Consent).join(Customer).where(Customer.external_id == external_id, Consent.channel == "email",
+                                                                      Consent.purpose == purpose))
+            return row.granted, row.source
+
+    # The same grant again, with a changed name (so the row is written): the unsubscribe stands.
+    run_customers(db, write(tmp_path / "b.csv", header + "X1,Xena B,x1@example.com,yes,crm,\n"
+                                                         "X2,Xavi B,x2@example.com,yes,crm,2999-01-01T00:00:00Z\n"), tmp_path)
+    assert consent("X1") == (False, "track: unsubscribe")
+    assert consent("X1", "service") == (True, "import:a.csv: crm")  # unchanged: when and how kept
+    assert consent("X2") == (True, "import:b.csv: crm")  # an explicit consent later than the unsubscribe
+    # A withdrawal in the file always applies, whatever was recorded before.
+    run_customers(db, write(tmp_path / "c.csv", header + "X2,Xavi C,x2@example.com,no,crm,\n"), tmp_path)
+    assert consent("X2") == (False, "import:c.csv: crm") and consent("X2", "service")[0] is False
+    assert dt is not None

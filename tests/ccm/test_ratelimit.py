@@ -45,7 +45,8 @@ def test_a_run_defers_what_a_daily_limit_does_not_allow(loaded, runner):
     result = runner.invoke(args=["run", "statement", "--cycle", "2026-11", "--json"])
     report = json.loads(result.stdout)
     assert report["by_channel"]["sms"] == {"sent": 1, "deferred": 1}
-    assert result.exit_code == 3 and "deferred" in report["error"]
+    assert result.exit_code == 5  # waiting for a later time, not paused
+    assert report["error"].startswith("1 message waits for a later time (1 sms rate limit reached), the first until ")
 
 
 def test_a_bad_limit_is_a_settings_error():

@@ -63,4 +63,4 @@ def test_cancelling_after_a_crash_suppresses_the_dead_workers_claims(loaded, run
     assert runner.invoke(args=["runs", "cancel", str(run_id)]).exit_code == 0
     report = service.report(loaded, run_id)
     assert report.complete and report.state == "cancelled"
-    assert report.reconciliation() == "records in 6 = sent 0 + suppressed 6 + failed 0: reconciled"
+    assert report.reconciliation() == "records in 6, planned 6 = sent 0 + suppressed 6 + dead 0: reconciled"

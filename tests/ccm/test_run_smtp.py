@@ -48,7 +48,7 @@ def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resu
     assert report["state"] == "failed"
     assert report["by_channel"] == {"email": {"sent": 1, "failed": 1}, "print": {"sent": 1}}
     assert first.exit_code == 4  # the run did not finish: a message waits for its retry
-    assert report["reconciliation"] == "records in 3 = sent 2 + suppressed 0 + failed 0 + retrying 1: open (1 messages to finish)"
+    assert report["reconciliation"] == "records in 3, planned 3 = sent 2 + suppressed 0 + dead 0 + failed 1 (retrying): open (1 messages to finish)"
     assert not report["complete"]
     assert [reason[:3] for reason in report["failure_reasons"]] == ["451"]
     with engine.db.session() as session:
@@ -66,7 +66,7 @@ def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resu
     resumed = runner.invoke(args=["runs", "resume", str(report["run_id"]), "--retry-now", "--json"])
     after = json.loads(resumed.stdout)
     assert resumed.exit_code == 0
-    assert after["reconciliation"] == "records in 3 = sent 3 + suppressed 0 + failed 0: reconciled"
+    assert after["reconciliation"] == "records in 3, planned 3 = sent 3 + suppressed 0 + dead 0: reconciled"
     assert after["by_channel"] == {"email": {"sent": 2}, "print": {"sent": 1}}
     assert after["state"] == "completed"
     received = [email.message_from_bytes(raw, policy=email.policy.default) for raw in server.handler.messages]

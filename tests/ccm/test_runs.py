@@ -50,7 +50,7 @@ def test_statement_cycle_delivers_each_statement_once_by_the_right_channel(loade
     var = loaded.var_dir
     result = runner.invoke(args=["run", "statement", "--cycle", CYCLE])
     assert result.exit_code == 0, result.output
-    assert "records in 6 = sent 5 + suppressed 1 + failed 0: reconciled" in result.output
+    assert "records in 6, planned 6 = sent 5 + suppressed 1 + dead 0: reconciled" in result.output
 
     report = json.loads(runner.invoke(args=["runs", "show", "1", "--json"]).output)
     assert report["complete"] and report["state"] == "completed"

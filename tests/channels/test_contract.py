@@ -140,7 +140,7 @@ CASES = [
         outbound=email_to("ok@example.com"),
         received=smtp_received,
         expected=lambda out: out.content.as_bytes(),  # type: ignore[union-attr]
-        secret_url=f"smtp://mailer:{PASSWORD}@mail.example.com:587?starttls=required",
+        secret_url=f"smtp://mailer:{PASSWORD}@mail.example.com:587?starttls=required&sessions=2",
         failures=[
             Failure("busy-451", lambda env: env.smtp.url(), email_to("busy@example.com"),
                     "transient", "451 4.3.0 try later"),
@@ -277,6 +277,22 @@ def test_close_is_idempotent(case: Case, env: Env) -> None:
     assert channel.send(case.outbound(env)).status == "sent"
     channel.close()
     channel.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_an_adapter_with_several_sessions_takes_sends_from_that_many_threads(case: Case, env: Env) -> None:
+    """``sessions`` is how many sends may run at once (the engine sends from that many
+    threads); 1 means one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with channel_from_url(case.url(env)) as channel:
+        assert isinstance(channel.sessions, int) and channel.sessions >= 1
+        if channel.sessions == 1:
+            return
+        outs = [case.outbound(env) for _ in range(3 * channel.sessions)]
+        with ThreadPoolExecutor(channel.sessions) as pool:
+            results = list(pool.map(channel.send, outs))
+    assert [r.status for r in results] == ["sent"] * len(outs)
 
 
 @pytest.mark.parametrize(

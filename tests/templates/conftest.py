@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ccm.feedback.links import qr_data_uri
+
 import tomllib
 from datetime import date, timedelta
 from decimal import Decimal
@@ -66,9 +68,13 @@ def make_context(*, chinese: bool = False, lines: int = 8, insert: str | None = 
                     "website": "acme.example"},
         "channel": "print",
         "attachment": False,
-        "links": {"statement": "https://acme.example/s/abc"},
+        "links": {"statement": "https://acme.example/s/abc", "unsubscribe": "https://acme.example/u/abc", "preferences": "https://acme.example/p/abc",
+                  "pay": "https://acme.example/s/2a-0-Xy12AbCd34", "pay_qr": qr_data_uri("https://acme.example/s/2a-0-Xy12AbCd34")},
         "slots": {"statement.insert": insert if insert is not None else
-                  '<aside class="insert"><h2>Special offer</h2><p>Insert text here.</p></aside>'},
+                  '<aside class="insert"><h2>Special offer</h2><p>Insert text here.</p></aside>',
+                  "email.offer": '<p>An offer</p>'},
+        "event": {"id": "E-1", "type": "payment.received", "amount": "49.90", "currency": "USD", "reference": "statement 2026-11"},
+        "reminder": {"date": date(2026, 12, 31), "days": 30},
     }
 
 

@@ -14,7 +14,7 @@ from .conftest import TEMPLATES, library, make_context, render_for
 ENTRIES = library()
 NAMES = [entry["name"] for entry in ENTRIES]
 RENDERABLE = [entry["name"] for entry in ENTRIES if entry["kind"] != "partial"]
-KINDS = {"statement", "bill", "insert", "legal", "email_html", "email_text", "email_subject", "sms", "partial"}
+KINDS = {"statement", "bill", "insert", "legal", "offer", "email_html", "email_text", "email_subject", "sms", "partial"}
 
 
 def test_manifest_is_well_formed() -> None:

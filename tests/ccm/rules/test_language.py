@@ -132,21 +132,30 @@ def test_the_readme_examples_parse():
 
 
 def test_extreme_numbers_are_missing_or_exact_alike_on_both_databases(lab):
-    """Large remainders, products that would overflow a double and the smallest 64-bit
-    integer give the same answer in SQL (SQLite and PostgreSQL) and in Python, never an error."""
+    """Large remainders, products and quotients that would overflow or underflow a double and
+    the smallest 64-bit integer give the same answer in SQL (SQLite and PostgreSQL) and in
+    Python, never an error."""
     when = dt.datetime(2026, 1, 1)
     customers = [
-        {"balance_due": Decimal("5000000001.00"), "created_at": when, "attributes": {"n": 5000000001}},
-        {"balance_due": Decimal("7"), "created_at": when, "attributes": {"n": 1e299}},
+        {"balance_due": Decimal("5000000001.00"), "created_at": when, "attributes": {"n": 5000000001, "d": 1e-10}},
+        {"balance_due": Decimal("7"), "created_at": when, "attributes": {"n": 1e299, "d": 1e-10}},
         {"balance_due": Decimal("8"), "created_at": when, "attributes": {"n": -9223372036854775808}},
+        {"balance_due": Decimal("9"), "created_at": when, "attributes": {"n": 1e-200, "d": 4}},
     ]
     for expression, expected in [
         ("balance_due % 7 == 1", {"X2"}),  # 5,000,000,001 % 7 == 3 (beyond 32-bit integers); 8 % 7 == 1
         ("balance_due % 7 == 3", {"X0"}),
         ("attributes.n % 7 == 3", {"X0"}),  # 1e299 and -2**63 are beyond 64-bit integers: missing
         ("attributes.n * 1e14 * 1e14 * 1e14 > 0", {"X0"}),  # for 1e299 it would overflow a double: missing, so false
-        ("attributes.n > 0", {"X0", "X1"}),
+        ("attributes.n > 0", {"X0", "X1", "X3"}),
         ("attributes.n < 0", {"X2"}),
+        # 1e299 / 1e-10 would overflow a double (inf in Python and SQLite, an error on PostgreSQL)
+        # and 1e-200 * 1e-200 underflow to 0 (an error on PostgreSQL): operands of a magnitude
+        # of 1e150 or more, or below 1e-150, make * and / missing (ccm.rules.types.OPERAND_LIMIT).
+        ("attributes.n / attributes.d > 0", {"X0"}),  # 5e19; X1 would overflow; X3's 1e-200 is too small
+        ("attributes.n * attributes.n >= 0", {"X0", "X2"}),
+        ("missing(attributes.n * attributes.n)", {"X1", "X3"}),
+        ("attributes.n / 0 > 0 or attributes.n * 0 != 0", set()),
     ]:
         assert lab.both(expression, customers) == (expected, expected), expression
 

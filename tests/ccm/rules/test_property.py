@@ -17,6 +17,8 @@ NUMERIC_TEXTS = ["42", "-3.5", ".5", "1.", "-", ".", "1.2.3", "abc", " 4", "", "
 
 attribute_values = st.one_of(
     st.none(), st.booleans(), st.integers(-1000, 1000), st.sampled_from([0.5, -2.25, 10.75, 3.0, 1e300, -2e305, 10**400]),
+    # At the edges of doubles: quotients and products that overflow or underflow on PostgreSQL.
+    st.sampled_from([1e299, -1e299, 1e149, 1e150, 1e-10, -1e-10, 1e-150, 1e-151, 1e-200, 5e-324]),
     st.sampled_from(NUMERIC_TEXTS), st.sampled_from(["vip", "Alice", "alice", "Straße"]),
 )
 moments = st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2027, 1, 1)).map(lambda d: d.replace(microsecond=0))
@@ -72,6 +74,26 @@ condition = st.recursive(
 )
 
 
+# Arithmetic at the edges of doubles: numbers near the limits of OPERAND_LIMIT and of doubles
+# themselves, so quotients and products that overflow or underflow (an error on PostgreSQL,
+# inf or 0 in Python and SQLite) come up in most runs.
+EDGES = [1e299, -1e299, 1e150, 1e149, 1e7, 1e-10, -1e-10, 1e-150, 1e-151, 1e-200, 2.2250738585072014e-308, 5e-324, 0.0, 3.0]
+edge_value = st.one_of(st.sampled_from(EDGES), st.floats(allow_nan=False, allow_infinity=False))
+edge_customer = st.fixed_dictionaries({
+    "created_at": moments,
+    "attributes": st.fixed_dictionaries({"n": edge_value, "s": edge_value}),
+})
+edge_number = st.recursive(
+    st.sampled_from(["attributes.n", 'attr("s")', "0.000001", "100000000000000", "-3"]),
+    lambda inner: _binary(inner, ["+", "-", "*", "/", "%"]),
+    max_leaves=4,
+)
+edge_condition = st.one_of(
+    st.tuples(edge_number, st.sampled_from(["<", ">=", "=="]), st.sampled_from(["0", "1", "-3"])).map(" ".join),
+    edge_number.map(lambda e: f"missing({e})"),
+)
+
+
 def agree(lab, examples: int) -> None:
     @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(customers=st.lists(customer, min_size=1, max_size=6), expression=condition)
@@ -83,6 +105,25 @@ def agree(lab, examples: int) -> None:
         assert in_sql == in_python, expression
 
     check()
+
+
+def agree_at_the_edges(lab, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(customers=st.lists(edge_customer, min_size=1, max_size=4), expression=edge_condition)
+    def check(customers, expression):
+        in_sql, in_python = lab.both(expression, customers)
+        assert in_sql == in_python, expression
+
+    check()
+
+
+def test_arithmetic_at_the_edges_of_doubles_agrees_on_sqlite(sqlite_lab):
+    agree_at_the_edges(sqlite_lab, 150)
+
+
+@pytest.mark.postgres
+def test_arithmetic_at_the_edges_of_doubles_agrees_on_postgresql(postgres_lab):
+    agree_at_the_edges(postgres_lab, 100)
 
 
 def test_sql_and_python_agree_on_sqlite(sqlite_lab):

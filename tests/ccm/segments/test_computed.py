@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from ccm.models import Customer
+from ccm.feedback.models import ResponseEvent
+from ccm.models import Customer, utcnow
 from ccm.segments import refresh_computed
 from ccm.segments.models import CustomerMetrics
 
@@ -69,18 +70,38 @@ def test_lifecycle_stages_rfm_and_engagement(any_engine):
         add_customer(session, "RISING", {**steady, **{p: "80.00" for p in recent}})
         add_customer(session, "STEADY", steady)
         add_customer(session, "YOUNG", {p: "50.00" for p in recent + before})
+        add_customer(session, "GONE-BUT-READING", {p: "50.00" for p in old})
+        ids = dict(session.execute(select(Customer.external_id, Customer.id)).all())
+        now = utcnow()
+        # STEADY: 3 opens (2 each), a click (5), a payment (10) lately; one old open and a bot's click do not count.
+        for n, (kind, days, bot) in enumerate([("opened", 1, False), ("opened", 2, False), ("opened", 3, False), ("clicked", 3, False),
+                                               ("paid", 4, False), ("opened", 200, False), ("clicked", 1, True)]):
+            session.add(ResponseEvent(event_key=f"s{n}", type=kind, source="test", customer_id=ids["STEADY"], bot=bot,
+                                      occurred_at=now - dt.timedelta(days=days), recorded_at=now, data={}))
+        # Twenty clicks: 100 points; and a payment: capped at 100.
+        for n in range(20):
+            session.add(ResponseEvent(event_key=f"r{n}", type="clicked", source="test", customer_id=ids["RISING"], bot=False,
+                                      occurred_at=now - dt.timedelta(days=1), recorded_at=now, data={}))
+        session.add(ResponseEvent(event_key="r-paid", type="paid", source="test", customer_id=ids["RISING"], bot=False,
+                                  occurred_at=now - dt.timedelta(days=1), recorded_at=now, data={}))
+        session.add(ResponseEvent(event_key="g1", type="opened", source="test", customer_id=ids["GONE-BUT-READING"], bot=False,
+                                  occurred_at=now - dt.timedelta(days=20), recorded_at=now, data={}))
     with any_engine.db.session() as session:
         refresh_computed(session, any_engine.settings)
+        last = dict(session.execute(select(Customer.external_id, Customer.last_response_at)).all())
         stages = dict(session.execute(select(Customer.external_id, Customer.lifecycle_stage)).all())
         scores = dict(session.execute(select(Customer.external_id, Customer.engagement_score)).all())
         rfm = dict(session.execute(select(Customer.external_id, Customer.rfm)).all())
         tenure = dict(session.execute(select(Customer.external_id, CustomerMetrics.tenure_months).join(CustomerMetrics)).all())
     assert stages == {
         "NEW": "acquisition", "NEW-NO-FEED": "acquisition", "GONE": "exit", "FALLING": "decline",
-        "RISING": "growth", "STEADY": "maturity", "YOUNG": "growth",
+        "RISING": "growth", "STEADY": "maturity", "YOUNG": "growth", "GONE-BUT-READING": "decline",
     }
     assert tenure["NEW"] == 0 and tenure["NEW-NO-FEED"] == 1 and tenure["STEADY"] == 13
-    assert scores["STEADY"] == 100 and scores["GONE"] == 50 and scores["NEW-NO-FEED"] == 0
+    # Engagement from recorded responses of the last 90 days, bots left out.
+    assert scores["STEADY"] == 3 * 2 + 5 + 10 and scores["RISING"] == 100 and scores["GONE-BUT-READING"] == 2
+    assert scores["GONE"] == 0 and scores["NEW-NO-FEED"] == 0
+    assert last["STEADY"] == now - dt.timedelta(days=1) and last["GONE"] is None
     assert all(len(value) == 3 and set(value) <= set("12345") for value in rfm.values())
     assert rfm["RISING"][2] == "5" and rfm["NEW-NO-FEED"][0] == "1"
 

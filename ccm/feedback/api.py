@@ -1,0 +1,184 @@
+"""What other systems report through ``POST /api/v1/events``: conversions ("bought product
+X") and payments ("paid statement 2026-11"), with an amount, idempotent on the caller's
+event id. And the API tokens that authenticate them (only a hash is stored).
+
+Body::
+
+    {"id": "pay-2026-11-ACC-1", "type": "payment", "customer": "C-1001",
+     "amount": "49.90", "currency": "USD", "occurred_at": "2026-11-30T10:00:00Z",
+     "message_id": 123, "reference": "statement 2026-11", "data": {...}}
+
+``type`` is ``conversion`` or ``payment`` (recorded as a response), or an event type a
+communication listens to (``payment.received``: it sends that communication to the
+customer at once, see ``ccm.triggers``); ``id``, ``type`` and ``customer`` (the external id)
+are required; ``message_id`` is optional (without it a conversion is attributed to the
+last message sent to the customer within ``[feedback] attribution_days``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sqlalchemy import select, update
+
+from ccm import validation as v
+from ccm.engine import Engine
+from ccm.feedback.events import Event, record
+from ccm.feedback.models import ApiToken
+from ccm.models import Customer, utcnow
+
+API_TYPES = {"conversion": "converted", "payment": "paid"}
+FIELDS = {"id", "type", "customer", "amount", "currency", "occurred_at", "message_id", "reference", "data"}
+
+
+class ApiInputError(ValueError):
+    """A request the API refuses: ``field`` names what is wrong, ``status`` the HTTP code."""
+
+    def __init__(self, field: str, reason: str, status: int = 400) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason, self.status = field, reason, status
+
+
+@dataclass(frozen=True)
+class ApiEvent:
+    event: Event
+    customer: str
+    event_id: str
+    feedback: bool  # a conversion or payment (recorded), else a trigger (sends)
+
+
+def parse_event(body: Any, triggers: Iterable[str] = ()) -> ApiEvent:
+    """Check the body; ``triggers`` are the event types communications listen to."""
+    if not isinstance(body, dict):
+        raise ApiInputError("body", "must be a JSON object")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise ApiInputError(unknown[0], f"unknown field (known: {', '.join(sorted(FIELDS))})")
+    try:
+        event_id = v.text(body.get("id"), "id", max_length=150, required=True)
+        kind = v.text(body.get("type"), "type", max_length=50, required=True)
+        if kind not in API_TYPES and kind not in triggers:
+            known = ", ".join([*API_TYPES, *triggers])
+            raise v.FieldError("type", f"unknown event type {kind!r} (one of: {known})")
+        customer = v.text(body.get("customer"), "customer", max_length=64, required=True)
+        currency = v.currency(body.get("currency"), "currency")
+        amount = v.money(body.get("amount"), "amount", currency_code=currency, required=False)
+        if amount is not None and currency is None:
+            raise v.FieldError("currency", "is required with an amount")
+        occurred = v.datetime_utc(body.get("occurred_at"), "occurred_at") if body.get("occurred_at") is not None else None
+        reference = v.text(body.get("reference"), "reference", max_length=200)
+    except v.FieldError as exc:
+        raise ApiInputError(exc.field, exc.reason) from None
+    message_id = body.get("message_id")
+    if message_id is not None and (isinstance(message_id, bool) or not isinstance(message_id, int)):
+        raise ApiInputError("message_id", "must be a whole number")
+    data = body.get("data", {})
+    if not isinstance(data, dict) or len(json.dumps(data)) > 4000:
+        raise ApiInputError("data", "must be a JSON object of at most 4000 characters")
+    if reference:
+        data = {**data, "reference": reference}
+    event = Event(key=f"api:{event_id}", type=API_TYPES.get(kind, kind), source="api", occurred_at=occurred or utcnow(),
+                  message_id=message_id, amount=amount, currency=currency, data=data)
+    return ApiEvent(event, customer, event_id, kind in API_TYPES)
+
+
+@dataclass(frozen=True)
+class ApiOutcome:
+    status: int
+    payload: dict[str, Any]
+    runs_to_deliver: list[int]
+
+
+def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
+    """Record a conversion or payment, or send what a trigger event asks for."""
+    from ccm.triggers import TriggerConflict, event_types, trigger
+
+    with engine.db.session() as session:
+        known = event_types(session)
+    parsed = parse_event(body, known)
+    with engine.db.session() as session:
+        customer_id = session.scalar(select(Customer.id).where(Customer.external_id == parsed.customer))
+    if customer_id is None:
+        raise ApiInputError("customer", f"no such customer: {parsed.customer}", status=422)
+    if parsed.feedback:
+        with engine.db.session() as session:
+            parsed.event.customer_id = customer_id
+            try:
+                outcome = record(session, parsed.event, engine.settings)
+            except ValueError as exc:  # e.g. no such message
+                raise ApiInputError("message_id", str(exc), status=422) from None
+        payload = {"recorded": outcome.new, "duplicate": not outcome.new, "event": outcome.event_id, "message_id": outcome.message_id}
+        return ApiOutcome(201 if outcome.new else 200, payload, [])
+    data = dict(parsed.event.data)
+    event = {"id": parsed.event_id, "type": (body or {}).get("type"), "occurred_at": parsed.event.occurred_at.isoformat() + "Z",
+             "amount": str(parsed.event.amount) if parsed.event.amount is not None else None, "currency": parsed.event.currency,
+             "reference": data.pop("reference", None), "data": data}  # every key present: templates may test any of them
+    try:
+        messages = trigger(engine, event["type"], parsed.event_id, customer_id, event)
+    except TriggerConflict as exc:
+        raise ApiInputError("id", str(exc), status=409) from None
+    duplicate = bool(messages) and all(m.duplicate for m in messages)
+    payload = {"duplicate": duplicate, "messages": [
+        {"communication": m.communication, "message_id": m.message_id, "channel": m.channel, "state": m.state, "reason": m.reason}
+        for m in messages]}
+    runs = sorted({m.run_id for m in messages if m.state == "pending" and not m.duplicate})
+    return ApiOutcome(200 if duplicate else 202, payload, runs)
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(engine: Engine, name: str) -> str:
+    """A new token; it is shown once, only its hash is kept."""
+    token = "ccm_" + secrets.token_urlsafe(32)
+    with engine.db.session() as session:
+        if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
+            raise ValueError(f"a token named {name!r} exists; revoke it first or choose another name")
+        session.add(ApiToken(name=name, token_hash=_hash(token), created_at=utcnow()))
+    return token
+
+
+def revoke_token(engine: Engine, name: str) -> None:
+    with engine.db.session() as session:
+        token = session.scalar(select(ApiToken).where(ApiToken.name == name))
+        if token is None:
+            raise LookupError(f"no such token: {name}")
+        token.revoked_at = token.revoked_at or utcnow()
+        token.name = f"{name} (revoked {token.revoked_at:%Y-%m-%d %H:%M:%S})"
+
+
+def list_tokens(engine: Engine) -> list[dict[str, Any]]:
+    with engine.db.reader() as session:
+        return [
+            {"name": t.name, "created_at": t.created_at.isoformat(timespec="seconds") + "Z",
+             "last_used_at": t.last_used_at.isoformat(timespec="seconds") + "Z" if t.last_used_at else None,
+             "revoked": t.revoked_at is not None}
+            for t in session.scalars(select(ApiToken).order_by(ApiToken.id))
+        ]
+
+
+def authenticate(engine: Engine, header: str | None, scope: str = "events") -> str | None:
+    """The name of the token in an ``Authorization: Bearer ...`` header, or None (no such
+    token, revoked, or not allowed ``scope``)."""
+    scheme, _, credentials = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    digest = _hash(credentials.strip())
+    with engine.db.reader() as session:
+        found = session.execute(select(ApiToken.id, ApiToken.name, ApiToken.last_used_at, ApiToken.scopes)
+                                .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))).first()
+    if found is None or scope not in found.scopes.split():
+        return None
+    now = utcnow()
+    if found.last_used_at is None or now - found.last_used_at > dt.timedelta(minutes=1):  # a write a minute, not one per call
+        with engine.db.session() as session:
+            session.execute(update(ApiToken).where(ApiToken.id == found.id).values(last_used_at=now))
+    return found.name

@@ -1,0 +1,36 @@
+"""Signatures of inbound callbacks: ``X-CCM-Timestamp`` (Unix seconds) and
+``X-CCM-Signature: sha256=<hex>``, the HMAC-SHA256 with ``[feedback] webhook_secret`` of
+``<timestamp>.<raw body>``. A signature older or newer than five minutes is refused, so a
+captured callback cannot be replayed later; events are idempotent on their ids anyway.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+TOLERANCE_SECONDS = 300
+
+
+class SignatureError(PermissionError):
+    """The callback is not signed with our secret (or too old); nothing is recorded."""
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float | None = None) -> None:
+    if not secret:
+        raise SignatureError("inbound callbacks are off: set [feedback] webhook_secret")
+    if not timestamp or not signature:
+        raise SignatureError("missing X-CCM-Timestamp or X-CCM-Signature")
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        raise SignatureError("X-CCM-Timestamp must be Unix seconds") from None
+    if abs((now if now is not None else time.time()) - stamp) > TOLERANCE_SECONDS:
+        raise SignatureError("the signature is too old or from the future")
+    if not hmac.compare_digest(sign(secret, stamp, body), signature.strip()):
+        raise SignatureError("bad signature")

@@ -1,0 +1,201 @@
+"""Triggered communications: an event from another system (``POST /api/v1/events`` with a
+type such as ``payment.received``) sends the communications that listen to it
+(``config.trigger``) to that one customer, at once.
+
+Each event becomes one message per listening communication, in that communication's run of
+the day (cycle ``YYYY-MM-DD``, UTC), with the idempotency key ``<communication>:event:<id>``:
+an event sent twice sends nothing twice. The event's ``data`` is in the message
+(``messages.data``) and in the templates as ``event``. The message is handed to a delivery
+thread of this process (or a Celery task with the celery executor) right after it is
+written; if this process dies first, the retry sweeper sends it within a minute.
+Marketing communications may listen too; they respect consent, suppressions, the
+customer's topics and the frequency cap; service ones (confirmations) need service consent.
+While the day's run is paused, new messages wait in it (sent on ``ccm runs resume``); once
+it is cancelled, they are suppressed. An event id used before for another customer is
+refused (409).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, selectinload
+
+from ccm.communications import ensure_built_in, is_marketing
+from ccm.engine import Engine
+from ccm.models import Communication, Customer, Message, Run, utcnow
+from ccm.runs.caps import frequency_problem, last_marketing, over_cap
+from ccm.runs.gate import consent_purpose
+from ccm.runs.policy import ChannelPolicy, Choice, suppressions_for, topic_problem
+from ccm.templatestore import effective_versions, sync_library
+
+log = logging.getLogger(__name__)
+
+
+class TriggerConflict(ValueError):
+    """The event's id was used before for another customer."""
+
+
+@dataclass(frozen=True)
+class Triggered:
+    communication: str
+    message_id: int
+    run_id: int
+    channel: str | None
+    state: str  # pending (to be sent now), held (the day's run is paused) or suppressed
+    reason: str | None
+    duplicate: bool
+
+
+def listeners(session: Session, event_type: str) -> list[Communication]:
+    ensure_built_in(session)
+    return [c for c in session.scalars(select(Communication).order_by(Communication.id)) if c.config.get("trigger") == event_type]
+
+
+def event_types(session: Session) -> list[str]:
+    ensure_built_in(session)
+    return sorted({c.config["trigger"] for c in session.scalars(select(Communication)) if c.config.get("trigger")})
+
+
+def trigger(engine: Engine, event_type: str, event_id: str, customer_id: int, event: dict[str, Any]) -> list[Triggered]:
+    """Write the message of every communication listening to ``event_type``; returns them."""
+    done = []
+    with engine.db.session() as session:
+        communications = listeners(session, event_type)
+        if not communications:
+            return []
+        customer = session.scalars(select(Customer).where(Customer.id == customer_id).options(selectinload(Customer.consents))).one()
+        for communication in communications:
+            done.append(_message(engine, session, communication, customer, event_id, event))
+    return done
+
+
+def _message(engine: Engine, session: Session, communication: Communication, customer: Customer, event_id: str,
+             event: dict[str, Any]) -> Triggered:
+    now = utcnow()
+    run = _run_of_the_day(engine, session, communication, now)
+    key = f"{communication.name}:event:{event_id}"[:200]
+    existing = session.scalar(select(Message).where(Message.idempotency_key == key))
+    if existing is not None:
+        if existing.customer_id != customer.id:
+            raise TriggerConflict(f"event id {event_id!r} was sent before for another customer")
+        return Triggered(communication.name, existing.id, existing.run_id, existing.channel, existing.state, existing.reason, True)
+    choice = _choose(engine, session, communication, customer, run.id)
+    if run.state == "cancelled":  # an operator stopped today's messages (a broken template, say): keep them stopped
+        choice = Choice(None, "run cancelled", suppressed=True)
+    insert = sqlite_insert if engine.db.is_sqlite else pg_insert
+    message_id = session.execute(
+        insert(Message).values(
+            run_id=run.id, customer_id=customer.id, channel=choice.channel or "none", purpose="event",
+            idempotency_key=key, state="suppressed" if choice.suppressed or not choice.channel else "pending",
+            reason=choice.reason, attempts=0, template_versions={}, decisions={}, links=[], data={"event": event},
+            created_at=now, updated_at=now,
+        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Message.id)
+    ).scalar()
+    if message_id is None:  # the same event at the same moment through another request
+        existing = session.scalar(select(Message).where(Message.idempotency_key == key))
+        return Triggered(communication.name, existing.id, existing.run_id, existing.channel, existing.state, existing.reason, True)
+    # A paused run keeps its new messages pending until someone resumes it; otherwise it runs again.
+    reopened = {} if run.state in ("paused", "cancelled") else {"state": "running", "finished_at": None}
+    session.execute(update(Run).where(Run.id == run.id).values(records_in=Run.records_in + 1, **reopened))
+    state = "suppressed" if choice.suppressed or not choice.channel else "pending" if run.state != "paused" else "held"
+    log.info("triggered message %s of %s: %s", message_id, communication.name, state)
+    return Triggered(communication.name, message_id, run.id, choice.channel, state, choice.reason, False)
+
+
+def _run_of_the_day(engine: Engine, session: Session, communication: Communication, now: dt.datetime) -> Run:
+    cycle = now.strftime("%Y-%m-%d")
+    run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
+    if run is None:  # the day's first event: the library as it is now is what the day's messages use
+        sync_library(session, engine.templates_dir)
+        insert = sqlite_insert if engine.db.is_sqlite else pg_insert
+        session.execute(insert(Run).values(communication_id=communication.id, cycle=cycle, state="running", records_in=0,
+                                           template_versions=effective_versions(session), options={"triggered": True},
+                                           created_at=now, started_at=now)
+                        .on_conflict_do_nothing(index_elements=["communication_id", "cycle"]))
+        run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
+    return run
+
+
+def _choose(engine: Engine, session: Session, communication: Communication, customer: Customer, run_id: int) -> Choice:
+    if customer.erased_at is not None:
+        return Choice(None, "customer erased", suppressed=True)
+    if is_marketing(communication):
+        problem = topic_problem(customer, communication.config.get("topic"))
+        if problem:
+            return Choice(None, problem, suppressed=True)
+        cap, capped = over_cap(engine.settings, session, [customer.id])
+        if customer.id in capped:
+            return Choice(None, cap.reason, suppressed=True)
+        problem = frequency_problem(customer, last_marketing(session, [customer.id]).get(customer.id), utcnow())
+        if problem:
+            return Choice(None, problem, suppressed=True)
+    policy = ChannelPolicy(communication.config.get("channel_policy"))
+    suppressed = suppressions_for(session, [customer], ("email", "sms"))
+    from ccm.rules import load_values
+
+    values = {}
+    if policy.rules:
+        values = next(load_values(session, policy.rules, where=Customer.id == customer.id), {})
+    return policy.choose(customer, values, suppressed, consent_purpose(communication))
+
+
+# --------------------------------------------------------------------------- delivering at once
+
+
+class Dispatcher:
+    """A thread of the web process that delivers triggered messages as they are written
+    (one Worker per run, kept: templates and the renderer are set up once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.queue: queue.Queue[int] = queue.Queue()
+        self.workers: dict[int, Any] = {}
+        self.celery: Any = None
+        self.thread = threading.Thread(target=self._loop, name="ccm-trigger-dispatch", daemon=True)
+        self.thread.start()
+
+    def submit(self, run_id: int) -> None:
+        if self.engine.settings["ccm"]["executor"] == "celery":
+            from ccm.runs.distributed import TASK, make_celery
+
+            if self.celery is None:
+                self.celery = make_celery(self.engine.settings)
+            self.celery.send_task(TASK, args=[run_id])
+            return
+        self.queue.put(run_id)
+
+    def _loop(self) -> None:
+        from ccm.runs.deliver import Worker
+
+        while True:
+            run_id = self.queue.get()
+            try:
+                worker = self.workers.get(run_id)
+                if worker is None:
+                    while len(self.workers) >= 8:
+                        self.workers.pop(next(iter(self.workers)))
+                    worker = self.workers[run_id] = Worker(self.engine, run_id)
+                while worker.run_one_chunk():
+                    pass
+            except Exception as exc:  # the sweeper sends what is left; this thread goes on, with a fresh Worker
+                self.workers.pop(run_id, None)
+                log.error("run %s: delivering triggered messages failed: %s", run_id, type(exc).__name__)
+
+
+_dispatchers: dict[int, Dispatcher] = {}
+_lock = threading.Lock()
+
+
+def dispatcher(engine: Engine) -> Dispatcher:
+    with _lock:
+        if id(engine) not in _dispatchers:
+            _dispatchers[id(engine)] = Dispatcher(engine)
+        return _dispatchers[id(engine)]

@@ -1,0 +1,55 @@
+"""The web side of the engine, as Flask blueprints:
+
+- ``track``: the public endpoints customers reach from their messages (open pixel, click
+  redirect, one-click unsubscribe, preference centre), rate limited per client;
+- ``inbound``: provider callbacks (SMS replies, delivery receipts, bounces, complaints),
+  signed with ``[feedback] webhook_secret``;
+- ``api``: the REST API under ``/api/v1``, token-authenticated, with its OpenAPI document.
+
+Views are thin: they parse input, call one function of ``ccm.feedback`` and answer.
+Pages render from ``ccm/web/pages`` with Flask's own (autoescaping) Jinja environment;
+customer templates never render here.
+"""
+from __future__ import annotations
+
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+
+from ccm.feedback.tokens import secret_key
+
+csrf = CSRFProtect()
+
+
+def init_app(app: Flask) -> None:
+    from ccm.web import api, inbound, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
+
+    settings = app.config["CCM"]
+    hops = int(settings["web"]["proxy_hops"])
+    if hops:  # behind TLS proxies: the client's address and scheme from their X-Forwarded-* headers
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.secret_key = secret_key(settings)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings["web"]["public_url"].startswith("https://"))
+    csrf.init_app(app)
+    limiter = Limiter(get_remote_address, app=app, storage_uri=settings["web"]["rate_limit_storage"], headers_enabled=True,
+                      key_prefix="ccm")
+    app.cli.commands.pop("limiter", None)  # its maintenance commands are not part of `ccm`
+    limiter.limit(settings["web"]["rate_limit"])(track.blueprint)
+    # Not limited per client address: mail providers send every one-click unsubscribe from a
+    # few servers, and a provider's callbacks all come from one; a token or a signature
+    # authenticates each of them, and a refusal would lose an unsubscribe or a bounce.
+    limiter.exempt(track.unsubscribe_blueprint)
+    limiter.exempt(inbound.blueprint)
+    # One-click unsubscribe is a POST from a mail program without cookies (RFC 8058), callbacks and
+    # the API come from machines: their tokens and signatures authenticate them, not a session.
+    csrf.exempt(track.unsubscribe)
+    csrf.exempt(inbound.blueprint)
+    csrf.exempt(api.blueprint)
+    app.register_blueprint(track.blueprint)
+    app.register_blueprint(track.unsubscribe_blueprint)
+    app.register_blueprint(inbound.blueprint)
+    app.register_blueprint(api.blueprint)
