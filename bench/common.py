@@ -1,8 +1,11 @@
 """What the benchmarks share: an engine in a scratch folder, loaded, and one timed cycle."""
 from __future__ import annotations
 
+import csv
+import json
 import resource
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,38 @@ class CycleResult:
         return sum(self.pages_by_account.values())
 
 
+def engine_settings(var: Path, **sections: dict) -> dict:
+    """The settings of a scratch engine in ``var``: SQLite, one worker, e-mail to a maildir,
+    SMS to a file, print to a folder; ``sections`` add to or override them, key by key."""
+    settings: dict = {
+        "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": 1},
+        "channels": {"email": f"maildir://{var}/maildir", "sms": f"file://{var}/sms.jsonl", "print": f"print://{var}/print"},
+    }
+    for section, values in sections.items():
+        settings.setdefault(section, {}).update(values)
+    return settings
+
+
+def write_email_customers(path: Path, external_ids: Iterable[str]) -> Path:
+    """A customers file of e-mail customers who consented to e-mail, in UTC."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["external_id", "name", "email", "consent_email", "timezone"])
+        for external_id in external_ids:
+            writer.writerow([external_id, f"Customer {external_id}", f"{external_id.lower()}@example.com", "yes", "UTC"])
+    return path
+
+
+def write_statement_feed(path: Path, accounts: Iterable[tuple[str, str]]) -> Path:
+    """A billing feed of one small November statement per (account, customer external id)."""
+    with path.open("w", encoding="utf-8") as fh:
+        for account, customer in accounts:
+            fh.write(json.dumps({"account": account, "customer_id": customer, "period": "2026-11", "opening_balance": "10.00",
+                                 "closing_balance": "22.34", "amount_due": "22.34", "due_date": "2026-12-15", "currency": "USD",
+                                 "lines": [{"date": "2026-11-05", "description": "Energy usage", "amount": "12.34"}]}) + "\n")
+    return path
+
+
 def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None, **sections: dict) -> CycleResult:
     """Import the files into a fresh SQLite engine in ``var`` and time the statement cycle
     alone; the import is not timed."""
@@ -36,13 +71,7 @@ def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None
     from ccm.models import ArchivedDocument
     from ccm.runs import service
 
-    settings = {
-        "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": 1, **(ccm or {})},
-        "channels": {"email": f"maildir://{var}/maildir", "sms": f"file://{var}/sms.jsonl", "print": f"print://{var}/print"},
-    }
-    for section, values in sections.items():
-        settings.setdefault(section, {}).update(values)
-    engine = Engine.from_settings(settings)
+    engine = Engine.from_settings(engine_settings(var, ccm={**(ccm or {})}, **sections))
     engine.db.upgrade()
     import_customers(engine.db, customers, rejects_dir=var, progress=False)
     import_feed(engine.db, feed, rejects_dir=var, progress=False)

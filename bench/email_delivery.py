@@ -20,7 +20,6 @@ times and the fastest run of each counts.
 from __future__ import annotations
 
 import csv
-import json
 import smtplib
 import socket
 import subprocess
@@ -31,7 +30,7 @@ from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 
-from bench.common import TEMPLATES, cpu_seconds, cycle_run
+from bench.common import TEMPLATES, cpu_seconds, cycle_run, write_statement_feed
 
 
 SINK = """
@@ -83,11 +82,7 @@ def _data(folder: Path, count: int) -> tuple[Path, Path]:
         writer.writerow(["external_id", "name", "email", "paperless", "consent_email", "locale", "timezone"])
         for i in range(count):
             writer.writerow([f"E{i:06d}", f"Customer {i}", f"c{i}@example.com", "yes", "yes", "en_US", "America/Chicago"])
-    with feed.open("w", encoding="utf-8") as fh:
-        for i in range(count):
-            fh.write(json.dumps({"account": f"A{i:06d}", "customer_id": f"E{i:06d}", "period": "2026-11", "opening_balance": "10.00",
-                                 "closing_balance": "22.34", "amount_due": "22.34", "due_date": "2026-12-15", "currency": "USD",
-                                 "lines": [{"date": "2026-11-05", "description": "Energy usage", "amount": "12.34"}]}) + "\n")
+    write_statement_feed(feed, ((f"A{i:06d}", f"E{i:06d}") for i in range(count)))
     return customers, feed
 
 

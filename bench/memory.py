@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import TEMPLATES
+from bench.common import engine_settings, write_statement_feed
 
 GOAL = 1.2
 STREAM_DOCUMENTS = 25  # print production streams in the print check: several per run at both sizes
@@ -47,19 +47,12 @@ def _write_data(folder: Path, customers: int, *, paper: bool) -> tuple[Path, Pat
         for i in range(customers):
             writer.writerow([f"M{i:07d}", f"Customer {i}", f"m{i}@example.com", f"+14152{i:06d}", f"{i} Oak Ave", "Springfield",
                              f"{62000 + i % 900}", "US", "no" if paper else "yes", "yes", "no" if paper else "yes", "America/Chicago"])
-    with feed.open("w", encoding="utf-8") as fh:
-        for i in range(customers):
-            fh.write(json.dumps({"account": f"MA{i:07d}", "customer_id": f"M{i:07d}", "period": "2026-11", "opening_balance": "10.00",
-                                 "closing_balance": "22.34", "amount_due": "22.34", "due_date": "2026-12-15", "currency": "USD",
-                                 "lines": [{"date": "2026-11-05", "description": "Energy usage", "amount": "12.34"}]}) + "\n")
+    write_statement_feed(feed, ((f"MA{i:07d}", f"M{i:07d}") for i in range(customers)))
     return people, feed
 
 
 def _settings(var: Path, port: int | None, *, paper: bool) -> dict:
-    settings: dict = {
-        "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": 1},
-        "channels": {"email": f"maildir://{var}/maildir", "sms": f"file://{var}/sms/outbox.jsonl", "print": f"print://{var}/print"},
-    }
+    settings = engine_settings(var, channels={"sms": f"file://{var}/sms/outbox.jsonl"})
     if paper:
         settings["production"] = {"stream_documents": STREAM_DOCUMENTS}
     else:

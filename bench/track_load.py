@@ -14,7 +14,6 @@ Both see the same request mix: every sent message's pixel, or its first link, in
 from __future__ import annotations
 
 import base64
-import csv
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.common import TEMPLATES
+from bench.common import engine_settings, write_email_customers
 
 CCM = str(Path(sys.executable).with_name("ccm"))
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -60,19 +59,9 @@ def _prepare(folder: Path, customers: int) -> tuple[dict, dict[str, list[str]], 
     from sqlalchemy import select
 
     folder.mkdir(parents=True, exist_ok=True)
-    people = folder / "people.csv"
-    with people.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["external_id", "name", "email", "consent_email", "timezone"])
-        for i in range(customers):
-            writer.writerow([f"L{i:06d}", f"Load {i}", f"load{i}@example.com", "yes", "UTC"])
-    settings = {
-        "ccm": {"database_url": f"sqlite:///{folder}/ccm.db", "var_dir": str(folder), "templates_dir": str(TEMPLATES), "workers": 1},
-        "channels": {"email": f"maildir://{folder}/maildir", "sms": f"file://{folder}/sms.jsonl", "print": f"print://{folder}/print"},
-        "web": {"secret_key": SECRET, "rate_limit": "100000000/minute"},
-        "feedback": {"bot_seconds": 0},
-        "delivery": {"quiet_hours": ""},
-    }
+    people = write_email_customers(folder / "people.csv", (f"L{i:06d}" for i in range(customers)))
+    settings = engine_settings(folder, web={"secret_key": SECRET, "rate_limit": "100000000/minute"}, feedback={"bot_seconds": 0},
+                               delivery={"quiet_hours": ""})
     engine = Engine.from_settings(settings)
     engine.db.upgrade()
     import_customers(engine.db, people, rejects_dir=folder, progress=False)

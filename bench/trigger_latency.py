@@ -15,7 +15,6 @@ turns the event into a delivered message, timed the same way per event.
 """
 from __future__ import annotations
 
-import csv
 import json
 import mailbox
 import os
@@ -29,7 +28,7 @@ from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 
-from bench.common import TEMPLATES
+from bench.common import engine_settings, write_email_customers
 from bench.track_load import _config, _port, _wait
 
 CCM = str(Path(sys.executable).with_name("ccm"))
@@ -48,18 +47,9 @@ def _engine(folder: Path, events: int, rate: float) -> tuple[dict[str, float], f
     from sqlalchemy import select
 
     folder.mkdir(parents=True)
-    people = folder / "people.csv"
-    with people.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["external_id", "name", "email", "consent_email", "timezone"])
-        for i in range(events):
-            writer.writerow([f"T{i:05d}", f"Payer {i}", f"payer{i}@example.com", "yes", "UTC"])
-    settings = {
-        "ccm": {"database_url": f"sqlite:///{folder}/ccm.db", "var_dir": str(folder), "templates_dir": str(TEMPLATES), "workers": 1},
-        "channels": {"email": f"maildir://{folder}/maildir", "sms": f"file://{folder}/sms.jsonl", "print": f"print://{folder}/print"},
-        "web": {"secret_key": "bench-secret-key-0123456789abcdefghij", "rate_limit": "100000000/minute"},
-        "delivery": {"quiet_hours": ""},
-    }
+    people = write_email_customers(folder / "people.csv", (f"T{i:05d}" for i in range(events)))
+    settings = engine_settings(folder, web={"secret_key": "bench-secret-key-0123456789abcdefghij", "rate_limit": "100000000/minute"},
+                               delivery={"quiet_hours": ""})
     engine = Engine.from_settings(settings)
     engine.db.upgrade()
     import_customers(engine.db, people, rejects_dir=folder, progress=False)

@@ -29,6 +29,9 @@ COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operato
 SegmentClause = Callable[[str], ColumnElement]
 UPPER, LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 PG_NUMERIC_TEXT = r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)$"
+# The decimal 1e300, not Decimal(1e300): the double nearest 1e300 is a little above it, and the
+# JSON number 1e300 (exact in jsonb's numeric) must be out of range as it is in Python.
+PG_MAX_ATTRIBUTE_NUMBER = Decimal(repr(MAX_ATTRIBUTE_NUMBER))
 
 
 def compile_sql(
@@ -151,7 +154,7 @@ class _Compiler:
         text = Customer.attributes.op("->>", return_type=String)(literal(key, String))
         if kind == NUMBER:
             numeric_text = and_(kind_of == "string", func.length(text) <= MAX_NUMERIC_TEXT, text.op("~", is_comparison=True)(PG_NUMERIC_TEXT))
-            json_number = and_(kind_of == "number", func.abs(cast(text, Numeric)) < literal(Decimal(MAX_ATTRIBUTE_NUMBER), Numeric))
+            json_number = and_(kind_of == "number", func.abs(cast(text, Numeric)) < literal(PG_MAX_ATTRIBUTE_NUMBER, Numeric))
             return case((json_number, cast(text, Float)), (numeric_text, cast(text, Float)), else_=None)
         if kind == TEXT:
             return case((kind_of == "string", text), else_=None)
