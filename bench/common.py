@@ -31,10 +31,12 @@ class CycleResult:
 
 def engine_settings(var: Path, **sections: dict) -> dict:
     """The settings of a scratch engine in ``var``: SQLite, one worker, e-mail to a maildir,
-    SMS to a file, print to a folder; ``sections`` add to or override them, key by key."""
+    SMS to a file, print to a folder, no quiet hours (a benchmark's run must not depend on
+    the time of day in its customers' time zones); ``sections`` add to or override them, key by key."""
     settings: dict = {
         "ccm": {"database_url": f"sqlite:///{var}/ccm.db", "var_dir": str(var), "templates_dir": str(TEMPLATES), "workers": 1},
         "channels": {"email": f"maildir://{var}/maildir", "sms": f"file://{var}/sms.jsonl", "print": f"print://{var}/print"},
+        "delivery": {"quiet_hours": ""},
     }
     for section, values in sections.items():
         settings.setdefault(section, {}).update(values)

@@ -60,8 +60,7 @@ def _prepare(folder: Path, customers: int) -> tuple[dict, dict[str, list[str]], 
 
     folder.mkdir(parents=True, exist_ok=True)
     people = write_email_customers(folder / "people.csv", (f"L{i:06d}" for i in range(customers)))
-    settings = engine_settings(folder, web={"secret_key": SECRET, "rate_limit": "100000000/minute"}, feedback={"bot_seconds": 0},
-                               delivery={"quiet_hours": ""})
+    settings = engine_settings(folder, web={"secret_key": SECRET, "rate_limit": "100000000/minute"}, feedback={"bot_seconds": 0})
     engine = Engine.from_settings(settings)
     engine.db.upgrade()
     import_customers(engine.db, people, rejects_dir=folder, progress=False)

@@ -48,8 +48,7 @@ def _engine(folder: Path, events: int, rate: float) -> tuple[dict[str, float], f
 
     folder.mkdir(parents=True)
     people = write_email_customers(folder / "people.csv", (f"T{i:05d}" for i in range(events)))
-    settings = engine_settings(folder, web={"secret_key": "bench-secret-key-0123456789abcdefghij", "rate_limit": "100000000/minute"},
-                               delivery={"quiet_hours": ""})
+    settings = engine_settings(folder, web={"secret_key": "bench-secret-key-0123456789abcdefghij", "rate_limit": "100000000/minute"})
     engine = Engine.from_settings(settings)
     engine.db.upgrade()
     import_customers(engine.db, people, rejects_dir=folder, progress=False)
