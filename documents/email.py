@@ -8,13 +8,15 @@ folded to spaces, so header injection is impossible.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.headerregistry import Address
+from email import policy
+from email.headerregistry import Address, BaseHeader
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -41,10 +43,7 @@ class Attachment:
 def inline_css(html: str, *, engine: str = "css-inline") -> str:
     """Move ``<style>`` rules into ``style`` attributes; at-rules (media queries) stay in a ``<style>``."""
     if engine == "css-inline":
-        import css_inline
-
-        inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-        return inliner.inline(html)
+        return _css_inliner().inline(html)
     if engine == "premailer":
         return _premailer(html)
     raise ValueError(f"unknown CSS inliner {engine!r} (choose one of: {', '.join(INLINERS)})")
@@ -56,12 +55,12 @@ def compose_email(*, subject: str, html: str, text: str, from_addr: str, to_addr
                   inliner: str = "css-inline") -> EmailMessage:
     """Build the MIME message for one customer."""
     message = EmailMessage()
-    message["Subject"] = _fold(subject)
-    message["From"] = _address(from_addr, from_name)
+    message["Subject"] = _subject_header(_fold(subject))
+    message["From"] = _sender_header("From", from_addr, from_name)
     message["To"] = _address(to_addr, to_name)
     if reply_to:
-        message["Reply-To"] = _address(reply_to)
-    message["Date"] = format_datetime(datetime.now(timezone.utc))
+        message["Reply-To"] = _sender_header("Reply-To", reply_to, None)
+    message["Date"] = _date_header(int(datetime.now(timezone.utc).timestamp()))
     message["Message-ID"] = _message_id(message_id)
     for name, value in (headers or {}).items():
         message[_header_name(name)] = _fold(value)
@@ -84,6 +83,31 @@ def make_message_id(key: str, domain: str, ref: str | None = None) -> str:
         raise ValueError(f"bad Message-ID reference {ref!r}")
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
     return f"<{ref}.{digest}@{domain}>" if ref else f"<{digest}@{domain}>"
+
+
+@functools.cache
+def _css_inliner():  # type: ignore[no-untyped-def]
+    import css_inline
+
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+# The sender's headers (and mostly the subject and date) are the same in every message of a run,
+# and parsing headers is a third of building a message: parsed once, the header objects
+# (immutable) are shared.
+@functools.lru_cache(maxsize=32)
+def _sender_header(name: str, addr_spec: str, display_name: str | None) -> BaseHeader:
+    return policy.default.header_factory(name, _address(addr_spec, display_name))
+
+
+@functools.lru_cache(maxsize=256)  # a run's subjects are few (per locale, per variant)
+def _subject_header(subject: str) -> BaseHeader:
+    return policy.default.header_factory("Subject", subject)
+
+
+@functools.lru_cache(maxsize=2)
+def _date_header(second: int) -> BaseHeader:
+    return policy.default.header_factory("Date", format_datetime(datetime.fromtimestamp(second, timezone.utc)))
 
 
 def _premailer(html: str) -> str:

@@ -105,3 +105,18 @@ def test_message_id_is_deterministic() -> None:
     assert first.startswith("<") and first.endswith("@acme.example>")
     with pytest.raises(ValueError):
         make_message_id("k", "evil>\r\nBcc: x")
+
+
+def test_sender_headers_parsed_once_stay_right_for_every_message() -> None:
+    """From and Reply-To are parsed once per sender and shared: each message still names its
+    own sender, and a bad sender address is refused every time, not only the first."""
+    first = reparse(compose(from_name="Acme Billing", reply_to="help@acme.example"))
+    other = reparse(compose(from_addr="news@acme.example", from_name="Acme News"))
+    again = reparse(compose(from_name="Acme Billing", reply_to="help@acme.example"))
+    assert [(a.display_name, a.addr_spec) for a in first["From"].addresses] == [("Acme Billing", "billing@acme.example")]
+    assert [(a.display_name, a.addr_spec) for a in other["From"].addresses] == [("Acme News", "news@acme.example")]
+    assert str(again["From"]) == str(first["From"]) and str(again["Reply-To"]) == "help@acme.example" and other["Reply-To"] is None
+    assert first["Date"] and first["Date"].datetime.tzinfo is not None
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            compose(from_addr="billing@acme.example\r\nBcc: evil@x.com")
