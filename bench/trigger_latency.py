@@ -28,7 +28,7 @@ from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 
-from bench.common import engine_settings, write_email_customers
+from bench.common import TEMPLATES, engine_settings, write_email_customers
 from bench.track_load import _config, _port, _wait
 
 CCM = str(Path(sys.executable).with_name("ccm"))

@@ -17,16 +17,17 @@ that dies.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import io
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfReader
 
 from .base import Channel, DeliveryResult, Outbound
 from .files import DeliveryMarkers, fsync_folder, safe_filename, write_new_file
@@ -245,18 +246,32 @@ def read_manifest(batch_folder: str) -> list[dict[str, str]]:
 def build_stream(batch_folder: str) -> str:
     """Merge a batch's documents in sequence order into ``print-stream.pdf``."""
     rows = sorted(read_manifest(batch_folder), key=lambda row: int(row["sequence"]))
-    writer = PdfWriter()
-    for row in rows:
-        writer.append(os.path.join(batch_folder, row["file"]))
     target = os.path.join(batch_folder, STREAM)
     tmp = f"{target}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
-        writer.write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    merge_pdfs([os.path.join(batch_folder, row["file"]) for row in rows], tmp)
     os.replace(tmp, target)
     fsync_folder(batch_folder)
     return target
+
+
+def merge_pdfs(sources: Sequence[str], target: str) -> None:
+    """Write the pages of ``sources``, in order, as one PDF at ``target`` (fsynced).
+
+    qpdf (pikepdf) copies the pages' objects as they are: about 0.8 ms a statement here,
+    where pypdf, parsing every object in Python, took about 7 ms. The sources are read into
+    memory (a stream's worth, bounded by ``[production] stream_documents``), not held open
+    as files, because qpdf reads their streams only when the target is written."""
+    import pikepdf
+
+    with contextlib.ExitStack() as open_sources, pikepdf.new() as merged:
+        for source in sources:
+            with open(source, "rb") as fh:
+                pdf = open_sources.enter_context(pikepdf.open(io.BytesIO(fh.read())))
+            merged.pages.extend(pdf.pages)
+        with open(target, "wb") as fh:
+            merged.save(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def _pages(pdf: bytes, meta: Mapping[str, Any]) -> int | None:

@@ -19,10 +19,9 @@ import shutil
 from collections.abc import Sequence
 from itertools import groupby
 
-from pypdf import PdfWriter
 
 from .files import fsync_folder
-from .print import csv_safe, read_manifest
+from .print import csv_safe, merge_pdfs, read_manifest
 
 COLUMNS = ("stream", "sequence", "envelope", "envelope_pages", "message_id", "customer", "pages",
            "household_key", "postal_code", "source")
@@ -60,22 +59,18 @@ def produce(folder: str, batch_ids: Sequence[str], name: str, *, max_documents: 
         manifest = csv.writer(fh)
         manifest.writerow(COLUMNS)
         for number, stream in enumerate(_streams(_envelopes(list(rows.values())), max_documents), start=1):
-            writer = PdfWriter()
             stream_name = f"stream-{number:04d}.pdf"
+            sources = []
             for envelope in stream:
                 envelope_no += 1
                 envelope_pages = sum(int(r["pages"]) for r in envelope)
                 for row in envelope:
                     sequence += 1
-                    writer.append(os.path.join(folder, row["source"]))
+                    sources.append(os.path.join(folder, row["source"]))
                     manifest.writerow([csv_safe(cell) for cell in (
                         stream_name, sequence, envelope_no, envelope_pages, row["message_id"], row["customer"],
                         row["pages"], row["household_key"], row["postal_code"], row["source"])])
-            with open(os.path.join(staging, stream_name), "wb") as out:
-                writer.write(out)
-                out.flush()
-                os.fsync(out.fileno())
-            writer.close()
+            merge_pdfs(sources, os.path.join(staging, stream_name))
     fsync_folder(staging)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
