@@ -259,3 +259,13 @@ def main(customers: int, postgres_url: str | None = None) -> None:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak memory of the process: {peak:.0f} MB (the decision loop holds {DECISION_SAMPLE:,} customers' values)")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.rules", description=__doc__.split("\n\n")[0])
+    parser.add_argument("customers", type=int, nargs="?", default=200_000, help="generated customers (1000000 for the issue's scale)")
+    parser.add_argument("--postgres", metavar="URL", help="also on this PostgreSQL database (its tables are replaced)")
+    arguments = parser.parse_args()
+    main(arguments.customers, arguments.postgres)
