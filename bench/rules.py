@@ -7,11 +7,13 @@
 3. A 10-rule decision compiled to Python beside the same rules as plain Python lambdas,
    per customer, over values loaded once (the loading is the same for both).
 
-Customers have 12 monthly feed records each. Memory stays flat: the refresh runs inside
+Customers have 12 monthly feed records each, and every other one six recent responses
+(payments, clicks or opens: the engagement score). Memory stays flat: the refresh runs inside
 the database and customer values are streamed in batches.
 """
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import tempfile
 import time
@@ -67,9 +69,21 @@ def _populate(db, customers: int) -> None:
         customers_sql = customers_sql.replace("'2024-01-01 00:00:00', '2024-01-01 00:00:00'", "TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-01'")
     from sqlalchemy import text
 
+    # Responses, so that the engagement score has something to add up: six in the last ten
+    # days for every other customer, payments (engagement 60), clicks (30) or opens (12).
+    kind = "CASE WHEN c.id % 7 < 2 THEN 'paid' WHEN c.id % 7 < 4 THEN 'clicked' ELSE 'opened' END"  # not tied to the spend level
+    six = " UNION ALL ".join(f"SELECT {n} AS n" for n in range(6))
+    at, no, empty = ("CAST(:at AS TIMESTAMP)", "false", "'{}'::jsonb") if pg else (":at", "0", "'{}'")
+    events_sql = (
+        "INSERT INTO response_events (event_key, type, source, channel, customer_id, occurred_at, recorded_at, bot, data)"
+        f" SELECT 'bench-' || c.id || '-' || k.n, {kind}, 'api', 'email', c.id, {at}, {at}, {no}, {empty}"
+        f" FROM customers c CROSS JOIN ({six}) k WHERE c.id % 2 = 0"
+    )
+    recent = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(days=10)).strftime("%Y-%m-%d %H:%M:%S.%f")
     with db.engine.begin() as connection:
         connection.execute(text(customers_sql), {"n": customers})
         connection.execute(text(feed_sql))
+        connection.execute(text(events_sql), {"at": recent})
         if pg:
             connection.exec_driver_sql("ANALYZE")
 

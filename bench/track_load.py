@@ -187,6 +187,7 @@ def main(customers: int = 2000, seconds: int = 8, connections: int = 8) -> dict:
             for kind in paths:
                 results[("baseline", kind)] = _wrk(f"http://127.0.0.1:{base_port}", folder / f"{kind}.txt", seconds, connections)
         finally:
+            baseline.task_dispatcher.shutdown(timeout=10)  # its threads finish their requests before the server's trigger closes
             baseline.close()
     print(f"track load: wrk, {connections} connections, {seconds} s per endpoint, {len(sent)} messages' links on loopback")
     for kind in paths:

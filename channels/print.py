@@ -259,7 +259,7 @@ def merge_pdfs(sources: Sequence[str], target: str) -> None:
 
     qpdf (pikepdf) copies the pages' objects as they are: about 0.8 ms a statement here,
     where pypdf, parsing every object in Python, took about 7 ms. The sources are read into
-    memory (a stream's worth, bounded by ``[production] stream_documents``), not held open
+    memory (one batch, or one production stream of ``[production] stream_documents``), not held open
     as files, because qpdf reads their streams only when the target is written."""
     import pikepdf
 

@@ -19,7 +19,6 @@ import shutil
 from collections.abc import Sequence
 from itertools import groupby
 
-
 from .files import fsync_folder
 from .print import csv_safe, merge_pdfs, read_manifest
 
