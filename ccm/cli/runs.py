@@ -37,7 +37,9 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
         counts = ", ".join(f"{states[s]} {s}" for s in sorted(states))
         where = report.outputs.get(channel)
         if where and channel == "print" and report.print_batches:
-            where += f" ({len(report.print_batches)} batches; for the post: production-run{report.run_id}/)"
+            # The streams for the post are made when the whole run is complete (see executor._produce_print).
+            post = f"production-run{report.run_id}/" + ("" if report.state == "completed" else " once the run is complete")
+            where += f" ({len(report.print_batches)} batches; for the post: {post})"
         cost = f", cost {report.costs[channel]} {report.currency}" if channel in report.costs else ""
         click.echo(f"  {channel:<6} {counts}{cost}" + (f"  → {where}" if where else ""))
     named = (("suppressed", report.suppressed_reasons), ("dead", report.dead_reasons), ("failed, retrying", report.retry_reasons))

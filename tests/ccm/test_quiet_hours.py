@@ -59,6 +59,9 @@ def test_the_statement_goes_at_night_and_its_sms_reminder_waits_for_the_customer
             "2026-11-24 14:00 UTC: the scheduler's retry sweeper sends them then, or ccm runs resume 1"
         )
         assert len(sms_lines(quiet)) == 1
+        text = runner.invoke(args=["runs", "show", "1"]).output  # the print streams for the post come with the whole run
+        assert "for the post: production-run1/ once the run is complete" in text, text
+        assert not (quiet.var_dir / "print" / "production-run1").exists()
 
         clock.move_to(dt.datetime(2026, 11, 24, 13, 59, tzinfo=UTC))
         assert retry_sweeper(quiet, None, utcnow())[1] == "nothing due"
@@ -69,6 +72,8 @@ def test_the_statement_goes_at_night_and_its_sms_reminder_waits_for_the_customer
     after = json.loads(runner.invoke(args=["runs", "show", "1", "--json"]).stdout)
     assert after["state"] == "completed" and after["complete"]
     assert after["by_channel"]["sms"] == {"sent": 2}
+    assert "for the post: production-run1/)" in runner.invoke(args=["runs", "show", "1"]).output
+    assert (quiet.var_dir / "print" / "production-run1" / "stream-0001.pdf").exists()
     sent = messages_of(quiet, "C-PRINT")["sms"]
     assert sent.state == "sent" and sent.sent_at >= MORNING_IN_CHICAGO
     assert sorted(line["to"] for line in sms_lines(quiet)) == ["+14155550102", "+8613800138000"]  # each once
