@@ -7,7 +7,7 @@ taken again when the lease ends, or at once by ``ccm runs resume`` when the proc
 gone. A message's outcome is written only after its send, in one transaction per few
 messages (``RECORD_BATCH``, or sooner when the oldest waited ``RECORD_SECONDS``), each
 guarded by its claim (a message whose claim was taken over is neither sent nor recorded
-twice). A channel with several sessions (SMTP) sends up to that many messages at once,
+twice; the claims are in ``ccm.runs.claims``). A channel with several sessions (SMTP) sends up to that many messages at once,
 from as many sender threads, while the worker composes the next ones.
 
 So a worker killed at any moment loses nothing, and re-sends on resume only messages it
@@ -20,16 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
-import os
 import queue
-import random
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, true, update
+from sqlalchemy import and_, bindparam, delete, insert, select, true, update
 from sqlalchemy.orm import selectinload
 
 from channels import Channel, DeliveryResult, Outbound, channel_from_url
@@ -39,8 +36,10 @@ from ccm.runs import archive, gate
 from ccm.runs.compose import Composed, Composer
 from ccm.runs.gate import QuietHours
 from ccm.runs.caps import last_marketing, over_cap
+from ccm.runs.claims import claim, worker_id
 from ccm.runs.policy import suppressions_for
 from ccm.runs.ratelimit import ChannelLimits
+from ccm.runs.retry import RetryPolicy
 from ccm.templatestore import load_pinned
 from documents import TemplateProblem
 
@@ -48,84 +47,6 @@ log = logging.getLogger(__name__)
 
 RECORD_BATCH = 16  # outcomes per transaction; also the most messages in flight (sent, not recorded)
 RECORD_SECONDS = 1.0  # an outcome waits at most about this long for its transaction (slow messages)
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def claimable(run_id: int, now: dt.datetime, max_attempts: int):  # type: ignore[no-untyped-def]
-    """Messages of the run a worker may take now."""
-    return and_(
-        Message.run_id == run_id,
-        or_(
-            Message.state == "pending",
-            and_(Message.state == "failed", Message.next_attempt_at <= now, Message.attempts < max_attempts),
-            and_(Message.state == "claimed", Message.lease_until < now),
-            and_(Message.state == "deferred", Message.next_attempt_at <= now),
-        ),
-    )
-
-
-def claim(engine: Engine, run_id: int, limit: int, identity: str) -> list[int]:
-    """Claim up to ``limit`` messages in id order; returns their ids (empty when none left)."""
-    ccm = engine.settings["ccm"]
-    now = utcnow()
-    with engine.db.session() as session:
-        state = session.scalar(select(Run.state).where(Run.id == run_id))
-        if state not in ("planned", "running"):
-            return []
-        ids = list(
-            session.scalars(
-                select(Message.id)
-                .where(claimable(run_id, now, ccm["max_attempts"]))
-                .order_by(Message.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if ids:
-            session.execute(
-                update(Message)
-                .where(Message.id.in_(ids))
-                .values(state="claimed", claimed_by=identity, lease_until=now + dt.timedelta(seconds=ccm["lease_seconds"]))
-            )
-        return ids
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When a transient failure is tried again, from ``[delivery] retry_base_seconds``,
-    ``retry_cap_seconds`` and ``[ccm] max_attempts``.
-
-    Exponential backoff with *equal* jitter: after attempt ``n`` the ceiling is
-    ``min(cap, base * 2 ** (n - 1))`` and the wait is uniform between half the ceiling and
-    the ceiling. Half is fixed so that a retry never comes right back (a greylisting server
-    would refuse it again), the random half spreads the retries of a whole chunk that failed
-    together (a relay that was down) instead of sending them back at the same second. After
-    ``max_attempts`` attempts the message is dead.
-    """
-
-    base_seconds: float
-    cap_seconds: float
-    max_attempts: int
-
-    @classmethod
-    def from_settings(cls, settings: dict) -> RetryPolicy:
-        delivery = settings["delivery"]
-        return cls(delivery["retry_base_seconds"], delivery["retry_cap_seconds"], settings["ccm"]["max_attempts"])
-
-    def ceiling(self, attempt: int) -> float:
-        """The longest wait after ``attempt`` (1 for the first send)."""
-        return float(min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1)))
-
-    def backoff(self, attempt: int, rng: random.Random | None = None) -> dt.timedelta:
-        ceiling = self.ceiling(attempt)
-        return dt.timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
-
-    def gives_up(self, attempts: int) -> bool:
-        """True once a message has had all its attempts."""
-        return attempts >= self.max_attempts
 
 
 @dataclass
@@ -588,33 +509,3 @@ def _print_batch(result: DeliveryResult, current: str) -> str:
     if result.status == "sent" and result.provider_id and "/documents/" in result.provider_id:
         return result.provider_id.split("/documents/", 1)[0]
     return current
-
-
-def release_dead_claims(engine: Engine, run_id: int) -> int:
-    """Free claims held by processes of this host that no longer exist; returns how many."""
-    host = socket.gethostname()
-    freed = 0
-    with engine.db.session() as session:
-        holders = session.scalars(
-            select(Message.claimed_by).where(Message.run_id == run_id, Message.state == "claimed").distinct()
-        )
-        for holder in list(holders):
-            name, _, pid = (holder or "").rpartition(":")
-            if name == host and pid.isdigit() and not _alive(int(pid)):
-                result = session.execute(
-                    update(Message)
-                    .where(Message.run_id == run_id, Message.state == "claimed", Message.claimed_by == holder)
-                    .values(state="pending", claimed_by=None, lease_until=None)
-                )
-                freed += result.rowcount
-    return freed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -4,7 +4,7 @@ worker processes, each claiming chunks from the outbox.
 Ctrl-C or SIGTERM stops every worker between two messages: the sends it has in flight
 finish and their outcomes are written, the rest of its claims are given back, and the run
 is paused, to be finished by ``ccm runs resume ID`` (nothing is sent twice). A worker
-killed outright leaves claims that resume takes again (see ``deliver.release_dead_claims``);
+killed outright leaves claims that resume takes again (see ``claims.release_dead_claims``);
 of those, only the messages it had in flight (at most ``deliver.RECORD_BATCH``) can have
 gone out already, and go out again.
 """
@@ -25,7 +25,8 @@ from ccm.db import Database
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
 from ccm.progress import progress_bar
-from ccm.runs.deliver import Worker, release_dead_claims
+from ccm.runs.claims import release_dead_claims
+from ccm.runs.deliver import Worker
 from ccm.runs.gate import critical_channels
 from ccm.runs.report import read_books
 

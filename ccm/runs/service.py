@@ -9,7 +9,7 @@ from sqlalchemy import update
 from channels import ChannelConfigError, channel_from_url
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
-from ccm.runs.deliver import release_dead_claims
+from ccm.runs.claims import release_dead_claims
 from ccm.runs.executor import RunStateError, execute, load_run
 from ccm.runs.plan import PlanResult, plan_run
 from ccm.runs.report import RunReport, run_report

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app import create_app
 from ccm.imports import import_customers, import_feed
 from ccm.models import Message, utcnow
-from ccm.runs.deliver import RetryPolicy
+from ccm.runs.retry import RetryPolicy
 from ccm.settings import SettingsError, load_settings
 
 CYCLE = "2026-11"

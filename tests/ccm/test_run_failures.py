@@ -9,7 +9,8 @@ from sqlalchemy import func, select, update
 from app import create_app
 from ccm.models import Message, Run, utcnow
 from ccm.runs import service
-from ccm.runs.deliver import Worker, claim
+from ccm.runs.claims import claim
+from ccm.runs.deliver import Worker
 from ccm.runs.plan import plan_run
 
 CYCLE = "2026-11"
