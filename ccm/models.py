@@ -211,10 +211,17 @@ class Run(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    owner: Mapped[str | None] = mapped_column(String(120))  # the process executing it (host:pid:start), while running
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # renewed by that process while it runs
 
     communication: Mapped[Communication] = relationship()
 
 
+# A run's outcome, each with its own exit code of `ccm run` / `ccm runs resume` (ccm.cli.runs):
+# completed clean; undelivered (completed, some messages had no channel left); waiting (for
+# retries, quiet hours, limits); paused (by a person, or after failures in a row);
+# interrupted (its process died); failed (an error, or books that do not balance).
+RUN_STATES = ("planned", "running", "waiting", "paused", "cancelled", "completed", "undelivered", "interrupted", "failed")
 MESSAGE_STATES = ("pending", "claimed", "sent", "failed", "dead", "suppressed", "deferred")
 
 
@@ -248,6 +255,8 @@ class Message(Base):
     artifact_sha256: Mapped[str | None] = mapped_column(String(64))
     pages: Mapped[int | None] = mapped_column(Integer)
     batch_id: Mapped[str | None] = mapped_column(String(64))
+    fallback_from: Mapped[str | None] = mapped_column(String(40))  # channels given up before this one, e.g. "email"
+    fallback_why: Mapped[str | None] = mapped_column(String(40))  # why the last one gave up: retries exhausted, ...
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -36,7 +36,9 @@ def test_settings(tmp_path: Path, **sections: dict) -> dict:
         },
         # Off, so that what a test sends does not depend on the hour it runs at (SMS reminders
         # wait out quiet hours); the tests of quiet hours set them and the clock themselves.
-        "delivery": {"quiet_hours": ""},
+        # A run does not wait in its process for retries due soon ([delivery] wait_seconds): the
+        # tests of retries set it themselves.
+        "delivery": {"quiet_hours": "", "wait_seconds": 0},
     }
     for section, values in sections.items():
         settings.setdefault(section, {}).update(values)

@@ -19,10 +19,15 @@ from ccm.templatestore import TemplateStoreError
 RUN_ERRORS = (PlanError, PolicyError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError, ExecutorError)
 EXECUTOR_HELP = "local: processes on this machine; celery: workers started with `ccm worker` (default: [ccm] executor)."
 
-# Exit codes of `ccm run` and `ccm runs resume` for scripts and schedulers.
-EXIT_PAUSED = 3  # stopped (Ctrl-C, SIGTERM, `ccm runs pause`): finish with `ccm runs resume ID`
-EXIT_FAILED = 4  # messages failed and wait for a retry, the run stopped on an error, or it does not reconcile
-EXIT_WAITING = 5  # everything due is done; messages wait for a later time (the retry sweeper sends them)
+# Exit codes of `ccm run` and `ccm runs resume` for scripts and schedulers (README, "Run outcomes").
+EXIT_CODES = {
+    "completed": 0,  # every message sent, suppressed by rule, or gone by a fallback channel
+    "paused": 3,  # by a person (ccm runs pause, Ctrl-C, SIGTERM) or after failures in a row: ccm runs resume ID
+    "failed": 4,  # stopped on an error, or its books do not balance
+    "waiting": 5,  # everything due is done; messages wait for a retry or a later time (the retry sweeper sends them)
+    "undelivered": 6,  # completed, but some messages had no channel left: they need attention
+    "interrupted": 7,  # its process (or a worker process) died: ccm runs resume ID, or the retry sweeper
+}
 
 
 def print_report(report: RunReport, *, as_json: bool) -> None:
@@ -38,7 +43,7 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
         where = report.outputs.get(channel)
         if where and channel == "print" and report.print_batches:
             # The streams for the post are made when the whole run is complete (see executor._produce_print).
-            post = f"production-run{report.run_id}/" + ("" if report.state == "completed" else " once the run is complete")
+            post = f"production-run{report.run_id}/" + ("" if report.state in ("completed", "undelivered") else " once the run is complete")
             where += f" ({len(report.print_batches)} batches; for the post: {post})"
         cost = f", cost {report.costs[channel]} {report.currency}" if channel in report.costs else ""
         click.echo(f"  {channel:<6} {counts}{cost}" + (f"  → {where}" if where else ""))
@@ -46,6 +51,8 @@ def print_report(report: RunReport, *, as_json: bool) -> None:
     for title, reasons in named:
         for reason, count in list(reasons.items())[:5]:
             click.echo(f"  {title}: {count} × {reason}")
+    for fallback, count in report.fallbacks.items():
+        click.echo(f"  fallback: {count} × {fallback}")
     for slot, contents in report.contents.items():
         click.echo(f"  {slot}: " + ", ".join(f"{count} × {content}" for content, count in contents.items()))
     if "total" in report.costs:
@@ -85,19 +92,18 @@ def run_command(
 
 
 def _hint(report: RunReport) -> None:
-    """Say what to do next and exit non-zero when the run did not finish."""
+    """Say what to do next and exit with the outcome's own code (0 only for completed)."""
     if report.state == "paused":
         click.echo(f"run {report.run_id} is paused; finish it with: ccm runs resume {report.run_id}", err=True)
-        raise SystemExit(EXIT_PAUSED)
-    if report.state == "failed" and not report.balanced:
+    elif report.state == "failed" and not report.balanced:
         click.echo(f"run {report.run_id} does not reconcile: {'; '.join(report.problems)}", err=True)
-        raise SystemExit(EXIT_FAILED)
-    if report.state == "failed":
-        click.echo(f"run {report.run_id} did not finish; retry with: ccm runs resume {report.run_id} --retry-now", err=True)
-        raise SystemExit(EXIT_FAILED)
-    if report.state == "waiting":
+    elif report.state in ("failed", "interrupted"):
+        click.echo(f"run {report.run_id} did not finish ({report.error}); finish it with: ccm runs resume {report.run_id}", err=True)
+    elif report.state in ("waiting", "undelivered"):
         click.echo(f"run {report.run_id}: {report.error}", err=True)
-        raise SystemExit(EXIT_WAITING)
+    code = EXIT_CODES.get(report.state, EXIT_CODES["failed"])
+    if code:
+        raise SystemExit(code)
 
 
 @click.group("runs", help="Inspect, pause, resume and cancel runs.")
@@ -110,16 +116,19 @@ def runs_group() -> None:
 @clean_errors()
 def list_command(as_json: bool) -> None:
     require_schema()
-    with engine().db.reader() as session:
+    ccm = engine()
+    with ccm.db.reader() as session:
         rows = [
-            {"id": run.id, "communication": name, "cycle": run.cycle, "state": run.state, "records_in": run.records_in}
-            for run, name in list_runs(session)
+            {"id": run.id, "communication": name, "cycle": run.cycle, "state": state, "records_in": run.records_in,
+             "error": run.error if state != "interrupted" or run.state == "interrupted" else f"its process {run.owner} died"}
+            for run, name, state in list_runs(session, ccm.settings)
         ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['id']:>5}  {row['communication']:<20} {row['cycle']:<8} {row['state']:<10} {row['records_in']} records")
+        why = f"  {row['error']}" if row["state"] not in ("completed", "running", "planned") and row["error"] else ""
+        click.echo(f"{row['id']:>5}  {row['communication']:<20} {row['cycle']:<10} {row['state']:<11} {row['records_in']} records{why}")
 
 
 @runs_group.command("show", help="Counts per channel and state, and the reconciliation.")

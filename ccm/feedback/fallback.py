@@ -44,7 +44,7 @@ def fallback_after_bounce(session: Session, message_id: int) -> int | None:
     if fallback_id is None:
         return None  # made by an earlier report of this bounce
     session.execute(
-        update(Run).where(Run.id == run.id, Run.state == "completed")
+        update(Run).where(Run.id == run.id, Run.state.in_(("completed", "undelivered")))
         .values(state="waiting", finished_at=None,
                 error=f"a {target} fallback waits (message {fallback_id}, after a hard bounce of message {message.id}): "
                       f"the scheduler's retry sweeper sends it, or ccm runs resume {run.id}")
@@ -60,6 +60,7 @@ def _insert(session: Session, message: Message, channel: str) -> int | None:
         "run_id": message.run_id, "customer_id": message.customer_id, "feed_record_id": message.feed_record_id,
         "channel": channel, "purpose": message.purpose + SUFFIX, "idempotency_key": _key(message),
         "state": "pending", "reason": f"fallback to {channel}: {message.channel} hard bounce of message {message.id}",
+        "fallback_from": message.channel, "fallback_why": "hard bounce",
         "attempts": 0, "template_versions": {}, "decisions": dict(message.decisions or {}), "links": [],
         "data": dict(message.data or {}), "created_at": now, "updated_at": now,
     }

@@ -1,12 +1,22 @@
-"""Claims on the outbox: a worker (``host:pid``) takes a chunk of a run's messages with a
-lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writes are serialised), and the
-claims of a process that died on this host are freed at once by ``ccm runs resume``.
+"""Claims on the outbox: a worker (``host:pid:start``) takes a chunk of a run's messages
+with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's writes are serialised),
+renewed while it lives (``deliver.LeaseKeeper``), and the claims of a process that died on
+this host are freed at once by ``ccm runs resume``; those of another host when their lease
+ends.
+
+Whether a process is alive is never ``os.kill(pid, 0)``: a zombie (killed, not yet reaped)
+answers it, and so does an unrelated process that got the same PID. An identity names the
+process's start time too, and a process counts as alive only when it exists, is not a
+zombie and started at that time (psutil).
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import socket
+
+import psutil
 
 from sqlalchemy import and_, or_, select, update
 
@@ -15,7 +25,46 @@ from ccm.models import Message, Run, utcnow
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process: ``host:pid:start`` (start time in centiseconds, hexadecimal)."""
+    return _identity(os.getpid())
+
+
+@functools.cache
+def _identity(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}:{_started(pid):x}"
+
+
+def _started(pid: int) -> int:
+    return round(psutil.Process(pid).create_time() * 100)
+
+
+def process_alive(identity: str | None) -> bool | None:
+    """Whether the process an identity names is alive: True or False on this host, None
+    for another host (only its lease can tell). ``host:pid`` without a start time (older
+    claims) is judged by the PID alone, zombies still counted as dead."""
+    host, pid, started = _parse(identity or "")
+    if host != socket.gethostname() or pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or _started(pid) == started
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def _parse(identity: str) -> tuple[str, int | None, int | None]:
+    parts = identity.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        try:
+            return parts[0], int(parts[1]), int(parts[2], 16)
+        except ValueError:
+            pass
+    host, _, pid = identity.rpartition(":")
+    return host, int(pid) if pid.isdigit() else None, None
 
 
 def claimable(run_id: int, now: dt.datetime, max_attempts: int):  # type: ignore[no-untyped-def]
@@ -59,15 +108,13 @@ def claim(engine: Engine, run_id: int, limit: int, identity: str) -> list[int]:
 
 def release_dead_claims(engine: Engine, run_id: int) -> int:
     """Free claims held by processes of this host that no longer exist; returns how many."""
-    host = socket.gethostname()
     freed = 0
     with engine.db.session() as session:
         holders = session.scalars(
             select(Message.claimed_by).where(Message.run_id == run_id, Message.state == "claimed").distinct()
         )
         for holder in list(holders):
-            name, _, pid = (holder or "").rpartition(":")
-            if name == host and pid.isdigit() and not _alive(int(pid)):
+            if process_alive(holder) is False:
                 result = session.execute(
                     update(Message)
                     .where(Message.run_id == run_id, Message.state == "claimed", Message.claimed_by == holder)
@@ -77,11 +124,15 @@ def release_dead_claims(engine: Engine, run_id: int) -> int:
     return freed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+
+def observed_state(run: Run, settings: dict, now: dt.datetime | None = None) -> str:
+    """The run's state as an operator should see it: ``interrupted`` for a run left
+    ``running`` by a process that died (on this host: at once; elsewhere: once its
+    heartbeat is a whole lease old), else the state written."""
+    if run.state != "running" or run.owner is None:
+        return run.state
+    alive = process_alive(run.owner)
+    if alive is None:
+        stale = (now or utcnow()) - dt.timedelta(seconds=settings["ccm"]["lease_seconds"])
+        alive = run.heartbeat_at is not None and run.heartbeat_at >= stale
+    return "running" if alive else "interrupted"

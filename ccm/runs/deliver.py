@@ -163,7 +163,7 @@ class Worker:
             self.close_channels()
 
     def deliver_chunk(self, ids: list[int]) -> None:
-        with _YoungCollections() as collector:
+        with LeaseKeeper(self.engine, self.run_id, self.identity), _YoungCollections() as collector:
             self._deliver_chunk(ids, collector)
 
     def _deliver_chunk(self, ids: list[int], collector: _YoungCollections) -> None:
@@ -344,18 +344,26 @@ class Worker:
                         self.retry.max_attempts, f"{retry_at:%H:%M:%S}", result.detail)
             self.record(message.id, state="failed", reason=result.detail, attempts=attempts, next_attempt_at=retry_at, **values)
         else:
-            why = "permanent" if result.status == "permanent" else f"gave up after {attempts} attempts"
-            rerouted_before = (message.reason or "").startswith("rerouted")
-            fallback = gate.fallback_channel(self.communication, message) if result.status == "permanent" and not rerouted_before else None
-            if fallback:
-                reason = f"rerouted to {fallback}: {message.channel} failed ({why}: {result.detail})"
-                log.warning("message %s: %s", message.id, reason)
-                self.record(message.id, state="pending", channel=fallback, reason=reason, attempts=0, **values)
-            else:
-                self.stats.dead += 1
-                log.warning("message %s: %s failure: %s", message.id, why, result.detail)
-                self.record(message.id, state="dead", reason=f"{why}: {result.detail}", attempts=attempts, **values)
+            self.give_up(message, result, attempts, values)
         self.count_errors(result)
+
+    def give_up(self, message: Message, result: DeliveryResult, attempts: int, values: dict) -> None:
+        """The channel gave up (a permanent failure, or its retries are exhausted): the
+        message takes the communication's next fallback channel when it has one (a statement
+        is owed: it goes by post whatever made the e-mail give up), else it is dead."""
+        why = "permanent failure" if result.status == "permanent" else "retries exhausted"
+        failure = f"{why}: {result.detail}" if result.status == "permanent" else f"{why} after {attempts} attempts: {result.detail}"
+        fallback = gate.fallback_channel(self.communication, message, why)
+        if fallback:
+            tried = ",".join(filter(None, (message.fallback_from, message.channel)))
+            reason = f"rerouted to {fallback}: {message.channel} failed ({failure})"
+            log.warning("message %s: %s", message.id, reason)
+            self.record(message.id, state="pending", channel=fallback, reason=reason, attempts=0, next_attempt_at=None,
+                        fallback_from=tried[-40:], fallback_why=why, **values)
+        else:
+            self.stats.dead += 1
+            log.warning("message %s: %s", message.id, failure)
+            self.record(message.id, state="dead", reason=failure, attempts=attempts, **values)
 
     def count_errors(self, result: DeliveryResult) -> None:
         """Pause the run after too many delivery failures in a row (a channel is down). The
@@ -374,7 +382,9 @@ class Worker:
         """Act on a send-time check that said not now, not this way, or not at all."""
         log.info("message %s: %s (%s)", message.id, verdict.action, verdict.reason)
         if verdict.action == "reroute":
-            self.record(message.id, state="pending", channel=verdict.channel, reason=verdict.reason)
+            tried = ",".join(filter(None, (message.fallback_from, message.channel)))
+            self.record(message.id, state="pending", channel=verdict.channel, reason=verdict.reason,
+                        fallback_from=tried[-40:], fallback_why="refused at send time")
         elif verdict.action == "defer":
             self.record(message.id, state="deferred", reason=verdict.reason, next_attempt_at=verdict.until)
         else:
@@ -440,6 +450,39 @@ class Worker:
                 .where(mine, Message.id.in_(ids) if ids is not None else true())
                 .values(claimed_by=None, lease_until=None, updated_at=utcnow(), **values)
             )
+
+
+class LeaseKeeper:
+    """Renews the lease of every claim this worker holds in the run, every third of
+    ``[ccm] lease_seconds``, from a thread of its own: a worker busy with one slow message
+    keeps its claims, and a worker that died loses them a lease later (30 s by default),
+    when another worker (or a resume) takes them."""
+
+    def __init__(self, engine: Engine, run_id: int, identity: str) -> None:
+        self.engine, self.run_id, self.identity = engine, run_id, identity
+        self.lease = dt.timedelta(seconds=engine.settings["ccm"]["lease_seconds"])
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._keep, name=f"lease-run{run_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _keep(self) -> None:
+        while not self.stopped.wait(self.lease.total_seconds() / 3):
+            try:
+                with self.engine.db.session() as session:
+                    session.execute(
+                        update(Message)
+                        .where(Message.run_id == self.run_id, Message.state == "claimed", Message.claimed_by == self.identity)
+                        .values(lease_until=utcnow() + self.lease)
+                    )
+            except Exception:  # the next renewal tries again; the claims' own lease still holds meanwhile
+                log.warning("run %s: could not renew the leases of %s", self.run_id, self.identity, exc_info=True)
 
 
 class _Senders:

@@ -10,12 +10,16 @@ gone out already, and go out again.
 """
 from __future__ import annotations
 
+import ctypes
+import datetime as dt
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -25,7 +29,7 @@ from ccm.db import Database
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
 from ccm.progress import progress_bar
-from ccm.runs.claims import release_dead_claims
+from ccm.runs.claims import release_dead_claims, worker_id
 from ccm.runs.deliver import Worker
 from ccm.runs.gate import critical_channels
 from ccm.runs.report import read_books
@@ -82,9 +86,9 @@ def _count(engine: Engine, run_id: int, states: tuple[str, ...]) -> int:
         return session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state.in_(states))) or 0
 
 
-def _set_state(engine: Engine, run_id: int, **values: Any) -> None:
+def _set_state(engine: Engine, run_id: int, *conditions: Any, **values: Any) -> None:
     with engine.db.session() as session:
-        session.execute(update(Run).where(Run.id == run_id).values(**values))
+        session.execute(update(Run).where(Run.id == run_id, *conditions).values(**values))
 
 
 def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress: bool = True, executor: str | None = None) -> str:
@@ -92,6 +96,9 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
 
     ``executor`` is ``local`` (this process, or a pool of ``workers`` processes) or
     ``celery`` (workers started with ``ccm worker`` on any machine); default from settings.
+    The run stays with this process while something is due soon: a retry or deferral due
+    within ``[delivery] wait_seconds``, or claims of another process until their lease ends
+    (a worker that died a moment ago); later ones are left to the retry sweeper (``waiting``).
     """
     kind = executor or engine.settings["ccm"]["executor"]
     if kind not in EXECUTORS:
@@ -102,36 +109,79 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
     freed = release_dead_claims(engine, run_id)
     if freed:
         log.info("run %s: took back %s claims of stopped workers", run_id, freed)
-    with engine.db.session() as session:
-        run = session.get(Run, run_id)
-        run.state, run.finished_at, run.error = "running", None, None
-        run.started_at = run.started_at or utcnow()
-    todo = _count(engine, run_id, ("pending", "claimed", "failed"))
-    done_before = _count(engine, run_id, DONE_STATES)
+    owner = worker_id()
+    _set_state(engine, run_id, state="running", finished_at=None, error=None, owner=owner, heartbeat_at=utcnow(),
+               started_at=func.coalesce(Run.started_at, utcnow()))
     stop = _StopFlag()
     previous = stop.install()
-    count = worker_count(engine, workers)
     try:
-        if kind == "celery":
-            from ccm.runs.distributed import run_with_celery
-
-            run_with_celery(engine, run_id, stop, progress)
-        else:
-            with progress_bar(todo, f"run {run_id}", enabled=progress) as bar:
-                if count == 1:
-                    _watch_inline(engine, run_id, stop, bar)
-                else:
-                    _run_pool(engine, run_id, count, stop, bar, done_before)
+        with RunHeartbeat(engine, run_id, owner):
+            _deliver_until_done(engine, run_id, kind, worker_count(engine, workers), stop, progress)
+    except BrokenProcessPool as exc:  # a worker process died (killed, out of memory): resumable, not an error of the run
+        _set_state(engine, run_id, state="interrupted", owner=None,
+                   error=f"a worker process died ({exc}); ccm runs resume {run_id} finishes it (so does the retry sweeper)")
+        log.error("run %s interrupted: a worker process died", run_id)
+        return "interrupted"
     except Exception as exc:
-        _set_state(engine, run_id, state="failed", error=f"stopped by an error: {type(exc).__name__}: {exc}"[:1000], finished_at=utcnow())
+        _set_state(engine, run_id, state="failed", owner=None, error=f"stopped by an error: {type(exc).__name__}: {exc}"[:1000], finished_at=utcnow())
         raise
     finally:
         _StopFlag.restore(previous)
         _complete_print_batches(engine)
-    state = _finish(engine, run_id, interrupted=stop())
-    if state == "completed":
+    state = _finish(engine, run_id, stopped=stop())
+    if state in ("completed", "undelivered"):
         _produce_print(engine, run_id)
     return state
+
+
+def _deliver_until_done(engine: Engine, run_id: int, kind: str, count: int, stop: _StopFlag, progress: bool) -> None:
+    todo = _count(engine, run_id, ("pending", "claimed", "failed"))
+    done_before = _count(engine, run_id, DONE_STATES)
+    with progress_bar(todo, f"run {run_id}", enabled=progress and kind != "celery") as bar:
+        while True:
+            if kind == "celery":
+                from ccm.runs.distributed import run_with_celery
+
+                run_with_celery(engine, run_id, stop, progress)
+            elif count == 1:
+                _watch_inline(engine, run_id, stop, bar)
+            else:
+                _run_pool(engine, run_id, count, stop, bar, done_before)
+            if stop() or _run_state(engine, run_id) != "running":
+                return
+            due = _next_due(engine, run_id)
+            if due is None:
+                return
+            log.info("run %s: waiting %.1f s for messages due soon (retries, claims of a stopped worker)", run_id, due)
+            if stop.event.wait(due):
+                return
+            release_dead_claims(engine, run_id)
+
+
+def _next_due(engine: Engine, run_id: int) -> float | None:
+    """Seconds until a message of the run can be taken again, if that is soon: a retry or a
+    deferral within ``[delivery] wait_seconds``, a claim of another process when its lease
+    ends. None when nothing is due soon."""
+    now = utcnow()
+    horizon = now + dt.timedelta(seconds=engine.settings["delivery"]["wait_seconds"])
+    max_attempts = engine.settings["ccm"]["max_attempts"]
+    with engine.db.reader() as session:
+        if session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state == "pending")):
+            return 0.0
+        soonest = session.scalar(
+            select(func.min(Message.next_attempt_at)).where(
+                Message.run_id == run_id,
+                ((Message.state == "failed") & (Message.attempts < max_attempts)) | (Message.state == "deferred"),
+            )
+        )
+        claims_end = session.scalar(
+            select(func.max(Message.lease_until)).where(Message.run_id == run_id, Message.state == "claimed")
+        )
+    if claims_end is not None:  # held by another process (alive: it finishes them; dead: its lease ends)
+        return max(0.5, min((claims_end - now).total_seconds(), 5.0))
+    if soonest is None or soonest > horizon:
+        return None
+    return max(0.0, (soonest - now).total_seconds()) + 0.05
 
 
 def _produce_print(engine: Engine, run_id: int) -> None:
@@ -175,7 +225,7 @@ def _watch_inline(engine: Engine, run_id: int, stop: _StopFlag, bar: Any) -> Non
 
 def _run_pool(engine: Engine, run_id: int, count: int, stop: _StopFlag, bar: Any, done_before: int) -> None:
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_child_init) as pool:
+    with ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_child_init, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_child_work, engine.settings, run_id) for _ in range(count)]
         seen = 0
         while True:
@@ -201,9 +251,33 @@ def _run_pool(engine: Engine, run_id: int, count: int, stop: _StopFlag, bar: Any
 _child_stop = _StopFlag()
 
 
-def _child_init() -> None:
+def _child_init(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
     signal.signal(signal.SIGTERM, lambda *_: _child_stop.event.set())
+    _stop_with_parent(parent)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent(parent: int) -> None:
+    """A worker stops (between two messages, its claims given back) when the process that
+    runs the pool dies, even by ``kill -9``: on Linux the kernel sends it SIGTERM then
+    (``prctl(PR_SET_PDEATHSIG)``); elsewhere a thread looks for the parent every second."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while not _child_stop.event.wait(1.0):
+            if os.getppid() != parent:
+                _child_stop.event.set()
+
+    if os.getppid() != parent:  # died before the above was in place
+        _child_stop.event.set()
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _child_work(settings: dict, run_id: int) -> dict:
@@ -215,41 +289,91 @@ def _child_work(settings: dict, run_id: int) -> dict:
         engine.close()
 
 
-def _finish(engine: Engine, run_id: int, *, interrupted: bool) -> str:
+def _finish(engine: Engine, run_id: int, *, stopped: bool) -> str:
+    """The run's outcome once its process is done with it (see ``ccm.models.RUN_STATES``)."""
     with engine.db.session() as session:
         run = session.get(Run, run_id)
-        if run.state in ("paused", "cancelled"):  # set by someone else while we worked (a person: never "waiting")
+        run.owner = None
+        if run.state in ("paused", "cancelled"):  # set by a person (or after failures in a row) while we worked
             return run.state
-        open_count = session.scalar(
-            select(func.count()).where(Message.run_id == run_id, Message.state.in_(("pending", "claimed")))
+        counts = dict(
+            session.execute(select(Message.state, func.count()).where(Message.run_id == run_id).group_by(Message.state)).all()
         )
-        failed = session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state == "failed"))
-        waits = session.execute(
-            select(Message.reason, func.count(), func.min(Message.next_attempt_at))
-            .where(Message.run_id == run_id, Message.state == "deferred")
-            .group_by(Message.reason)
-            .order_by(func.count().desc(), Message.reason)
-        ).all()
-        deferred = sum(n for _, n, _ in waits)
         problems = read_books(session, run).problems()
-        until = min((first for _, _, first in waits if first is not None), default=None)
-        if interrupted or open_count:
+        if problems:  # complete only when the books balance; else say what does not add up
+            run.state, run.finished_at = "failed", utcnow()
+            run.error = "; ".join(f"does not reconcile: {problem}" for problem in problems)
+            log.error("run %s does not reconcile: %s", run_id, "; ".join(problems))
+        elif stopped or counts.get("pending") or counts.get("claimed"):
             run.state = "paused"
-        elif deferred:  # nothing to do now; the retry sweeper (or ccm runs resume) sends them when due
-            run.state = "waiting"
-            why = "; ".join(f"{n} {reason or 'deferred'}" for reason, n, _ in waits[:3]) + ("; ..." if len(waits) > 3 else "")
-            first = f", the first until {until:%Y-%m-%d %H:%M} UTC" if until else ""
-            run.error = (
-                f"{deferred} {'message waits' if deferred == 1 else 'messages wait'} for a later time ({why}){first}: "
-                f"the scheduler's retry sweeper sends them then, or ccm runs resume {run_id}"
-            )
-        elif failed or problems:  # complete only when the books balance; else say what does not add up
-            run.state = "failed"
-            retrying = [f"{failed} messages failed delivery and will be retried by ccm runs resume {run_id}"] if failed else []
-            run.error = "; ".join(retrying + [f"does not reconcile: {problem}" for problem in problems])
-            run.finished_at = utcnow()
-            if problems:
-                log.error("run %s does not reconcile: %s", run_id, "; ".join(problems))
+            run.error = f"stopped (Ctrl-C or SIGTERM) before it finished: ccm runs resume {run_id}"
+        elif counts.get("failed") or counts.get("deferred"):  # the retry sweeper (or ccm runs resume) sends them when due
+            run.state, run.error = "waiting", _waiting_why(session, run_id)
+        elif counts.get("dead"):
+            run.state, run.finished_at = "undelivered", utcnow()
+            run.error = _undelivered_why(session, run_id, counts["dead"])
         else:
             run.state, run.error, run.finished_at = "completed", None, utcnow()
         return run.state
+
+
+def _waiting_why(session: Any, run_id: int) -> str:
+    waits = session.execute(
+        select(Message.state, Message.reason, func.count(), func.min(Message.next_attempt_at))
+        .where(Message.run_id == run_id, Message.state.in_(("failed", "deferred")))
+        .group_by(Message.state, Message.reason)
+        .order_by(func.count().desc(), Message.reason)
+    ).all()
+    total = sum(n for _, _, n, _ in waits)
+    why = "; ".join(f"{n} retrying after {reason or 'a failure'}" if state == "failed" else f"{n} {reason or 'deferred'}"
+                    for state, reason, n, _ in waits[:3])
+    until = min((first for *_, first in waits if first is not None), default=None)
+    first = f", the first until {until:%Y-%m-%d %H:%M} UTC" if until else ""
+    return (f"{total} {'message waits' if total == 1 else 'messages wait'} for a later time ({why}{'; ...' if len(waits) > 3 else ''})"
+            f"{first}: the scheduler's retry sweeper sends them then, or ccm runs resume {run_id}")[:2000]
+
+
+def _undelivered_why(session: Any, run_id: int, dead: int) -> str:
+    reasons = session.execute(
+        select(Message.channel, Message.reason, func.count())
+        .where(Message.run_id == run_id, Message.state == "dead")
+        .group_by(Message.channel, Message.reason)
+        .order_by(func.count().desc())
+        .limit(4)
+    ).all()
+    why = "; ".join(f"{n} × {channel}: {reason}" for channel, reason, n in reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+    return f"{dead} {'message' if dead == 1 else 'messages'} undelivered, no channel left ({why})"[:2000]
+
+
+def _run_state(engine: Engine, run_id: int) -> str | None:
+    with engine.db.reader() as session:
+        return session.scalar(select(Run.state).where(Run.id == run_id))
+
+
+class RunHeartbeat:
+    """While a process executes a run it is the run's ``owner`` and renews ``heartbeat_at``
+    every sixth of ``[ccm] lease_seconds``. A run left ``running`` whose owner died (on
+    this host) or that was not heard from for a whole lease (another host) is
+    *interrupted* (``claims.observed_state``), and the retry sweeper resumes it."""
+
+    def __init__(self, engine: Engine, run_id: int, owner: str) -> None:
+        self.engine, self.run_id, self.owner = engine, run_id, owner
+        self.every = engine.settings["ccm"]["lease_seconds"] / 6
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run{run_id}", daemon=True)
+
+    def __enter__(self) -> RunHeartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                _set_state(self.engine, self.run_id, Run.owner == self.owner, heartbeat_at=utcnow())
+            except Exception:
+                log.warning("run %s: heartbeat not written", self.run_id, exc_info=True)
+

@@ -118,9 +118,29 @@ def consent_purpose(communication: Communication) -> str:
     return "marketing" if communication.kind == "marketing" else "service"
 
 
-def fallback_channel(communication: Communication, message: Message) -> str | None:
-    """The channel a permanently failed message goes to instead (e.g. e-mail hard bounce → print)."""
-    target = communication.config.get("fallback", {}).get(message.channel)
-    if target == "print" and reachable(message.customer, "print", {}) is not None:
+def owed(communication: Communication) -> bool:
+    """Whether the communication is owed to the customer (config ``owed``; statements and
+    bills are by default): a message of it that its channel gives up on for any reason,
+    retries exhausted included, takes the fallback channel. Others fall back only after a
+    permanent failure."""
+    return bool((communication.config or {}).get("owed", communication.kind in ("statement", "bill")))
+
+
+def fallback_channel(communication: Communication, message: Message, why: str = "permanent failure") -> str | None:
+    """The channel a message its channel gave up on goes to instead (config ``fallback``,
+    e.g. ``{"email": "print"}``; followed along, e.g. sms → email → print, never to a
+    channel the message already gave up); None when there is none or it cannot reach the
+    customer."""
+    if why != "permanent failure" and not owed(communication):
+        return None
+    chain = (communication.config or {}).get("fallback", {})
+    tried = set(filter(None, (message.fallback_from or "").split(","))) | {message.channel}
+    target, seen = chain.get(message.channel), set()
+    while target in tried and target not in seen:  # skip what was given up already (a chain may loop)
+        seen.add(target)
+        target = chain.get(target)
+    if target in tried:
+        return None
+    if not target or reachable(message.customer, target, {}, consent_purpose(communication)) is not None:
         return None
     return target

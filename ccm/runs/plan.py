@@ -122,7 +122,7 @@ def _plan(engine: Engine, communication_name: str, cycle: str, *, audience: str 
             session.expunge_all()  # the batch's records and customers are done with
         run = session.get(Run, run.id)
         run.records_in = records_in
-        if run.state in ("completed", "failed") and planned:
+        if run.state in ("completed", "undelivered", "failed", "interrupted") and planned:
             run.state = "planned"
         session.flush()
         decide_run(session, run.id)  # each new message's content decisions and their trace
@@ -171,7 +171,7 @@ def _plan_customers(engine: Engine, session: Session, run: Run, communication: C
         session.expunge_all()
     run = session.get(Run, run.id)
     run.records_in = records_in
-    if run.state in ("completed", "failed") and planned:
+    if run.state in ("completed", "undelivered", "failed", "interrupted") and planned:
         run.state = "planned"
     session.flush()
     decide_run(session, run.id)

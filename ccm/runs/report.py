@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ccm.models import MESSAGE_STATES, Communication, Message, Run
+from ccm.runs.claims import observed_state
 from ccm.runs.policy import PRIMARY_PURPOSES
 
 OPEN_STATES = ("pending", "claimed")
@@ -99,6 +100,7 @@ class RunReport:
     contents: dict[str, dict[str, int]] = field(default_factory=dict)  # slot -> content decided -> statements
     costs: dict[str, str] = field(default_factory=dict)  # channel -> cost of what was sent, and "total"
     currency: str = ""
+    fallbacks: dict[str, int] = field(default_factory=dict)  # "email → print: retries exhausted (sent)" -> messages
     print_batches: list[str] = field(default_factory=list)  # batch folders holding a print stream and a manifest
     outputs: dict[str, str] = field(default_factory=dict)  # channel -> where it went (masked URL)
 
@@ -160,7 +162,8 @@ def sent_costs(by_channel: dict[str, dict[str, int]], unit_costs: dict[str, str]
 
 
 def run_report(
-    session: Session, run_id: int, outputs: dict[str, str] | None = None, unit_costs: dict[str, str] | None = None
+    session: Session, run_id: int, outputs: dict[str, str] | None = None, unit_costs: dict[str, str] | None = None,
+    *, settings: dict | None = None,
 ) -> RunReport:
     run = session.get(Run, run_id)
     if run is None:
@@ -183,7 +186,7 @@ def run_report(
         run_id=run.id,
         communication=communication.name,
         cycle=run.cycle,
-        state=run.state,
+        state=observed_state(run, settings) if settings else run.state,
         records_in=run.records_in,
         planned=books.planned,
         statements=books.statements,
@@ -193,6 +196,7 @@ def run_report(
         failure_reasons=_reasons(session, run_id, ("failed", "dead")),
         dead_reasons=_reasons(session, run_id, ("dead",)),
         retry_reasons=_reasons(session, run_id, RETRY_STATES),
+        fallbacks=_fallbacks(session, run_id),
         print_batches=list(
             session.scalars(
                 select(Message.batch_id)
@@ -231,6 +235,20 @@ def _reasons(session: Session, run_id: int, states: tuple[str, ...]) -> dict[str
     return {reason or "unknown": count for reason, count in rows}
 
 
-def list_runs(session: Session) -> list[tuple[Run, str]]:
+def _fallbacks(session: Session, run_id: int) -> dict[str, int]:
+    """Messages that went by a fallback channel: from which channels, to which, why the last
+    one gave up, and how they ended."""
+    rows = session.execute(
+        select(Message.fallback_from, Message.channel, Message.fallback_why, Message.state, func.count())
+        .where(Message.run_id == run_id, Message.fallback_from.is_not(None))
+        .group_by(Message.fallback_from, Message.channel, Message.fallback_why, Message.state)
+        .order_by(func.count().desc())
+    )
+    return {f"{tried.replace(',', ' → ')} → {channel}: {why} ({state})": count for tried, channel, why, state, count in rows}
+
+
+def list_runs(session: Session, settings: dict) -> list[tuple[Run, str, str]]:
+    """Every run, newest first, with its communication's name and its state as observed
+    (``interrupted`` for a run whose process died)."""
     rows = session.execute(select(Run, Communication.name).join(Communication).order_by(Run.id.desc()))
-    return [(run, name) for run, name in rows]
+    return [(run, name, observed_state(run, settings)) for run, name in rows]

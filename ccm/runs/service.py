@@ -9,14 +9,14 @@ from sqlalchemy import update
 from channels import ChannelConfigError, channel_from_url
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
-from ccm.runs.claims import release_dead_claims
+from ccm.runs.claims import observed_state, release_dead_claims
 from ccm.runs.executor import RunStateError, execute, load_run
 from ccm.runs.plan import PlanResult, plan_run
 from ccm.runs.report import RunReport, run_report
 
 ALLOWED = {
-    "paused": ("planned", "running", "waiting"),
-    "cancelled": ("planned", "running", "waiting", "paused", "failed"),
+    "paused": ("planned", "running", "waiting", "interrupted"),
+    "cancelled": ("planned", "running", "waiting", "paused", "interrupted", "failed"),
 }
 
 
@@ -52,7 +52,7 @@ def outputs(engine: Engine) -> dict[str, str]:
 
 def report(engine: Engine, run_id: int) -> RunReport:
     with engine.db.reader() as session:
-        return run_report(session, run_id, outputs(engine), engine.settings["costs"])
+        return run_report(session, run_id, outputs(engine), engine.settings["costs"], settings=engine.settings)
 
 
 def run_cycle(
@@ -76,7 +76,10 @@ def resume(
     check_channels(engine)
     check_executor(engine, executor)
     with engine.db.session() as session:
-        load_run(session, run_id, resumable=True)
+        run = load_run(session, run_id, resumable=True)
+        if observed_state(run, engine.settings) == "running":
+            seen = f", heard from at {run.heartbeat_at:%H:%M:%S} UTC" if run.heartbeat_at else ""
+            raise RunStateError(f"run {run_id} is running in process {run.owner}{seen}; pause it first (ccm runs pause {run_id})")
         if retry_now:
             session.execute(
                 update(Message).where(Message.run_id == run_id, Message.state == "failed").values(next_attempt_at=utcnow())
@@ -92,8 +95,9 @@ def set_state(engine: Engine, run_id: int, state: str) -> str:
         release_dead_claims(engine, run_id)
     with engine.db.session() as session:
         run = load_run(session, run_id)
-        if run.state not in ALLOWED[state]:
-            raise RunStateError(f"run {run_id} is {run.state}; it cannot be {state}")
+        current = observed_state(run, engine.settings)
+        if current not in ALLOWED[state]:
+            raise RunStateError(f"run {run_id} is {current}; it cannot be {state}")
         run.state = state
         if state == "cancelled":
             run.finished_at = utcnow()

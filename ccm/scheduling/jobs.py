@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
+from ccm.runs.claims import observed_state
 from ccm.scheduling.clock import database_now
 from ccm.scheduling.models import BUILT_IN_SWEEPER, Schedule, ScheduleRun
 from ccm.scheduling.timing import billing_period, cycle_label, hold_until_local_time
@@ -293,14 +294,17 @@ def retry_sweeper(engine: Engine, schedule: Schedule | None, fire_time: dt.datet
         and_(Message.state == "pending", Message.created_at <= now - dt.timedelta(seconds=60)),
     )
     with engine.db.reader() as session:
-        candidates = list(session.scalars(select(Message.run_id).where(due).distinct()))
+        candidates = set(session.scalars(select(Message.run_id).where(due).distinct()))
+        # runs left running by a process that died (their messages may all be claimed)
+        candidates |= set(session.scalars(select(Run.id).where(Run.state == "running", Run.owner.is_not(None))))
         runs = {run.id: run for run in session.scalars(select(Run).where(Run.id.in_(candidates)))}
     resumed = []
     for run_id in sorted(runs):
         run = runs[run_id]
-        waiting = run.state in ("waiting", "failed")  # only deferred or retrying messages are left
-        triggered = bool((run.options or {}).get("triggered")) and run.state in ("running", "completed")
-        if not (waiting or triggered):  # paused by a person, cancelled, or being planned or run right now
+        state = observed_state(run, engine.settings)
+        waiting = state in ("waiting", "interrupted")  # only deferred or retrying messages are left, or its process died
+        triggered = bool((run.options or {}).get("triggered")) and run.state in ("running", "completed", "undelivered") and run.owner is None
+        if not (waiting or triggered):  # paused by a person, cancelled, failed, or being planned or run right now
             continue
         execute(engine, run_id, progress=False)
         resumed.append(run_id)

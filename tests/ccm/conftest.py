@@ -118,6 +118,12 @@ def loaded(engine, customers_file: Path, feed_file: Path):
 
 
 @pytest.fixture
+def statement_data():
+    """``statement_data(customer_id, account, lines)``: one statement of the billing feed."""
+    return statement
+
+
+@pytest.fixture
 def write_bulk():
     """``write_bulk(folder, count)``: files of ``count`` paper customers with SMS reminders."""
     return bulk_files

@@ -45,11 +45,12 @@ def test_dead_is_called_dead_in_the_text_and_in_json(make_settings, tmp_path, sm
     runner = app.test_cli_runner()
 
     text = runner.invoke(args=["run", "statement", "--cycle", CYCLE])
-    assert text.exit_code == 0, text.output
+    assert text.exit_code == 6, text.output  # completed with an undelivered message: not the exit of a clean run
+    assert "· undelivered" in text.output and "1 message undelivered, no channel left (1 × email: permanent failure: 550" in text.output
     assert "email  1 dead" in text.output
     assert "records in 1, planned 1 = sent 0 + suppressed 0 + dead 1: reconciled" in text.output
     (line,) = [line.strip() for line in text.output.splitlines() if line.strip().startswith("dead: ")]
-    assert line.startswith("dead: 1 × permanent: 550 5.1.1") and "@" not in line
+    assert line.startswith("dead: 1 × permanent failure: 550 5.1.1") and "@" not in line
     report = show(runner)
     assert report["statements"] == {"dead": 1} and report["by_channel"] == {"email": {"dead": 1}}
     assert list(report["dead_reasons"]) == [line.split(" × ", 1)[1]] and report["retry_reasons"] == {}

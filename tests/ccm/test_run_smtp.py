@@ -45,9 +45,9 @@ def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resu
 
     first = runner.invoke(args=["run", "statement", "--cycle", "2026-11", "--json"])
     report = json.loads(first.stdout)
-    assert report["state"] == "failed"
+    assert report["state"] == "waiting"
     assert report["by_channel"] == {"email": {"sent": 1, "failed": 1}, "print": {"sent": 1}}
-    assert first.exit_code == 4  # the run did not finish: a message waits for its retry
+    assert first.exit_code == 5  # the run did not finish: a message waits for its retry
     assert report["reconciliation"] == "records in 3, planned 3 = sent 2 + suppressed 0 + dead 0 + failed 1 (retrying): open (1 messages to finish)"
     assert not report["complete"]
     assert [reason[:3] for reason in report["failure_reasons"]] == ["451"]
@@ -57,7 +57,7 @@ def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resu
         from ccm.models import Message
 
         bounced = session.scalar(select(Message).where(Message.channel == "print"))
-        assert bounced.reason.startswith("rerouted to print: email failed (permanent: 550")
+        assert bounced.reason.startswith("rerouted to print: email failed (permanent failure: 550")
         assert "@" not in bounced.reason, "no addresses in reasons"
     assert "smtp://127.0.0.1" in report["outputs"]["email"]
     assert len(server.handler.messages) == 1

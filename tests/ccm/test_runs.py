@@ -203,7 +203,7 @@ def test_pause_resume_and_cancel_take_effect_and_keep_the_books_balanced(loaded,
     again = runner.invoke(args=["runs", "pause", str(plan.run_id)])
     assert again.exit_code == 1 and "is cancelled; it cannot be paused" in again.output
     listing = json.loads(runner.invoke(args=["runs", "list", "--json"]).stdout)
-    assert listing == [{"id": plan.run_id, "communication": "monthly-statement", "cycle": CYCLE, "state": "cancelled", "records_in": 6}]
+    assert listing == [{"id": plan.run_id, "communication": "monthly-statement", "cycle": CYCLE, "state": "cancelled", "records_in": 6, "error": None}]
 
 
 def test_print_production_sorts_by_postal_code_and_bundles_households(engine, tmp_path, write_bulk, runner, caplog):
