@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import email_delivery, memory, profile_pdf, rules, statement_cycle, track_load, trigger_latency
+from bench import celery_tail, email_delivery, memory, profile_pdf, rules, statement_cycle, track_load, trigger_latency
 
 
 def main() -> None:
@@ -25,6 +25,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200, help="payment.received events in the trigger latency benchmark (0 skips it)")
     parser.add_argument("--profile", type=int, default=50, metavar="N",
                         help="statements rendered under cProfile for the table of where WeasyPrint's time goes (0 skips it)")
+    parser.add_argument("--celery-tail", type=int, default=60, metavar="N",
+                        help="statements in the run whose Celery worker is killed mid-way, timed from the kill to completion (0 skips it)")
     args = parser.parse_args()
     statement_cycle.main(args.customers, chromium=min(args.chromium, args.customers))  # includes the Chromium comparison
     if args.profile:
@@ -37,6 +39,8 @@ def main() -> None:
         track_load.main(seconds=args.track_seconds)
     if args.events:
         trigger_latency.main(args.events)
+    if args.celery_tail:
+        celery_tail.main(args.celery_tail, args.postgres or celery_tail.ADMIN_URL)
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -64,8 +64,11 @@ def event_types(session: Session) -> list[str]:
     return sorted({c.config["trigger"] for c in session.scalars(select(Communication)) if c.config.get("trigger")})
 
 
-def trigger(engine: Engine, event_type: str, event_id: str, customer_id: int, event: dict[str, Any]) -> list[Triggered]:
-    """Write the message of every communication listening to ``event_type``; returns them."""
+def trigger(engine: Engine, event_type: str, event_id: str, customer_id: int, event: dict[str, Any],
+            fingerprint: str | None = None) -> list[Triggered]:
+    """Write the message of every communication listening to ``event_type``; returns them.
+    ``fingerprint`` (a hash of the request) is kept with each message: the same event id
+    sent again with other content is a ``TriggerConflict``, not a duplicate."""
     done = []
     with engine.db.session() as session:
         communications = listeners(session, event_type)
@@ -73,12 +76,12 @@ def trigger(engine: Engine, event_type: str, event_id: str, customer_id: int, ev
             return []
         customer = session.scalars(select(Customer).where(Customer.id == customer_id).options(selectinload(Customer.consents))).one()
         for communication in communications:
-            done.append(_message(engine, session, communication, customer, event_id, event))
+            done.append(_message(engine, session, communication, customer, event_id, event, fingerprint))
     return done
 
 
 def _message(engine: Engine, session: Session, communication: Communication, customer: Customer, event_id: str,
-             event: dict[str, Any]) -> Triggered:
+             event: dict[str, Any], fingerprint: str | None = None) -> Triggered:
     now = utcnow()
     run = _run_of_the_day(engine, session, communication, now)
     key = f"{communication.name}:event:{event_id}"[:200]
@@ -86,6 +89,9 @@ def _message(engine: Engine, session: Session, communication: Communication, cus
     if existing is not None:
         if existing.customer_id != customer.id:
             raise TriggerConflict(f"event id {event_id!r} was sent before for another customer")
+        before = (existing.data or {}).get("request_sha256")
+        if fingerprint and before and before != fingerprint:
+            raise TriggerConflict(f"event id {event_id!r} was sent before with other content")
         return Triggered(communication.name, existing.id, existing.run_id, existing.channel, existing.state, existing.reason, True)
     choice = _choose(engine, session, communication, customer, run.id)
     if run.state == "cancelled":  # an operator stopped today's messages (a broken template, say): keep them stopped
@@ -95,7 +101,7 @@ def _message(engine: Engine, session: Session, communication: Communication, cus
         insert(Message).values(
             run_id=run.id, customer_id=customer.id, channel=choice.channel or "none", purpose="event",
             idempotency_key=key, state="suppressed" if choice.suppressed or not choice.channel else "pending",
-            reason=choice.reason, attempts=0, template_versions={}, decisions={}, links=[], data={"event": event},
+            reason=choice.reason, attempts=0, template_versions={}, decisions={}, links=[], data={"event": event, "request_sha256": fingerprint},
             created_at=now, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Message.id)
     ).scalar()

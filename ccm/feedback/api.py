@@ -28,10 +28,12 @@ from sqlalchemy import select, update
 from ccm import validation as v
 from ccm.engine import Engine
 from ccm.feedback.events import Event, record
-from ccm.feedback.models import ApiToken
+from ccm.feedback.models import ApiToken, ResponseEvent
 from ccm.models import Customer, utcnow
 
 API_TYPES = {"conversion": "converted", "payment": "paid"}
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+EARLIEST, LATEST = dt.datetime(1970, 1, 1), dt.datetime(9999, 12, 31)
 FIELDS = {"id", "type", "customer", "amount", "currency", "occurred_at", "message_id", "reference", "data"}
 
 
@@ -60,7 +62,10 @@ def parse_event(body: Any, triggers: Iterable[str] = ()) -> ApiEvent:
         raise ApiInputError(unknown[0], f"unknown field (known: {', '.join(sorted(FIELDS))})")
     try:
         event_id = v.text(body.get("id"), "id", max_length=150, required=True)
-        kind = v.text(body.get("type"), "type", max_length=50, required=True)
+        raw_type = body.get("type")
+        if isinstance(raw_type, str) and raw_type != raw_type.strip():  # " payment.received" is no event type: say so
+            raise v.FieldError("type", f"{raw_type!r} has spaces around it (send {raw_type.strip()!r})")
+        kind = v.text(raw_type, "type", max_length=50, required=True)
         if kind not in API_TYPES and kind not in triggers:
             known = ", ".join([*API_TYPES, *triggers])
             raise v.FieldError("type", f"unknown event type {kind!r} (one of: {known})")
@@ -69,13 +74,13 @@ def parse_event(body: Any, triggers: Iterable[str] = ()) -> ApiEvent:
         amount = v.money(body.get("amount"), "amount", currency_code=currency, required=False)
         if amount is not None and currency is None:
             raise v.FieldError("currency", "is required with an amount")
-        occurred = v.datetime_utc(body.get("occurred_at"), "occurred_at") if body.get("occurred_at") is not None else None
+        occurred = _occurred_at(body.get("occurred_at"))
         reference = v.text(body.get("reference"), "reference", max_length=200)
     except v.FieldError as exc:
         raise ApiInputError(exc.field, exc.reason) from None
     message_id = body.get("message_id")
-    if message_id is not None and (isinstance(message_id, bool) or not isinstance(message_id, int)):
-        raise ApiInputError("message_id", "must be a whole number")
+    if message_id is not None and (isinstance(message_id, bool) or not isinstance(message_id, int) or not 1 <= message_id <= MAX_ID):
+        raise ApiInputError("message_id", f"must be a whole number from 1 to {MAX_ID}")
     data = body.get("data", {})
     if not isinstance(data, dict) or len(json.dumps(data)) > 4000:
         raise ApiInputError("data", "must be a JSON object of at most 4000 characters")
@@ -84,6 +89,28 @@ def parse_event(body: Any, triggers: Iterable[str] = ()) -> ApiEvent:
     event = Event(key=f"api:{event_id}", type=API_TYPES.get(kind, kind), source="api", occurred_at=occurred or utcnow(),
                   message_id=message_id, amount=amount, currency=currency, data=data)
     return ApiEvent(event, customer, event_id, kind in API_TYPES)
+
+
+def _occurred_at(value: Any) -> dt.datetime | None:
+    """When it happened, between 1970 and 9999 (a year-1 time cannot even be turned to UTC)."""
+    if value is None:
+        return None
+    try:
+        occurred = v.datetime_utc(value, "occurred_at")
+    except (OverflowError, ValueError) as exc:
+        if isinstance(exc, v.FieldError):
+            raise
+        raise v.FieldError("occurred_at", "is not a time that can be stored") from None
+    if not EARLIEST <= occurred <= LATEST:
+        raise v.FieldError("occurred_at", f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return occurred
+
+
+def fingerprint(body: Any) -> str:
+    """A hash of the request's content, whatever the order of its keys: the same event id
+    sent again must carry the same content (else 409)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -100,6 +127,7 @@ def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
     with engine.db.session() as session:
         known = event_types(session)
     parsed = parse_event(body, known)
+    request_hash = fingerprint(body)
     with engine.db.session() as session:
         customer_id = session.scalar(select(Customer.id).where(Customer.external_id == parsed.customer))
     if customer_id is None:
@@ -107,10 +135,15 @@ def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
     if parsed.feedback:
         with engine.db.session() as session:
             parsed.event.customer_id = customer_id
+            parsed.event.data = {**parsed.event.data, "request_sha256": request_hash}
             try:
                 outcome = record(session, parsed.event, engine.settings)
             except ValueError as exc:  # e.g. no such message
                 raise ApiInputError("message_id", str(exc), status=422) from None
+            if not outcome.new:
+                before = session.scalar(select(ResponseEvent.data).where(ResponseEvent.event_key == parsed.event.key[:200]))
+                if (before or {}).get("request_sha256") not in (None, request_hash):
+                    raise ApiInputError("id", f"event id {parsed.event_id!r} was sent before with other content", status=409)
         payload = {"recorded": outcome.new, "duplicate": not outcome.new, "event": outcome.event_id, "message_id": outcome.message_id}
         return ApiOutcome(201 if outcome.new else 200, payload, [])
     data = dict(parsed.event.data)
@@ -118,7 +151,7 @@ def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
              "amount": str(parsed.event.amount) if parsed.event.amount is not None else None, "currency": parsed.event.currency,
              "reference": data.pop("reference", None), "data": data}  # every key present: templates may test any of them
     try:
-        messages = trigger(engine, event["type"], parsed.event_id, customer_id, event)
+        messages = trigger(engine, event["type"], parsed.event_id, customer_id, event, request_hash)
     except TriggerConflict as exc:
         raise ApiInputError("id", str(exc), status=409) from None
     duplicate = bool(messages) and all(m.duplicate for m in messages)

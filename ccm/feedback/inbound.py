@@ -101,16 +101,18 @@ def handle_events(engine: Engine, kind: str, events: Iterable[dict[str, Any]]) -
     return result
 
 
-def _sender(kind: str, raw: str) -> str:
-    """The sender as customers' records hold it: E.164 (``phonenumbers``) or a lower-cased address."""
+def _sender(kind: str, raw: str) -> str | None:
+    """The sender as customers' records hold it: E.164 (``phonenumbers``) or a lower-cased
+    address; None for an SMS sender that is no valid phone number (it matches no customer,
+    is never put on the suppression list and is never answered)."""
     if kind != "sms":
         return raw.strip().lower()
     from ccm.validation import FieldError, phone
 
     try:
-        return phone(raw, "from", region="US" if not raw.strip().startswith("+") else None) or raw.strip()
+        return phone(raw, "from", region="US" if not raw.strip().startswith("+") else None)
     except FieldError:
-        return raw.strip()
+        return None
 
 
 def _reply(engine: Engine, session: Session, kind: str, item: dict[str, Any], key: str,
@@ -118,7 +120,7 @@ def _reply(engine: Engine, session: Session, kind: str, item: dict[str, Any], ke
     """Record a reply; returns the outcome, its type, and the number to answer HELP to."""
     sender = _sender(kind, item["from"])
     column = Customer.phone if kind == "sms" else Customer.email
-    customer = session.scalars(select(Customer).where(column == sender).limit(1)).first()
+    customer = session.scalars(select(Customer).where(column == sender).limit(1)).first() if sender else None
     last = None
     if customer is not None:
         last = session.scalars(
@@ -129,12 +131,12 @@ def _reply(engine: Engine, session: Session, kind: str, item: dict[str, Any], ke
     base = {"message_id": last.id if last else None, "customer_id": customer.id if customer else None, "channel": kind}
     if kind == "sms" and word in STOP_WORDS:
         outcome = record(session, Event(key, "opted_out", "inbound", at, detail=f"keyword {word}", **base), engine.settings)
-        if outcome.new and customer is None:
+        if outcome.new and customer is None and sender is not None:
             suppress(session, "sms", sender, "stop", "inbound: STOP")  # a number we do not know: never text it
         return outcome, "opted_out", None
     if kind == "sms" and word in HELP_WORDS:
         outcome = record(session, Event(key, "help", "inbound", at, detail=f"keyword {word}", **base), engine.settings)
-        return outcome, "help", sender if outcome.new else None
+        return outcome, "help", sender if outcome.new and sender else None
     data = {"text": (item["text"] or "")[:500]}
     return record(session, Event(key, "replied", "inbound", at, data=data, **base), engine.settings), "replied", None
 

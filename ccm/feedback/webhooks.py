@@ -1,7 +1,9 @@
 """Signatures of inbound callbacks: ``X-CCM-Timestamp`` (Unix seconds) and
 ``X-CCM-Signature: sha256=<hex>``, the HMAC-SHA256 with ``[feedback] webhook_secret`` of
-``<timestamp>.<raw body>``. A signature older or newer than five minutes is refused, so a
-captured callback cannot be replayed later; events are idempotent on their ids anyway.
+``<timestamp>.<channel>.<raw body>`` (``channel``: the endpoint's, ``sms`` or ``email``, so a
+callback signed for one endpoint is refused by another). A signature older or newer than
+five minutes is refused, so a captured callback cannot be replayed later; events are
+idempotent on their ids anyway.
 """
 from __future__ import annotations
 
@@ -16,12 +18,15 @@ class SignatureError(PermissionError):
     """The callback is not signed with our secret (or too old); nothing is recorded."""
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, body: bytes, channel: str) -> str:
+    signed = f"{timestamp}.{channel}.".encode("ascii") + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float | None = None) -> None:
+def check_headers(secret: str, timestamp: str | None, signature: str | None, now: float | None = None) -> int:
+    """What can be refused before the body is read: callbacks off, headers missing, a
+    stale timestamp. Returns the timestamp."""
     if not secret:
         raise SignatureError("inbound callbacks are off: set [feedback] webhook_secret")
     if not timestamp or not signature:
@@ -32,5 +37,10 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
         raise SignatureError("X-CCM-Timestamp must be Unix seconds") from None
     if abs((now if now is not None else time.time()) - stamp) > TOLERANCE_SECONDS:
         raise SignatureError("the signature is too old or from the future")
-    if not hmac.compare_digest(sign(secret, stamp, body), signature.strip()):
+    return stamp
+
+
+def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, channel: str, now: float | None = None) -> None:
+    stamp = check_headers(secret, timestamp, signature, now)
+    if not hmac.compare_digest(sign(secret, stamp, body, channel), (signature or "").strip()):
         raise SignatureError("bad signature")

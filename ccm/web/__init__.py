@@ -23,7 +23,7 @@ csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
-    from ccm.web import api, inbound, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
+    from ccm.web import api, hardening, inbound, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
 
     settings = app.config["CCM"]
     hops = int(settings["web"]["proxy_hops"])
@@ -34,16 +34,20 @@ def init_app(app: Flask) -> None:
     app.secret_key = secret_key(settings)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings["web"]["public_url"].startswith("https://"))
+    hardening.init_app(app)
     csrf.init_app(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings["web"]["rate_limit_storage"], headers_enabled=True,
                       key_prefix="ccm")
     app.cli.commands.pop("limiter", None)  # its maintenance commands are not part of `ccm`
-    limiter.limit(settings["web"]["rate_limit"])(track.blueprint)
-    # Not limited per client address: mail providers send every one-click unsubscribe from a
-    # few servers, and a provider's callbacks all come from one; a token or a signature
-    # authenticates each of them, and a refusal would lose an unsubscribe or a bounce.
+    # One budget per client address for all the customer pages together (not one per route).
+    limiter.shared_limit(settings["web"]["rate_limit"], scope="public")(track.blueprint)
+    # Mail providers send every one-click unsubscribe from a few servers: not limited per
+    # address (a refusal would lose an unsubscribe); each POST carries its own signed token.
     limiter.exempt(track.unsubscribe_blueprint)
-    limiter.exempt(inbound.blueprint)
+    # Machines: the API per token, callbacks per sender address with a budget a provider's
+    # few servers fit in.
+    limiter.limit(settings["web"]["api_rate_limit"], key_func=api.rate_key)(api.blueprint)
+    limiter.limit(settings["web"]["callback_rate_limit"])(inbound.blueprint)
     # One-click unsubscribe is a POST from a mail program without cookies (RFC 8058), callbacks and
     # the API come from machines: their tokens and signatures authenticate them, not a session.
     csrf.exempt(track.unsubscribe)

@@ -1,7 +1,9 @@
 """Provider callbacks: ``POST /inbound/<channel>`` (``sms`` or ``email``) with a signed JSON
 body that the channel's adapter parses (``Channel.parse_inbound``); see the README,
-"Inbound callbacks". 401 for a bad signature, 400 for a body the adapter cannot read,
-200 with what was recorded otherwise (a callback sent twice records nothing new).
+"Inbound callbacks". 401 for a bad signature (checked on the raw body, which is never
+read beyond ``[web] max_body_bytes``: 413), 400 for a body the adapter cannot read, as
+problem details; 200 with what was recorded otherwise (a callback sent twice records
+nothing new).
 """
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ from flask import Blueprint, current_app, jsonify, request
 from channels import channel_from_url
 from channels.inbound import InboundError
 from ccm.feedback.inbound import handle_events
-from ccm.feedback.webhooks import SignatureError, verify
+from ccm.feedback.api import ApiInputError
+from ccm.feedback.webhooks import SignatureError, check_headers, verify
+from ccm.web.api import json_body
+from ccm.web.hardening import problem
 
 blueprint = Blueprint("inbound", __name__, url_prefix="/inbound")
 
@@ -19,19 +24,24 @@ blueprint = Blueprint("inbound", __name__, url_prefix="/inbound")
 def callback(kind: str):  # type: ignore[no-untyped-def]
     engine = current_app.extensions["ccm"]
     if kind not in ("sms", "email"):
-        return jsonify(error=f"no inbound callbacks for {kind!r}: use sms or email"), 404
-    body = request.get_data()  # kept for get_json below
+        return problem(404, "Not Found", f"no inbound callbacks for {kind!r}: use sms or email")
+    secret, stamp, signature = (engine.settings["feedback"]["webhook_secret"], request.headers.get("X-CCM-Timestamp"),
+                                request.headers.get("X-CCM-Signature"))
     try:
-        verify(engine.settings["feedback"]["webhook_secret"], request.headers.get("X-CCM-Timestamp"),
-               request.headers.get("X-CCM-Signature"), body)
+        check_headers(secret, stamp, signature)  # before a byte of the body is read
+        body = request.get_data(cache=True)  # at most [web] max_body_bytes (413 above it, unread)
+        verify(secret, stamp, signature, body, kind)
     except SignatureError as exc:
-        return jsonify(error=str(exc)), 401
-    payload = request.get_json(force=True, silent=True)
+        return problem(401, "Unauthorized", str(exc))
+    try:
+        payload = json_body()
+    except ApiInputError as exc:
+        return problem(400, "Bad Request", exc.reason)
     channel = channel_from_url(engine.settings["channels"][kind])
     try:
-        events = channel.parse_inbound(payload if payload is not None else {})
+        events = channel.parse_inbound(payload)
     except NotImplementedError as exc:
-        return jsonify(error=str(exc)), 404
+        return problem(404, "Not Found", str(exc))
     except InboundError as exc:
-        return jsonify(error=str(exc)), 400
+        return problem(400, "Bad Request", str(exc))
     return jsonify(handle_events(engine, kind, events).to_json())

@@ -125,10 +125,12 @@ def delivered(engine, var: Path) -> dict[str, Sent]:
     return out
 
 
-def signed(body: dict) -> tuple[bytes, dict[str, str]]:
+def signed(body: dict, channel: str = "sms") -> tuple[bytes, dict[str, str]]:
+    """A callback body and its headers, signed for the ``channel``'s endpoint."""
     data = json.dumps(body).encode("utf-8")
     stamp = int(time.time())
-    return data, {"Content-Type": "application/json", "X-CCM-Timestamp": str(stamp), "X-CCM-Signature": sign(WEBHOOK_SECRET, stamp, data)}
+    return data, {"Content-Type": "application/json", "X-CCM-Timestamp": str(stamp),
+                  "X-CCM-Signature": sign(WEBHOOK_SECRET, stamp, data, channel)}
 
 
 def start_campaign(make_settings, folder: Path, rows: list[dict[str, str]] | None = None, **sections: dict):

@@ -114,9 +114,9 @@ def test_customers_respond_through_the_real_endpoints_and_the_report_adds_up(mak
         assert http("POST", f"{base}/inbound/sms", body, {**headers, "X-CCM-Signature": "sha256=" + "0" * 64})[0] == 401
         bounce = {"events": [{"id": "b-1", "type": "bounce", "message": got[bouncer].raw["Message-ID"], "permanent": True,
                               "status": "5.1.1", "reason": f"550 5.1.1 <e{bouncer[1:]}@example.com> no such user"}]}
-        assert json.loads(http("POST", f"{base}/inbound/email", *signed(bounce))[2])["recorded"] == 1
+        assert json.loads(http("POST", f"{base}/inbound/email", *signed(bounce, "email"))[2])["recorded"] == 1
         complaint = {"events": [{"id": "c-1", "type": "complaint", "message": got[complainer].raw["Message-ID"]}]}
-        assert json.loads(http("POST", f"{base}/inbound/email", *signed(complaint))[2])["by_type"] == {"complained": 1}
+        assert json.loads(http("POST", f"{base}/inbound/email", *signed(complaint, "email"))[2])["by_type"] == {"complained": 1}
         receipts = {"events": [{"id": f"dlr-{ext}", "type": "delivered", "message": _ref(engine, got[ext].message_id)}
                                for ext in (sms_help, sms_question)]}
         assert json.loads(http("POST", f"{base}/inbound/sms", *signed(receipts))[2])["by_type"] == {"delivered": 2}

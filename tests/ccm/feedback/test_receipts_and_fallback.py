@@ -43,7 +43,7 @@ def test_where_a_channel_sends_receipts_delivered_counts_them_and_a_failed_recei
         assert answer == {"recorded": 5, "duplicates": 0, "unknown": 0, "by_type": {"delivered": 3, "bounced": 2}}
         mail_events = [{"id": "dlr-mail", "type": "delivered", "message": got[mails[0]].raw["Message-ID"]},
                        {"id": "bounce-mail", "type": "bounce", "message": got[mails[1]].raw["Message-ID"], "permanent": True}]
-        body = signed({"events": mail_events})
+        body = signed({"events": mail_events}, "email")
         assert app.test_client().post("/inbound/email", data=body[0], headers=body[1]).json["recorded"] == 2
 
         with engine.db.reader() as session:
@@ -100,7 +100,7 @@ def test_a_statement_e_mail_bounced_later_goes_by_post_after_resume(statements, 
     read = runner.invoke(args=["feedback", "bounces", str(tmp_path / "bounces"), "--json"])
     assert json.loads(read.output)["by_type"] == {"bounced": 1}, read.output
     # The same bounce reported again by the provider's callback: still one fallback.
-    body = signed({"events": [{"id": "b-again", "type": "bounce", "message": message_id, "permanent": True}]})
+    body = signed({"events": [{"id": "b-again", "type": "bounce", "message": message_id, "permanent": True}]}, "email")
     assert app.test_client().post("/inbound/email", data=body[0], headers=body[1]).json["recorded"] == 1
 
     with engine.db.session() as session:
