@@ -9,7 +9,7 @@ change is recorded with when and how (consent source ``preference centre``) and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from ccm.engine import Engine
@@ -72,6 +72,19 @@ def _view(engine: Engine, customer: Customer) -> Preferences:
         frequency=chosen.get("frequency", feedback["frequencies"][0]),
         all_topics=list(feedback["topics"]),
         all_frequencies=list(feedback["frequencies"]),
+    )
+
+
+def as_submitted(view: Preferences, form: Mapping[str, Any]) -> Preferences:
+    """The page as the customer left it (their unsaved choices over what is stored), for a
+    form sent back to them unsaved, e.g. after its CSRF token expired."""
+    frequency = form.get("frequency")
+    return replace(
+        view,
+        offers_email=bool(form.get("offers_email")), offers_sms=bool(form.get("offers_sms")), paperless=bool(form.get("paperless")),
+        preferred_channel=form.get("preferred_channel") or "",
+        topics=[topic for topic in form.get("topics", []) if topic in view.all_topics],
+        frequency=frequency if frequency in view.all_frequencies else view.frequency,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ccm.feedback.tokens import secret_key
 
@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(track.unsubscribe)
     csrf.exempt(inbound.blueprint)
     csrf.exempt(api.blueprint)
+    app.register_error_handler(CSRFError, lambda error: track.form_expired(error) or hardening.http_error(error))
     app.register_blueprint(track.blueprint)
     app.register_blueprint(track.unsubscribe_blueprint)
     app.register_blueprint(inbound.blueprint)

@@ -26,7 +26,7 @@ def init_app(app: Flask) -> None:
     app.config["MAX_FORM_MEMORY_SIZE"] = int(web["max_body_bytes"])
     app.config["TRUSTED_HOSTS"] = allowed_hosts(web)
     app.after_request(_security_headers)
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, _internal_error)
 
 
@@ -51,7 +51,7 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
     return response
 
 
-def _http_error(error: HTTPException) -> Response:
+def http_error(error: HTTPException) -> Response:
     if error.response is not None:  # a view answered already (abort with a response)
         return error.response
     status = error.code or 500
@@ -74,9 +74,9 @@ def _internal_error(error: Exception) -> Response:
     """A bug: logged with its traceback (never personal data: the request is not logged),
     answered without details."""
     if isinstance(error, HTTPException):
-        return _http_error(error)
+        return http_error(error)
     log.error("%s %s failed: %s", request.method, request.path, type(error).__name__, exc_info=error)
-    return _http_error(InternalServerError())
+    return http_error(InternalServerError())
 
 
 def _security_headers(response: Response) -> Response:

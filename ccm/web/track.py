@@ -87,6 +87,34 @@ def unsubscribe(token: str) -> Response:
     return Response(page, headers=NO_STORE)
 
 
+# The preference centre posts to itself: its own origin must get the Referer (CSRF
+# protection over HTTPS checks it), other sites never see the tokened URL.
+FORM_PAGE = {**NO_STORE, "Referrer-Policy": "same-origin"}
+
+
+def _submitted() -> dict:
+    form = {key: request.form.get(key) for key in ("offers_email", "offers_sms", "paperless", "preferred_channel", "frequency")}
+    form["topics"] = request.form.getlist("topics")
+    return form
+
+
+def form_expired(error: Exception) -> Response | None:
+    """The preference form came back without a valid CSRF token (open too long, or the
+    session cookie gone): show it again as the customer filled it in, with a fresh token,
+    instead of losing their changes. None for any other form."""
+    if request.endpoint != "track.preference_centre":
+        return None
+    token = (request.view_args or {}).get("token", "")
+    try:
+        view = preferences.as_submitted(preferences.load(_engine(), token), _submitted())
+    except (TokenError, LookupError) as exc:
+        return _refused(exc)
+    problem = "This page was open for a long time, so nothing was saved yet. Check your choices and save again."
+    page = render_template("web/preferences.html", company=_engine().settings["company"]["name"], view=view, saved=False,
+                           problem=problem, token=token)
+    return Response(page, status=400, headers=FORM_PAGE)
+
+
 @blueprint.route("/p/<token>", methods=["GET", "POST"])
 def preference_centre(token: str) -> Response:
     engine = _engine()
@@ -94,8 +122,7 @@ def preference_centre(token: str) -> Response:
     saved, problem = False, None
     try:
         if request.method == "POST":
-            form = {key: request.form.get(key) for key in ("offers_email", "offers_sms", "paperless", "preferred_channel", "frequency")}
-            form["topics"] = request.form.getlist("topics")
+            form = _submitted()
             try:
                 view = preferences.save(engine, token, form)
                 saved = True
@@ -109,4 +136,4 @@ def preference_centre(token: str) -> Response:
     except LookupError as exc:
         return _refused(exc, 404)
     page = render_template("web/preferences.html", company=company, view=view, saved=saved, problem=problem, token=token)
-    return Response(page, status=400 if problem else 200, headers=NO_STORE)
+    return Response(page, status=400 if problem else 200, headers=FORM_PAGE)

@@ -81,3 +81,45 @@ def _wait(url: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError("ccm serve did not start")
+
+
+def test_the_preference_centre_saves_over_https_in_a_browser(make_settings, tmp_path, tls_files):
+    """Behind TLS the CSRF protection checks the Referer: the page must let its own origin
+    see it (a Referrer-Policy of no-referrer made every save fail with a 400)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    port = free_port()
+    base = f"https://127.0.0.1:{port}"
+    settings = feedback_settings(make_settings, tmp_path, web={"public_url": base, "port": port})
+    app = create_app(settings)
+    engine = app.extensions["ccm"]
+    engine.db.upgrade()
+    from ccm.imports import import_customers
+    from ccm.runs import service
+
+    import_customers(engine.db, write_people(tmp_path / "people.csv", people(4)), rejects_dir=tmp_path, progress=False)
+    service.run_cycle(engine, "deals", CAMPAIGN_CYCLE, progress=False)
+    mail = next(sent for sent in delivered(engine, tmp_path / "var").values() if sent.channel == "email")
+    preferences = re.search(r'href="([^"]+/p/[^"]+)"', mail.html).group(1)
+    assert preferences.startswith(base)
+    cert, key = tls_files
+    server = make_server("127.0.0.1", port, app, threaded=True, ssl_context=(str(cert), str(key)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_context(ignore_https_errors=True).new_page()
+            page.goto(preferences)
+            page.get_by_label("At most once a week").check()
+            page.get_by_role("button", name="Save").click()
+            assert page.get_by_role("status").inner_text() == "Saved. Thank you."
+            browser.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    with engine.db.session() as session:
+        assert session.get(Message, mail.message_id).customer.preferences["frequency"] == "weekly"
+    engine.close()

@@ -182,3 +182,25 @@ def test_behind_a_proxy_each_client_has_its_own_budget(make_settings, config_fil
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_an_expired_form_comes_back_as_the_customer_filled_it_in(campaign):
+    import re
+
+    from .conftest import delivered
+
+    app, engine, *_ = campaign
+    mail = next(sent for sent in delivered(engine, engine.var_dir).values() if sent.channel == "email")
+    path = "/p/" + re.search(r'href="[^"]+/p/([^"]+)"', mail.html).group(1)
+    client = app.test_client()
+    client.get(path)
+    choices = {"frequency": "monthly", "topics": ["news"], "preferred_channel": "sms"}
+    stale = client.post(path, data={**choices, "csrf_token": "expired-token"})
+    assert stale.status_code == 400 and b"nothing was saved yet" in stale.data
+    page = stale.data.decode()
+    assert re.search(r'value="monthly"\s+checked', page) and re.search(r'value="news"\s+checked', page)
+    assert not re.search(r'value="offers"\s+checked', page) and 'value="sms" selected' in page
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    saved = client.post(path, data={**choices, "csrf_token": fresh})
+    assert saved.status_code == 200 and b"Saved. Thank you." in saved.data
+    assert saved.headers["Referrer-Policy"] == "same-origin"
