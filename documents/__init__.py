@@ -5,15 +5,16 @@ strings, bytes and messages.
 """
 
 from .email import Attachment, compose_email, inline_css, make_message_id
-from .errors import RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
+from .errors import OutputTooLarge, RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
 from .i18n import load_po, negotiate, parse_po
 from .pdf import (PdfDocument, PdfRenderer, StaticPages, WeasyPrintRenderer,
                   harfbuzz_subset_available, pdf_fonts)
-from .sandbox import TemplateEnvironment, file_loader
+from .sandbox import TemplateEnvironment, file_loader, parse_template, refused_constants
 from .sms import SmsInfo, sms_info
 
 __all__ = [
     "Attachment",
+    "OutputTooLarge",
     "PdfDocument",
     "PdfRenderer",
     "RenderError",
@@ -32,6 +33,8 @@ __all__ = [
     "make_message_id",
     "negotiate",
     "parse_po",
+    "parse_template",
+    "refused_constants",
     "pdf_fonts",
     "sms_info",
 ]

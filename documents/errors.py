@@ -7,7 +7,7 @@ Every error carries the template name, the line (when known) and a message;
 
 from __future__ import annotations
 
-__all__ = ["TemplateProblem", "TemplateSyntaxProblem", "RenderError", "RenderTimeout"]
+__all__ = ["TemplateProblem", "TemplateSyntaxProblem", "RenderError", "RenderTimeout", "OutputTooLarge"]
 
 
 class TemplateProblem(Exception):
@@ -44,3 +44,7 @@ class RenderError(TemplateProblem):
 
 class RenderTimeout(RenderError):
     """The render took longer than the environment's ``render_timeout``."""
+
+
+class OutputTooLarge(RenderError):
+    """The render wrote more than the environment's ``max_output`` characters."""

@@ -15,6 +15,7 @@ from babel import dates, numbers
 from markupsafe import Markup
 
 from .errors import RenderError
+from .limits import check_printf
 from .render_state import current_state
 
 __all__ = ["FILTERS", "gettext", "slot"]
@@ -25,6 +26,7 @@ def gettext(msgid: str, **params: Any) -> str:
     text = current_state().catalog.get(msgid, msgid)
     if not params:
         return text
+    check_printf(text, params)
     try:
         return text % params
     except (KeyError, ValueError, TypeError) as error:

@@ -8,8 +8,9 @@ a wall-clock render timeout. Every failure comes out as a
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
@@ -18,15 +19,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import (BaseLoader, Environment, StrictUndefined, TemplateNotFound,
                     TemplateRuntimeError, TemplateSyntaxError, UndefinedError, nodes,
                     select_autoescape)
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from . import render_state
 from .deadline import DeadlineExceeded, deadline
-from .errors import RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
+from .errors import OutputTooLarge, RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
 from .formatting import FILTERS, gettext, slot
 from .i18n import negotiate, parse_locale
+from .bounded_sandbox import BoundedSandbox
+from .constants import constant_refusals
+from .limits import MAX_OUTPUT, OutputBudget, OutputLimitExceeded, output_budget
 
-__all__ = ["TemplateEnvironment", "file_loader"]
+__all__ = ["TemplateEnvironment", "file_loader", "parse_template", "refused_constants"]
 
 Loader = Callable[[str], "str | None"]
 _FILENAME_PREFIX = "template:"
@@ -42,10 +46,11 @@ class TemplateEnvironment:
 
     def __init__(self, loader: Loader, *,
                  translations: Mapping[str, Mapping[str, str]] | None = None,
-                 render_timeout: float = 10.0) -> None:
+                 render_timeout: float = 10.0, max_output: int = MAX_OUTPUT) -> None:
         self._loader = loader
         self._translations = dict(translations or {})
         self._render_timeout = render_timeout
+        self._max_output = max_output
         self._env = _make_jinja_environment(loader)
 
     def check(self, name: str) -> None:
@@ -58,12 +63,14 @@ class TemplateEnvironment:
         state = self._state(name, context, locale, timezone)
         token = render_state.push(state)
         try:
-            with deadline(self._render_timeout):
+            with deadline(self._render_timeout), output_budget(self._max_output) as budget:
                 template = self._env.get_template(name)
-                return template.render({**context, "locale": str(state.locale)})
+                return _written(template.generate({**context, "locale": str(state.locale)}), budget)
         except DeadlineExceeded as error:
             raise self._render_error(RenderTimeout, name, error,
                                      f"render took longer than {self._render_timeout:g} s") from None
+        except OutputLimitExceeded as error:
+            raise self._render_error(OutputTooLarge, name, error, str(error)) from None
         except TemplateProblem as error:
             if error.template:
                 raise
@@ -139,6 +146,44 @@ class TemplateEnvironment:
                            template=template, lineno=lineno)
 
 
+def parse_template(source: str, name: str) -> nodes.Template:
+    """Parse and compile ``source`` as the sandbox does (evaluating nothing); return its tree.
+
+    Raises :class:`TemplateSyntaxProblem` with the line (unknown filters included).
+    """
+    env = _checking_environment()
+    try:
+        tree = env.parse(source, name)
+        env.compile(tree, name)
+    except TemplateSyntaxError as error:
+        raise TemplateSyntaxProblem(error.message or "syntax error", template=name, lineno=error.lineno) from None
+    return tree
+
+
+def refused_constants(tree: nodes.Template) -> list[tuple[nodes.Node, str]]:
+    """The constant expressions of ``tree`` that a render would refuse, each with the reason
+    (evaluated under the render's limits, so a refusal costs milliseconds)."""
+    return constant_refusals(_checking_environment(), tree)
+
+
+@functools.cache
+def _checking_environment() -> BoundedSandbox:
+    return _make_jinja_environment(lambda name: None)
+
+
+def _written(chunks: Generator[str, None, None], budget: OutputBudget) -> str:
+    """The document as the template writes it, each piece spending the output budget."""
+    parts = []
+    for chunk in chunks:
+        try:
+            budget.spend(len(chunk))
+        except OutputLimitExceeded as error:
+            chunks.throw(error)  # raised again where the template wrote it, for the line
+            raise
+        parts.append(chunk)
+    return "".join(parts)
+
+
 def file_loader(root: str | Path) -> Loader:
     """A loader reading ``root/<name>`` as UTF-8; names escaping ``root`` are unknown."""
     base = Path(root).resolve()
@@ -169,63 +214,8 @@ class _FunctionLoader(BaseLoader):
         return source, _FILENAME_PREFIX + template, lambda: True
 
 
-MAX_SEQUENCE = 1_000_000  # characters or items a template may build with * or +
-MAX_EXPONENT = 1_000
-
-
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, plus limits on the operators that can build huge values in one step
-    (``"a" * 10**9`` would take all memory before any timeout could fire)."""
-
-    intercepted_binops = frozenset({"*", "**", "+"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponent above {MAX_EXPONENT} refused")
-            return left ** right
-        if operator == "*":
-            for sequence, count in ((left, right), (right, left)):
-                if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-                    if len(sequence) * max(count, 0) > MAX_SEQUENCE:
-                        raise SecurityError(f"a value longer than {MAX_SEQUENCE:,} refused")
-            return left * right
-        if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
-            if len(left) + len(right) > MAX_SEQUENCE:
-                raise SecurityError(f"a value longer than {MAX_SEQUENCE:,} refused")
-        return left + right
-
-
-_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?")
-
-
-def _bounded_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
-    """Jinja filters that take a width, refusing widths that would build huge strings."""
-    center, indent, format_ = filters["center"], filters["indent"], filters["format"]
-
-    def check(width: Any) -> None:
-        if isinstance(width, int) and width > MAX_SEQUENCE:
-            raise SecurityError(f"a width above {MAX_SEQUENCE:,} refused")
-
-    def bounded_center(value: Any, width: int = 80) -> str:
-        check(width)
-        return center(value, width)
-
-    def bounded_indent(value: Any, width: Any = 4, *args: Any, **kwargs: Any) -> str:
-        check(width)
-        return indent(value, width, *args, **kwargs)
-
-    def bounded_format(value: Any, *args: Any, **kwargs: Any) -> str:
-        for width, precision in _FORMAT_WIDTH.findall(str(value)):
-            check(int(width or 0))
-            check(int(precision or 0))
-        return format_(value, *args, **kwargs)
-
-    return {"center": bounded_center, "indent": bounded_indent, "format": bounded_format}
-
-
-def _make_jinja_environment(loader: Loader) -> ImmutableSandboxedEnvironment:
-    env = _BoundedSandbox(
+def _make_jinja_environment(loader: Loader) -> BoundedSandbox:
+    env = BoundedSandbox(
         loader=_FunctionLoader(loader),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "svg"),
@@ -236,7 +226,6 @@ def _make_jinja_environment(loader: Loader) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
     )
     env.filters.update(FILTERS)
-    env.filters.update(_bounded_filters(env.filters))
     env.globals.update({"_": gettext, "slot": slot})
     return env
 

@@ -16,15 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import nodes
 
 from ccm.authoring.context import context_schema, sample_context
 from ccm.authoring.jinja_checks import TreeChecker
 from ccm.authoring.problems import Problem, column_of, errors
 from ccm.authoring.resources import check_resources
-from documents import RenderError, TemplateEnvironment, parse_po, sms_info
-from documents.formatting import FILTERS
+from documents import (RenderError, TemplateEnvironment, TemplateSyntaxProblem, parse_po, parse_template,
+                       refused_constants, sms_info)
 
 MARKUP_SUFFIXES = (".html", ".htm", ".css", ".svg", ".xml")
 SAMPLE_LOCALES = ("en_US", "zh_CN")
@@ -77,17 +76,25 @@ def _check_catalog(name: str, source: str) -> list[Problem]:
     return []
 
 def _check_jinja(name: str, kind: str, source: str, meta: Mapping[str, Any], library: Library) -> list[Problem]:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(FILTERS)
     try:
-        tree = env.parse(source, name)
-        env.compile(tree, name)
-    except TemplateSyntaxError as exc:
+        tree = parse_template(source, name)  # compiled as the sandbox does: nothing evaluated yet
+    except TemplateSyntaxProblem as exc:
         line, column = column_of(source, exc.lineno)
-        return [Problem(name, line, column, f"syntax: {exc.message or 'syntax error'}")]
+        return [Problem(name, line, column, f"syntax: {exc.message}")]
     checker = TreeChecker(name, source, context_schema(kind), slots=list(meta.get("slots") or []),
                           exists=lambda other: other in library.sources)
-    return checker.check(tree)
+    return checker.check(tree) + _refused_constants(name, source, tree)
+
+def _refused_constants(name: str, source: str, tree: nodes.Template) -> list[Problem]:
+    """Constant expressions a render would refuse (``"a" * 10**9``), evaluated under its limits."""
+    problems = []
+    for node, reason in refused_constants(tree):
+        needle = {nodes.Filter: getattr(node, "name", None), nodes.Concat: "~"}.get(type(node), getattr(node, "operator", None))
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+            needle = node.node.attr
+        line, column = column_of(source, node.lineno, needle)
+        problems.append(Problem(name, line, column, f"the sandbox refuses this expression: {reason}"))
+    return problems
 
 def _check_by_rendering(name: str, kind: str, meta: Mapping[str, Any], library: Library,
                         settings: Mapping[str, Any]) -> list[Problem]:

@@ -4,6 +4,7 @@ SMS segments; e-mail parts."""
 from __future__ import annotations
 
 import datetime as dt
+import tracemalloc
 from decimal import Decimal
 
 import pytest
@@ -70,6 +71,30 @@ def test_the_shipped_library_validates_without_errors(store):
         versions = [t.versions[-1] for t in session.scalars(workflow.select(workflow.Template))]
         problems = [p for v in versions for p in errors(workflow.check(session, store.settings, v))]
     assert problems == []
+
+
+BOMBS = {
+    "string times": ('{{ "a" * 10**9 }}', 8, "a value longer than 1,000,000 refused"),
+    "center": ('{{ "x"|center(10**9) }}', 8, "a width above 1,000,000 refused"),
+    "nested folding": ('{{ ("ab" * 10**3) * 10**5 }}', 10, "a value longer than 1,000,000 refused"),
+    "concatenation": ('{{ "x"|center(999999) ~ "x"|center(999999) ~ "y" }}', 23, "a value longer than 1,000,000 refused"),
+}
+
+
+@pytest.mark.parametrize(("name", "kind"), [(INSERT, "insert"), ("sms/payment_due.txt", "sms"),
+                                            ("partials/print.html", "partial")])
+@pytest.mark.parametrize(("bomb", "column", "reason"), BOMBS.values(), ids=BOMBS.keys())
+def test_constant_expressions_building_huge_values_are_refused_at_save_in_a_few_mb(check, name, kind, bomb, column,
+                                                                                     reason):
+    """Jinja's constant folding would build these while compiling (gigabytes, seconds)."""
+    tracemalloc.start()
+    try:
+        found = [str(p) for p in errors(check(f"Hello\n{bomb}\n", name=name, kind=kind))]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000
+    assert found == [f"{name}, line 2, column {column}: error: the sandbox refuses this expression: {reason}"]
 
 
 @pytest.mark.parametrize("payload", ssti_corpus())
