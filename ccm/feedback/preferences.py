@@ -39,6 +39,7 @@ class Preferences:
     frequency: str
     all_topics: list[str]
     all_frequencies: list[str]
+    locale: str = ""  # the customer's: the page speaks their language
 
 
 def _message(engine: Engine, session: Any, token: str) -> Message:
@@ -72,6 +73,7 @@ def _view(engine: Engine, customer: Customer) -> Preferences:
         frequency=chosen.get("frequency", feedback["frequencies"][0]),
         all_topics=list(feedback["topics"]),
         all_frequencies=list(feedback["frequencies"]),
+        locale=customer.locale or "",
     )
 
 

@@ -103,11 +103,12 @@ def record_click(engine: Engine, token: str, hit: Hit) -> str:
     return message.links[position]
 
 
-def unsubscribe(engine: Engine, token: str, *, confirm: bool) -> str:
+def unsubscribe(engine: Engine, token: str, *, confirm: bool) -> tuple[str, str]:
     """With ``confirm`` (a POST: RFC 8058), withdraw marketing consent on the message's
     channel, every time (a customer who subscribed again in the preference centre and then
     unsubscribes again is unsubscribed), recording the event once. Without, only check the
-    link (the GET page: link scanners must not unsubscribe anyone). Returns the channel.
+    link (the GET page: link scanners must not unsubscribe anyone). Returns the channel and
+the customer's locale (the page speaks their language).
     The page offers no way into the preference centre: whoever holds this link (a mailbox
     provider, a scanner) must not get the customer's name or choices from it."""
     (message_id,) = _payload(_signer(engine).loads("unsubscribe", token), 1)
@@ -118,7 +119,7 @@ def unsubscribe(engine: Engine, token: str, *, confirm: bool) -> str:
             record(session, event, engine.settings)
             if message.customer.erased_at is None:
                 withdraw_consent(session, message.customer, message.channel, "marketing", "track: unsubscribe")
-        return message.channel
+        return message.channel, message.customer.locale or ""
 
 
 def _payload(value: object, size: int) -> list:

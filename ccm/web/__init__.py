@@ -23,7 +23,7 @@ csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
-    from ccm.web import api, hardening, inbound, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
+    from ccm.web import api, hardening, i18n, inbound, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
 
     settings = app.config["CCM"]
     hops = int(settings["web"]["proxy_hops"])
@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings["web"]["public_url"].startswith("https://"))
     hardening.init_app(app)
+    i18n.init_app(app)
     csrf.init_app(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings["web"]["rate_limit_storage"], headers_enabled=True,
                       key_prefix="ccm")

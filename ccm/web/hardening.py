@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,25 @@ def http_error(error: HTTPException) -> Response:
         response = problem(status, error.name, description)
     else:
         company = current_app.config["CCM"]["company"]["name"]
-        page = render_template("web/error.html", company=company, title=error.name, reason=description, status=status)
+        title, reason = _for_people(status, error.name)
+        page = render_template("web/error.html", company=company, title=title, reason=reason, status=status)
         response = Response(page, status=status, mimetype="text/html")
     for name, value in error.get_headers():
         if name in ("Retry-After", "Allow", "WWW-Authenticate"):
             response.headers[name] = value
     return response
+
+
+def _for_people(status: int, name: str) -> tuple[str, str]:
+    """A short title and sentence a customer can read, in the page's language."""
+    said = {
+        400: (_("Bad request"), _("We could not understand this request.")),
+        404: (_("Not found"), _("There is nothing at this address.")),
+        405: (_("Not allowed"), _("This page cannot be used that way.")),
+        413: (_("Too large"), _("What was sent is too large.")),
+        429: (_("Too many requests"), _("Too many requests came from your address. Please wait a minute and try again.")),
+    }
+    return said.get(status, (name if status < 500 else _("Something went wrong"), _("Please try again later.")))
 
 
 def _internal_error(error: Exception) -> Response:

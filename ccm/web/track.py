@@ -8,14 +8,25 @@ from __future__ import annotations
 import base64
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
+from flask_babel import gettext as _
 
 from ccm.feedback import preferences, tracking
 from ccm.feedback.tokens import TokenError
+from ccm.web.i18n import speak
 
 blueprint = Blueprint("track", __name__, template_folder="pages")
 # One-click unsubscribe on a blueprint of its own: rate limited per client address like the
 # rest, mail providers (which send every customer's POST from a few servers) would be refused.
 unsubscribe_blueprint = Blueprint("unsubscribe", __name__, template_folder="pages")
+
+def N_(text: str) -> str:
+    """Marks a string for the catalogues; translated where it is shown (``_(reason)``)."""
+    return text
+
+
+# Why a link is refused (ccm.feedback.tokens, ccm.feedback.tracking), shown on the problem page.
+REASONS = (N_("this link is not valid"), N_("this link has expired"), N_("no such message"), N_("no such link"),
+           N_("no such customer"))
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
@@ -77,7 +88,8 @@ def unsubscribe(token: str) -> Response:
     engine = _engine()
     company = engine.settings["company"]["name"]
     try:
-        channel = tracking.unsubscribe(engine, token, confirm=request.method == "POST")
+        channel, locale = tracking.unsubscribe(engine, token, confirm=request.method == "POST")
+        speak(locale)
         page = render_template("web/unsubscribed.html" if request.method == "POST" else "web/unsubscribe.html",
                                company=company, channel=channel, token=token)
     except TokenError as exc:
@@ -109,7 +121,8 @@ def form_expired(error: Exception) -> Response | None:
         view = preferences.as_submitted(preferences.load(_engine(), token), _submitted())
     except (TokenError, LookupError) as exc:
         return _refused(exc)
-    problem = "This page was open for a long time, so nothing was saved yet. Check your choices and save again."
+    speak(view.locale)
+    problem = _("This page was open for a long time, so nothing was saved yet. Check your choices and save again.")
     page = render_template("web/preferences.html", company=_engine().settings["company"]["name"], view=view, saved=False,
                            problem=problem, token=token)
     return Response(page, status=400, headers=FORM_PAGE)
@@ -135,5 +148,6 @@ def preference_centre(token: str) -> Response:
         return _refused(exc)
     except LookupError as exc:
         return _refused(exc, 404)
+    speak(view.locale)
     page = render_template("web/preferences.html", company=company, view=view, saved=saved, problem=problem, token=token)
     return Response(page, status=400 if problem else 200, headers=FORM_PAGE)

@@ -204,3 +204,44 @@ def test_an_expired_form_comes_back_as_the_customer_filled_it_in(campaign):
     saved = client.post(path, data={**choices, "csrf_token": fresh})
     assert saved.status_code == 200 and b"Saved. Thank you." in saved.data
     assert saved.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_customer_pages_speak_the_customers_language(campaign):
+    import re
+
+    from babel.messages.mofile import read_mo
+    from babel.messages.pofile import read_po
+
+    from ccm.models import Customer, Message
+    from ccm.web.i18n import TRANSLATIONS
+
+    from .conftest import delivered
+
+    app, engine, *_ = campaign
+    mail = next(sent for sent in delivered(engine, engine.var_dir).values() if sent.channel == "email")
+    with engine.db.session() as session:
+        customer = session.get(Message, mail.message_id).customer
+        customer.locale, customer.name = "zh_CN", "\u202eevil"  # a bidi override in the name
+    client = app.test_client()
+    path = "/p/" + re.search(r'href="[^"]+/p/([^"]+)"', mail.html).group(1)
+    page = client.get(path, headers={"Accept-Language": "en"}).data.decode()
+    assert '<html lang="zh-Hans">' in page and "我们联系您的方式和频率" in page and "每月最多一次" in page
+    assert "<bdi>\u202eevil</bdi>，您好" in page  # isolated: the override cannot reverse the sentence
+    assert "Northwind Energy Ltd · 100 Harbour Street" in page  # the company's branding
+    unsubscribe = client.get("/u/" + mail.unsubscribe_url.rsplit("/u/", 1)[1]).data.decode()
+    assert "退订" in unsubscribe and "电子邮件" in unsubscribe
+    with engine.db.session() as session:
+        session.get(Customer, customer.id).locale = "en_US"
+    assert "How and how often we contact you" in client.get(path).data.decode()
+    # Without a customer (a broken link), the browser's language.
+    broken = client.get("/t/c/forged", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    assert broken.status_code == 400 and "此链接无效" in broken.data.decode()
+    assert "This link does not work" in client.get("/t/c/forged").data.decode()
+    missing = client.get("/nothing", headers={"Accept-Language": "zh-Hans"})
+    assert missing.status_code == 404 and "此地址没有内容" in missing.data.decode()
+    # The compiled catalogue is the one its .po file says (scripts/translations.sh compile).
+    folder = TRANSLATIONS / "zh_Hans" / "LC_MESSAGES"
+    with (folder / "messages.po").open("rb") as po, (folder / "messages.mo").open("rb") as mo:
+        written, compiled = read_po(po), read_mo(mo)
+    assert {m.id: m.string for m in written if m.id} == {m.id: m.string for m in compiled if m.id}
+    assert all(m.string for m in written if m.id), "every text of the pages is translated"
