@@ -3,6 +3,7 @@
 GSM-7 when every character is in the GSM basic set or its extension table
 (extension characters cost two septets and are never split from their escape);
 otherwise UCS-2, counted in UTF-16 code units, never splitting a surrogate pair.
+An empty text is one (empty) segment, as reference segment counters have it.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ def sms_info(text: str) -> SmsInfo:
         costs = [len(char.encode("utf-16-le")) // 2 for char in text]
         encoding, single, part = "UCS-2", UCS2_SINGLE, UCS2_PART
     units = sum(costs)
-    if not text:
-        return SmsInfo(encoding, 0, 0, ())
     parts = (text,) if units <= single else _split(text, costs, part)
     return SmsInfo(encoding, len(parts), units, parts)
 

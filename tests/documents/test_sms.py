@@ -48,5 +48,7 @@ def test_emoji_counts_two_units_and_is_never_split() -> None:
     assert all(len(part.encode("utf-16-le")) // 2 <= 67 for part in info.parts)
 
 
-def test_empty_text() -> None:
-    assert sms_info("").segments == 0
+def test_empty_text_is_one_empty_gsm_segment() -> None:
+    """As reference segment counters have it: an empty message is still one message sent."""
+    info = sms_info("")
+    assert (info.encoding, info.segments, info.units, info.parts) == ("GSM-7", 1, 0, ("",))
