@@ -4,7 +4,8 @@ The file library under ``templates/`` (listed in ``templates/library.toml``) see
 store: the first import into an empty store is version 1 of everything, approved by the
 ``library`` system user, so a fresh installation can run at once. After that, a library
 file whose source is not yet stored becomes a new *draft* that goes through review like
-any edit; an approved version is never overwritten.
+any edit; an approved version is never overwritten. Every file is checked as a save is
+(``ccm.authoring.validation``); a file with errors is not imported.
 
 Approved versions are immutable: the engine refuses it here (an ORM event on every flush)
 and the database refuses it too (a trigger, migration 0002). A version takes effect at
@@ -16,7 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
+import logging
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -25,6 +29,8 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from ccm.models import Template, TemplateVersion, utcnow
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "library.toml"
 LIBRARY_AUTHOR = "library"  # the system user that imports the file library
@@ -88,41 +94,58 @@ def source_hash(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
-def sync_library(session: Session, templates_dir: Path) -> list[TemplateVersion]:
+@dataclass(frozen=True)
+class SyncResult:
+    created: list[TemplateVersion]
+    refused: dict[str, list[Any]]  # file name -> its errors (``ccm.authoring.Problem``); nothing stored
+
+
+def sync_library(session: Session, templates_dir: Path, settings: Mapping[str, Any] | None = None) -> list[TemplateVersion]:
     """Import library files whose source is not stored yet; return the new versions.
+
+    Files that fail the save-time checks are not imported (a warning names each); see
+    :func:`sync_library_checked` for the problems.
+    """
+    result = sync_library_checked(session, templates_dir, settings)
+    for name, problems in result.refused.items():
+        log.warning("%s: not imported from the template library, %d error(s): %s", name, len(problems), problems[0])
+    return result.created
+
+
+def sync_library_checked(session: Session, templates_dir: Path, settings: Mapping[str, Any] | None = None) -> SyncResult:
+    """Import library files whose source is not stored yet, each checked as a save is.
 
     Into an empty store (the initial seed) every file goes in as version 1, approved by
     the ``library`` user and in effect at once. Later, a changed or new file becomes a
     new draft authored by ``library`` (it needs review and approval like any edit); a
     file identical to any stored version of its template is skipped, so syncing again,
-    or after a marketer's edit, adds nothing.
+    or after a marketer's edit, adds nothing. Every file to import is validated first,
+    exactly as ``ccm templates edit`` validates (against the store and the other library
+    files); a file with errors is refused and nothing of it is stored. ``settings``:
+    the engine's (default: those of the session's engine, else the configured ones).
     """
     from ccm.authoring.audit import record
 
     entries = read_manifest(templates_dir)
     known = {t.name: t for t in session.scalars(select(Template))}
     seeding = not known
+    pending = _changed_files(templates_dir, entries, known)
+    refused = _library_problems(session, pending, known, _settings(session, settings))
     created = []
-    for name, entry in _library_files(templates_dir, entries).items():
-        path = templates_dir / name
-        try:
-            source = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise TemplateStoreError(f"{path}: listed in {MANIFEST} but cannot be read: {exc.strerror}") from None
+    for name, (entry, source) in pending.items():
+        if name in refused:
+            continue
         template = known.get(name)
         if template is None:
             template = Template(name=name, kind=entry.kind, title=entry.title)
             session.add(template)
             session.flush()
-        digest = source_hash(source)
-        if any(v.source_hash == digest and (v.meta or {}) == entry.meta for v in template.versions):
-            continue
         latest = template.versions[-1] if template.versions else None
         version = TemplateVersion(
             template=template,
             version=(latest.version + 1) if latest else 1,
             source=source,
-            source_hash=digest,
+            source_hash=source_hash(source),
             state="draft",
             meta=entry.meta,
             author=LIBRARY_AUTHOR,
@@ -135,7 +158,70 @@ def sync_library(session: Session, templates_dir: Path) -> list[TemplateVersion]
         record(session, LIBRARY_AUTHOR, "seed" if seeding else "sync", name, version.version, state=version.state)
         created.append(version)
     session.flush()
-    return created
+    return SyncResult(created, refused)
+
+
+def _changed_files(templates_dir: Path, entries: list[LibraryEntry],
+                   known: dict[str, Template]) -> dict[str, tuple[LibraryEntry, str]]:
+    """Library files whose source (and meta) no stored version of their template has."""
+    changed = {}
+    for name, entry in _library_files(templates_dir, entries).items():
+        path = templates_dir / name
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise TemplateStoreError(f"{path}: listed in {MANIFEST} but cannot be read: {reason}") from None
+        template = known.get(name)
+        digest = source_hash(source)
+        if template and any(v.source_hash == digest and (v.meta or {}) == entry.meta for v in template.versions):
+            continue
+        changed[name] = (entry, source)
+    return changed
+
+
+def _library_problems(session: Session, pending: dict[str, tuple[LibraryEntry, str]], known: dict[str, Template],
+                      settings: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The errors of each pending file, validated against the store with all pending files in it."""
+    from ccm.authoring.problems import errors
+    from ccm.authoring.validation import validate
+    from ccm.authoring.workflow import library
+
+    kinds = {name: known[name].kind if name in known else entry.kind for name, (entry, _) in pending.items()}
+    candidates = library(session)
+    for name, (entry, source) in pending.items():
+        candidates = candidates.with_version(name, kinds[name], source, entry.meta)
+    key = _checked_key(candidates, sorted(pending), settings)
+    if key not in _CHECKED:
+        _CHECKED[key] = {}
+        for name, (entry, source) in pending.items():
+            if found := errors(validate(name, kinds[name], source, entry.meta, candidates, settings)):
+                _CHECKED[key][name] = found
+        while len(_CHECKED) > 16:
+            _CHECKED.pop(next(iter(_CHECKED)))
+    return dict(_CHECKED[key])
+
+
+# Validation is a function of the files, the library they are checked against and the
+# settings it reads: a process that seeds the same library again (each test, each
+# worker) checks it once.
+_CHECKED: dict[str, dict[str, list[Any]]] = {}
+
+
+def _checked_key(candidates: Any, names: list[str], settings: Mapping[str, Any]) -> str:
+    inputs = [candidates.sources, candidates.kinds, candidates.meta, names,
+              settings.get("company"), settings.get("authoring")]
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def _settings(session: Session, settings: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if settings is not None:
+        return settings
+    if (engine_settings := session.info.get("ccm.settings")) is not None:  # set by the Engine for its sessions
+        return engine_settings
+    from ccm.settings import load_settings
+
+    return load_settings()
 
 
 def effective_versions(session: Session, at: dt.datetime | None = None) -> dict[str, int]:

@@ -57,8 +57,9 @@ COMMON = {
     "event": ANY,  # a triggered message's event (its id, type, amount, currency and data)
     "reminder": {"date": LEAF, "days": LEAF},  # a reminder's date and the days left
 }
-# Functions every template may call (documents.formatting) and Jinja's harmless range().
-FUNCTIONS = ("_", "slot", "range")
+# Functions every template may call (documents.formatting), Jinja's harmless range(), and
+# the composer's short_link(url) and qr(url) (a short tracked link and its QR code, for paper).
+FUNCTIONS = ("_", "slot", "range", "short_link", "qr")
 SAMPLE_EVENT = {"id": "SAMPLE-EVENT-1", "type": "payment.received", "occurred_at": "2026-12-01T10:00:00Z", "amount": "125.95",
                 "currency": "USD", "reference": "statement 2026-11", "data": {}}
 # Links the composer fills per message (signed, see ccm.feedback.tokens); made-up ones in previews.
@@ -68,6 +69,11 @@ SAMPLE_LINKS = {
     "preferences": "https://example.invalid/p/SAMPLE",
     "pay": "https://example.invalid/s/1-0-SAMPLEcode",
     "pay_qr": qr_data_uri("https://example.invalid/s/1-0-SAMPLEcode"),
+}
+# What short_link(url) and qr(url) give in previews and checks: made-up links, never tracked.
+SAMPLE_HELPERS = {
+    "short_link": lambda url: "https://example.invalid/s/1-0-SAMPLElink",
+    "qr": lambda url: qr_data_uri("https://example.invalid/s/1-0-SAMPLElink"),
 }
 # Kinds that render with a customer's billing data; the others (letters, campaigns) without.
 WITH_STATEMENT = ("statement", "bill", "insert", "legal", "offer", "email_subject", "email_html", "email_text",
@@ -125,4 +131,5 @@ def sample_context(company: dict[str, Any], *, locale: str = "en_US", channel: s
         "slots": {},
         "event": dict(SAMPLE_EVENT),
         "reminder": {"date": dt.date(2026, 12, 31), "days": 30},
+        **SAMPLE_HELPERS,
     }

@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ccm.authoring.context import SAMPLE_EVENT, SAMPLE_LINKS, sample_context
+from ccm.authoring.context import SAMPLE_EVENT, SAMPLE_HELPERS, SAMPLE_LINKS, sample_context
 from ccm.authoring.validation import Library, email_parts
-from ccm.authoring.workflow import library
+from ccm.authoring.problems import errors
+from ccm.authoring.workflow import check, library
 from ccm.communications import ensure_built_in
 from ccm.engine import Engine
 from ccm.models import Communication, Customer, FeedRecord, Template, TemplateVersion
@@ -75,6 +76,7 @@ def render_bundle(engine: Engine, name: str, *, version: int | None = None, cust
         kind = chosen.template.kind
         if kind in ("partial", "asset"):
             raise PreviewError(f"{name} is a {kind}: preview a document, block, e-mail or SMS template that uses it")
+        _refuse_invalid(session, engine, chosen)
         source = _source(session, engine, chosen, customer=customer, cycle=cycle, sample=sample)
     renderer = _Renderer(engine, source)
     bundle = Bundle(name=name, version=chosen.version, kind=kind)
@@ -101,6 +103,15 @@ def render_bundle(engine: Engine, name: str, *, version: int | None = None, cust
                 bundle.variants[slot] = {block: renderer.pdf(document, forced={slot: block})[0]
                                          for block in slot_candidates(source, slot)}
     return bundle
+
+
+def _refuse_invalid(session: Session, engine: Engine, chosen: TemplateVersion) -> None:
+    """A version that fails the save-time checks is never rendered, previewed or sent as a proof
+    (a draft stored before a check existed, or whose included templates changed since)."""
+    found = errors(check(session, engine.settings, chosen))
+    if found:
+        raise PreviewError(f"{chosen.template.name} v{chosen.version} fails validation and is not rendered: {found[0]}"
+                           + (f" (and {len(found) - 1} more: ccm templates validate)" if len(found) > 1 else ""))
 
 
 def write_preview(bundle: Bundle, out: Path, settings: dict[str, Any]) -> list[Path]:
@@ -167,6 +178,7 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
         "statement": statement_context(record, dt.date.today()) if record else {},
         "company": company, "channel": "print", "attachment": bool(engine.settings["email"]["attach_pdf"]),
         "links": dict(SAMPLE_LINKS), "slots": {}, "event": dict(SAMPLE_EVENT), "reminder": {"date": dt.date.today() + dt.timedelta(days=30), "days": 30},
+        **SAMPLE_HELPERS,
     }
     return Source(lib, context, slots, document, person.locale, person.timezone, decided)
 

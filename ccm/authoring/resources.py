@@ -4,7 +4,7 @@ A resource (img/src, link/href, url() in a style, @import, srcset, ...) must be 
 relative path to an asset of the library (no ``..``, no leading ``/``), a ``data:`` URL,
 or an ``http(s)`` URL on a host listed in ``[authoring] asset_hosts``. ``file:`` URLs,
 other schemes and computed (templated) resource URLs are refused, but for the ones the
-engine makes itself (``{{ links.pay_qr }}``, a ``data:`` URL). Links (a/href) may
+engine makes itself (``{{ links.pay_qr }}``, ``{{ qr("https://...") }}``: ``data:`` URLs). Links (a/href) may
 point anywhere except ``javascript:``, ``file:`` and ``data:``. Scripts are refused.
 """
 from __future__ import annotations
@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 from ccm.authoring.problems import Problem, at_offset
 
 TAG = re.compile(r"<([a-zA-Z][\w:-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.S)
-ATTRIBUTE = re.compile(r"([\w:-]+)\s*=\s*(\"([^\"]*)\"|'([^']*)'|([^\s>\"']+))", re.S)
+# A quoted value may hold Jinja expressions with quotes of their own: src="{{ qr("https://...") }}".
+ATTRIBUTE = re.compile(r"([\w:-]+)\s*=\s*(\"((?:\{\{.*?\}\}|[^\"{]|\{(?!\{))*)\"|'((?:\{\{.*?\}\}|[^'{]|\{(?!\{))*)'"
+                       r"|\"([^\"]*)\"|'([^']*)'|([^\s>\"']+))", re.S)
 CSS_URL = re.compile(r"url\(\s*(?:\"([^\"]*)\"|'([^']*)'|([^)\s]*))\s*\)", re.I)
 CSS_IMPORT = re.compile(r"@import\s+(?:\"([^\"]*)\"|'([^']*)')", re.I)
 COMPUTED_TAG = re.compile(r"<\s*/?\s*(?:\{\{|\{%)")
@@ -25,8 +27,8 @@ RESOURCE_ATTRIBUTES = {"src", "srcset", "data", "poster", "background", "xlink:h
 LINK_TAGS = {"a", "area", "base"}
 SAFE_LINK_SCHEMES = {"http", "https", "mailto", "tel", ""}
 # Computed resources the engine makes itself, never from customer data: the QR code of the
-# payment link, a data: URL (ccm.feedback.links).
-ENGINE_RESOURCE = re.compile(r"\{\{\s*links\.pay_qr\s*\}\}")
+# payment link and qr("a fixed URL"), data: URLs (ccm.feedback.links).
+ENGINE_RESOURCE = re.compile(r"\{\{\s*(?:links\.pay_qr|qr\(\s*(?:\"[^\"{}]*\"|'[^'{}]*')\s*\))\s*\}\}")
 
 
 def check_resources(name: str, source: str, *, is_asset: Callable[[str], bool], hosts: list[str]) -> list[Problem]:

@@ -17,7 +17,7 @@ from ccm.authoring.proofs import ProofError, send_proof
 from ccm.authoring.users import UserError, resolve_user
 from ccm.cli.common import clean_errors, engine
 from ccm.models import Template
-from ccm.templatestore import TemplateStoreError, sync_library
+from ccm.templatestore import TemplateStoreError, sync_library_checked
 from documents import TemplateProblem
 
 ERRORS = (workflow.WorkflowError, TemplateStoreError, LookupError, UserError, PreviewError, ProofError, TemplateProblem)
@@ -52,16 +52,23 @@ def templates_group() -> None:
     pass
 
 
-@templates_group.command("sync", help="Import changed library files (templates/) as new drafts; a new store is seeded as approved v1.")
+@templates_group.command("sync", help="Import changed library files (templates/) as new drafts, validated as a save is "
+                                       "(files with errors are refused); a new store is seeded as approved v1.")
 @json_option
 @clean_errors(*ERRORS)
 def sync_command(as_json: bool) -> None:
     ccm = engine()
     with ccm.db.session() as session:
-        created = [{"name": v.template.name, "version": v.version, "state": v.state}
-                   for v in sync_library(session, ccm.templates_dir)]
-    lines = [f"{c['name']} v{c['version']} ({c['state']})" for c in created] or ["library unchanged"]
-    _emit(created, as_json, "\n".join(lines))
+        result = sync_library_checked(session, ccm.templates_dir, ccm.settings)
+        created = [{"name": v.template.name, "version": v.version, "state": v.state} for v in result.created]
+    lines = [f"{c['name']} v{c['version']} ({c['state']})" for c in created]
+    if as_json or lines or not result.refused:
+        _emit(created, as_json, "\n".join(lines) or "library unchanged")
+    for problems in result.refused.values():
+        for problem in problems:
+            click.echo(str(problem), err=True)
+    if result.refused:
+        raise click.ClickException(f"{len(result.refused)} library file(s) refused, not imported: {', '.join(result.refused)}")
 
 
 @templates_group.command("list", help="List templates and blocks with their newest version and the version in effect.")

@@ -159,7 +159,8 @@ def test_two_worker_processes_share_the_run_without_duplicates(loaded):
     assert len(manifest_rows(loaded.var_dir)) == 3
 
 
-def test_a_template_syntax_error_stops_the_run_before_anything_is_planned(make_settings, tmp_path, customers_file, feed_file):
+def test_a_template_syntax_error_stops_the_run_before_anything_is_planned(make_settings, tmp_path, customers_file, feed_file,
+                                                                          caplog):
     import shutil
 
     from app import create_app
@@ -178,7 +179,9 @@ def test_a_template_syntax_error_stops_the_run_before_anything_is_planned(make_s
     result = app.test_cli_runner().invoke(args=["run", "statement", "--cycle", CYCLE])
     assert result.exit_code == 1
     assert "templates have errors, nothing was planned" in result.output
-    assert "email/statement_ready.subject.txt, line 1" in result.output
+    # The library sync refuses the broken file (nothing of it is stored) and says why, with the line.
+    assert "email/statement_ready.subject.txt: no approved version in the template store" in result.output
+    assert "email/statement_ready.subject.txt, line 1, column 1: error: syntax: unexpected '}'" in caplog.text
     with engine.db.session() as session:
         assert session.scalars(select(Message)).first() is None
     engine.close()

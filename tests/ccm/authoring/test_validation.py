@@ -129,6 +129,19 @@ def test_file_urls_and_unknown_hosts_are_refused_and_library_assets_allowed(chec
     assert errors(check('<a href="javascript:alert(1)">x</a>'))[0].message.startswith("link to a javascript: URL")
 
 
+def test_the_composers_link_helpers_are_known_and_qr_of_a_fixed_url_is_an_engine_resource(check):
+    """short_link() and qr() are what a run's composer offers paper documents: a template using
+    them passes the checks (the library sync runs them too)."""
+    good = ('<aside><p>{{ short_link("https://northwind.example/app") }}</p>\n'
+            '<img src="{{ qr("https://northwind.example/app") }}" alt=""></aside>')
+    assert errors(check(good)) == []
+    computed = '<aside>\n<img src="{{ qr(customer.attributes.url) }}" alt=""></aside>'
+    assert [p.message for p in errors(check(computed))] == [
+        "resource URL '{{ qr(customer.attributes.url) }}' is computed; resources must be fixed asset paths"]
+    hidden = '<aside>\n<img src="{{ qr("https://a.example") }}https://tracker.example/p.png"></aside>'
+    assert errors(check(hidden))[0].message.startswith("resource URL '{{ qr(")
+
+
 def test_sms_reports_encoding_and_segments_and_warns_above_the_limit(check, store):
     short = check('{{ customer.name }}: {{ statement.amount_due | money(statement.currency) }} due.', name="sms/new.txt", kind="sms")
     assert [p.severity for p in short] == ["info", "info"]
