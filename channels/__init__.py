@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import Channel, ChannelConfigError, DeliveryResult, Outbound
+from .base import Channel, ChannelConfigError, Delivered, DeliveryResult, Forgotten, Outbound
 from .registry import available, channel_class, channel_from_url
 
 if TYPE_CHECKING:
@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Channel",
     "ChannelConfigError",
+    "Delivered",
     "DeliveryResult",
+    "Forgotten",
     "MaildirChannel",
     "Outbound",
     "PrintChannel",

@@ -5,12 +5,14 @@ raises :class:`ChannelConfigError` at once). ``send`` never raises for a deliver
 failure: it classifies the outcome as ``sent``, ``transient`` (try again later) or
 ``permanent`` (this message will never go through this channel). Neither logs nor
 ``DeliveryResult.detail`` ever hold an address, a phone number, a body or a password.
+A channel that keeps copies of what it delivered in files of its own (maildir, SMS file,
+print batches) removes a customer's from them on request (``forget``, for erasure).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
@@ -42,6 +44,23 @@ class DeliveryResult:
     status: Status
     provider_id: str | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One delivery as the engine recorded it: the ``provider_id`` that ``send`` returned
+    and, for a channel that writes batches (print), the batch it went to."""
+
+    provider_id: str
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What ``forget`` took out of a channel's own files."""
+
+    messages: int = 0  # deliveries removed: files deleted, lines dropped, documents taken out
+    rebuilt: tuple[str, ...] = ()  # files made again without them (print streams, manifests), relative to the channel's folder
 
 
 class ChannelConfigError(ValueError):
@@ -83,6 +102,13 @@ class Channel(ABC):
 
     def close(self) -> None:
         """Release connections and files; may be called any number of times."""
+
+    def forget(self, delivered: Collection[Delivered]) -> Forgotten | None:
+        """Remove these deliveries from the files the channel itself wrote (erasure of a
+        customer); what is not there any more is skipped, so it may be called again.
+        ``None``: the channel keeps no copy of what it delivered (it hands messages to a
+        server), so there is nothing of it to remove here."""
+        return None
 
     def parse_inbound(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Turn a provider callback into feedback events."""

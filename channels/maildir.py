@@ -3,7 +3,7 @@
 ``maildir:///var/ccm/mail`` or ``maildir://var/mail`` (relative to the current folder).
 Each message lands in ``new/<name from message_id>``, written in ``tmp/`` first, so a
 second delivery of the same message is a no-op and mail readers (``mailbox.Maildir``)
-never see half a file.
+never see half a file. ``forget`` deletes messages from ``new/`` and ``cur/``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from email.message import EmailMessage
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from .base import Channel, DeliveryResult, Outbound
+from .base import Channel, Delivered, DeliveryResult, Forgotten, Outbound
 from .inbound import parse_events
-from .files import safe_filename, write_new_file
+from .files import fsync_folder, safe_filename, write_new_file
 from .redact import os_error_detail
 from .urls import folder_from_url, folder_url, split_url
 
@@ -60,6 +60,20 @@ class MaildirChannel(Channel):
             log.warning("maildir %s: %s (message %s)", self.url(), detail, out.message_id)
             return DeliveryResult("transient", detail=detail)
         return DeliveryResult("sent", provider_id=name)
+
+    def forget(self, delivered: Collection[Delivered]) -> Forgotten:
+        """Delete these messages (``provider_id``: their file name) from ``new/`` and ``cur/``."""
+        names = {item.provider_id for item in delivered if item.provider_id == safe_filename(item.provider_id)}
+        doomed = [path for name in names if os.path.exists(path := os.path.join(self.folder, "new", name))]
+        cur = os.path.join(self.folder, "cur")
+        if names and os.path.isdir(cur):
+            with os.scandir(cur) as entries:  # a reader moved them here, adding ":2,FLAGS"
+                doomed += [e.path for e in entries if e.name.split(":", 1)[0] in names]
+        for path in doomed:
+            os.unlink(path)
+        for folder in {os.path.dirname(path) for path in doomed}:
+            fsync_folder(folder)
+        return Forgotten(messages=len(doomed))
 
     def _make_folders(self) -> None:
         for sub in ("tmp", "new", "cur"):

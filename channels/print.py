@@ -12,7 +12,8 @@ a crash (in another batch) is not printed twice. ``close_batch`` writes the stre
 left with a manifest but no stream (a crashed worker) gets its stream built when the next
 batch is opened in the same folder. A batch open in a live process is locked
 (``<batch>/.lock``), so recovery never touches it; the kernel drops the lock of a process
-that dies.
+that dies. ``forget`` takes documents out of batches again and rebuilds their streams and
+manifests (erasure of a customer; ``channels.print_forget``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import io
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
 from pypdf import PdfReader
 
-from .base import Channel, DeliveryResult, Outbound
+from .base import Channel, Delivered, DeliveryResult, Forgotten, Outbound
 from .files import DeliveryMarkers, fsync_folder, safe_filename, write_new_file
 from .redact import os_error_detail
 from .urls import folder_from_url, folder_url, split_url
@@ -191,6 +192,13 @@ class PrintChannel(Channel):
         rows = read_manifest(self.batch_folder)
         self._sent = {row["message_id"]: row["file"] for row in rows}
         self._next_sequence = max((int(row["sequence"]) for row in rows), default=0) + 1
+
+    def forget(self, delivered: Collection[Delivered]) -> Forgotten:
+        """Take these documents out of their batches and production folders (see
+        ``channels.print_forget``)."""
+        from .print_forget import forget
+
+        return forget(self.folder, delivered)
 
     def produce(self, batch_ids: list[str], name: str, *, max_documents: int = 500) -> str:
         """Postal production of finished batches (see ``channels.print_production``)."""

@@ -9,6 +9,7 @@ computes them) and are ``null`` when not given.
 Idempotent on the message id: a marker (``<file>.delivered/<id>``) is written before the
 line; a message sent again whose marker exists is appended only if its line is missing
 (a process killed between the two), so a resumed run never texts a customer twice.
+``forget`` drops the lines of given messages (erasure of a customer).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import logging
 import os
 import re
 from datetime import datetime, timezone
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from .base import Channel, DeliveryResult, Outbound
+from .base import Channel, Delivered, DeliveryResult, Forgotten, Outbound
 from .inbound import parse_events
-from .files import DeliveryMarkers
+from .files import DeliveryMarkers, fsync_folder
 from .redact import os_error_detail
 from .urls import folder_from_url, folder_url, split_url
 
@@ -92,13 +93,50 @@ class SmsFileChannel(Channel):
         except FileNotFoundError:
             return False
 
+    def forget(self, delivered: Collection[Delivered]) -> Forgotten:
+        """Drop the lines of these messages (``provider_id``: the line's ``id``). The file
+        is written again beside it and put in its place under the lock appends take."""
+        ids = {item.provider_id for item in delivered}
+        if not ids or not os.path.isfile(self.path):
+            return Forgotten()
+        fd = self._open_locked(os.O_RDONLY)
+        try:
+            with open(fd, "rb", closefd=False) as fh:
+                lines = fh.readlines()
+            kept = [line for line in lines if _line_id(line.decode("utf-8", errors="replace")) not in ids]
+            if len(kept) == len(lines):
+                return Forgotten()
+            tmp = f"{self.path}.{os.getpid()}.forget.tmp"
+            with open(tmp, "wb") as out:
+                out.writelines(kept)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+            fsync_folder(os.path.dirname(self.path) or ".")
+        finally:
+            os.close(fd)  # releases the lock: waiting appends find the new file (``_open_locked``)
+        return Forgotten(messages=len(lines) - len(kept), rebuilt=(os.path.basename(self.path),))
+
+    def _open_locked(self, flags: int) -> int:
+        """The file, opened and locked; opened again if ``forget`` replaced it meanwhile."""
+        while True:
+            fd = os.open(self.path, flags, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            opened = os.fstat(fd)
+            try:
+                current = os.stat(self.path)
+                if (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino):
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
     def _append(self, data: bytes) -> None:
         folder = os.path.dirname(self.path)
         if not os.path.exists(folder):
             os.makedirs(folder, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = self._open_locked(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             start = os.fstat(fd).st_size
             try:
                 view = memoryview(data)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from channels import Channel, Outbound, available, channel_from_url
+from channels import Channel, Delivered, Forgotten, Outbound, available, channel_from_url
 
 PASSWORD = "s3cret-Pa55"
 
@@ -257,6 +257,18 @@ def test_send_delivers_exactly_the_content(case: Case, env: Env) -> None:
         assert result.status == "sent", result
         assert result.provider_id
         assert case.received(env, channel, out) == case.expected(out)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_forget_takes_out_what_the_channel_kept_or_says_it_keeps_nothing(case: Case, env: Env) -> None:
+    with channel_from_url(case.url(env)) as channel:
+        channel.open_batch("b1")
+        result = channel.send(case.outbound(env))
+        channel.close_batch()
+        delivered = [Delivered(result.provider_id or "", "b1")]
+        forgotten = channel.forget(delivered)
+        if forgotten is not None:  # a channel that writes files of its own (SMTP hands messages to a server)
+            assert forgotten.messages == 1 and channel.forget(delivered) == Forgotten()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
