@@ -2,7 +2,9 @@
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, and every
 transaction starts with ``BEGIN IMMEDIATE`` so two processes never deadlock upgrading a
-read lock to a write lock; PostgreSQL needs none of this.
+read lock to a write lock; PostgreSQL needs none of this. Every SQLite connection runs with
+``secure_delete``: deleted and overwritten values are zeroed, not left in free space (an
+erased customer's old values must not stay in the file, ``ccm.feedback.erase_db``).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA secure_delete = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,7 +1,8 @@
 """The engine's wiring for one process: settings, database and folders.
 
 ``Engine.from_settings`` builds it anywhere (CLI, web app, worker processes); the Flask
-app keeps one in ``app.extensions["ccm"]``.
+app keeps one in ``app.extensions["ccm"]``. Its database sessions carry its settings
+(``session.info``), for what needs a key derived from the engine's secret (``ccm.keys``).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ccm.db import Database
+from ccm.keys import SESSION_SETTINGS
 from ccm.settings import load_settings
 
 
@@ -17,6 +19,9 @@ from ccm.settings import load_settings
 class Engine:
     settings: dict
     db: Database
+
+    def __post_init__(self) -> None:
+        self.db.sessions.configure(info={SESSION_SETTINGS: self.settings})
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None = None) -> "Engine":

@@ -126,6 +126,11 @@ def _check_values(settings: dict) -> None:
     unknown = sorted(set(settings["feedback"]["receipt_channels"]) - set(settings["channels"]))
     if unknown:
         raise SettingsError(f"feedback.receipt_channels: no such channel {unknown[0]!r} (one of: {', '.join(settings['channels'])})")
+    from ccm.feedback.erase_files import RETAINABLE
+
+    unknown = sorted(set(settings["erasure"]["retain"]) - set(RETAINABLE))
+    if unknown:
+        raise SettingsError(f"erasure.retain: no such kind {unknown[0]!r} (one of: {', '.join(RETAINABLE)})")
     for key, value in settings["costs"].items():
         if key == "currency":
             continue

@@ -147,10 +147,11 @@ def _show(report, as_json: bool, csv_file: Path | None, chart_file: Path | None)
                 click.echo(f"wrote {written}")
 
 
-@customers_group.command("erase", help="Remove a customer's personal data everywhere; keep only hashed suppressions.")
+@customers_group.command("erase", help="Remove a customer's personal data from the database and the engine's files "
+                         "(except what [erasure] retain keeps); keep only keyed hashes of their addresses as suppressions.")
 @click.argument("external_id")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@clean_errors(LookupError)
+@clean_errors(LookupError, OSError)
 def erase(external_id: str, yes: bool) -> None:
     from ccm.feedback.erase import erase_customer
 
@@ -158,9 +159,9 @@ def erase(external_id: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Erase customer {external_id}'s personal data? This cannot be undone", abort=True)
     done = erase_customer(engine(), external_id)
-    click.echo(f"customer {external_id} erased: {done.messages} messages and {done.events} events anonymised, "
-               f"{done.statements} statements cleared, {done.documents} archived documents deleted, "
-               f"{done.suppressions} addresses kept as hashes on the suppression list")
+    click.echo(f"customer {external_id} erased (now erased-{done.customer_id})")
+    for line in done.report():
+        click.echo(line)
 
 
 def init_app(app: Flask) -> None:

@@ -6,9 +6,9 @@ purpose*, so a click token cannot be replayed as an unsubscribe token, and a tok
 was tampered with, forged or is older than ``[feedback] token_max_age_days`` is refused.
 Tokens carry ids only (the message, the link's position), never an address.
 
-The secret is ``[web] secret_key``; where it is empty (the embedded default), a random
-key is made once in ``<var_dir>/secret.key`` (mode 0600). Several machines (web servers,
-Celery workers) must share one: set ``CCM_WEB__SECRET_KEY`` on all of them.
+The secret is the engine's (``ccm.keys.secret_key``): ``[web] secret_key``, or where it is
+empty (the embedded default) a random key made once in ``<var_dir>/secret.key``. Several
+machines (web servers, Celery workers) must share one: set ``CCM_WEB__SECRET_KEY`` on all of them.
 """
 from __future__ import annotations
 
@@ -16,15 +16,14 @@ import base64
 import functools
 import hashlib
 import hmac
-import os
-import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer
+
+from ccm.keys import secret_key
 
 PURPOSES = ("open", "click", "unsubscribe", "preferences")
 DAY = 86_400
@@ -72,32 +71,6 @@ class ShortCodes:
 @functools.lru_cache(maxsize=8)
 def _signer(secret: str, max_age_days: int) -> "Signer":
     return Signer(secret, max_age_days)
-
-
-def secret_key(settings: dict) -> str:
-    configured = settings["web"]["secret_key"]
-    if configured:
-        return configured
-    return _file_key(str((Path(settings["ccm"]["var_dir"]) / "secret.key").resolve()))
-
-
-@functools.lru_cache(maxsize=8)
-def _file_key(name: str) -> str:
-    """The key in ``<var_dir>/secret.key``, made once (read once per process)."""
-    path = Path(name)
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(key + "\n")
-    return key
 
 
 @dataclass(frozen=True)

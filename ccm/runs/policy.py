@@ -16,6 +16,7 @@ extra: only with SMS consent and an amount due.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterable
@@ -23,6 +24,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ccm.keys import suppression_key
 from ccm.models import Customer, Suppression
 from ccm.rules import Rule, RuleError
 
@@ -144,9 +146,13 @@ def suppressions_for(session: Session, customers: Iterable[Customer], channels: 
     wanted = {(channel, where) for customer in customers for channel in channels if (where := address(customer, channel))}
     if not wanted:
         return {}
-    # An erased customer leaves only the hash of their address (ccm.feedback.erase), so a
-    # re-import of the same address is still suppressed.
-    plain_of = {hashed_address(where): where for _, where in wanted}
+    # An erased customer leaves only the keyed hash of their address (ccm.feedback.erase), so
+    # a re-import of the same address is still suppressed; erasures made before the hashes
+    # were keyed left plain SHA-256 ("sha256:<hex>"), matched too.
+    secret = suppression_key(session)
+    plain_of = {}
+    for _, where in wanted:
+        plain_of[hashed_address(where, secret)] = plain_of[legacy_hash(where)] = where
     rows = session.execute(
         select(Suppression.channel, Suppression.address, Suppression.reason)
         .where(Suppression.address.in_({where for _, where in wanted} | set(plain_of)))
@@ -159,8 +165,15 @@ def suppressions_for(session: Session, customers: Iterable[Customer], channels: 
     return found
 
 
-def hashed_address(where: str) -> str:
-    """How a suppression keeps an address it must not store: ``sha256:<hex>``."""
+def hashed_address(where: str, key: bytes) -> str:
+    """How a suppression keeps an address it must not store: ``hmac-sha256:<hex>``, keyed
+    with the engine's secret (``ccm.keys.suppression_key``), so that a phone number cannot
+    be found again by hashing every number."""
+    return "hmac-sha256:" + hmac.new(key, where.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def legacy_hash(where: str) -> str:
+    """The unkeyed ``sha256:<hex>`` of erasures made before the hashes were keyed."""
     return "sha256:" + hashlib.sha256(where.encode("utf-8")).hexdigest()
 
 

@@ -3,10 +3,12 @@ and erasure: personal data gone everywhere, hashed suppressions that hold on re-
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 
 from sqlalchemy import func, select
 
+from ccm.feedback.erase import erase_customer
 from ccm.feedback.events import Event, record
 from ccm.feedback.report import compare, run_report, two_proportion_z
 from ccm.imports import import_customers, import_feed
@@ -94,7 +96,10 @@ def test_erasure_removes_personal_data_and_a_reimport_stays_suppressed(loaded, t
         assert session.scalar(select(func.count()).select_from(ArchivedDocument).where(ArchivedDocument.customer_id == customer_id)) == 0
         addresses = set(session.scalars(select(Suppression.address)))
     assert not any(path.exists() for path in archived)
-    assert email not in addresses and phone not in addresses and all(a.startswith("sha256:") for a in addresses)
+    # Keyed: not the plain SHA-256 of the address, which anyone could compute for every phone number.
+    unkeyed = {"sha256:" + hashlib.sha256(where.encode()).hexdigest() for where in (email, phone)}
+    assert email not in addresses and phone not in addresses and not addresses & unkeyed
+    assert len(addresses) == 2 and all(a.startswith("hmac-sha256:") and len(a) == 12 + 64 for a in addresses)
     dump = "\n".join(engine.db.engine.raw_connection().iterdump())
     assert email not in dump and phone not in dump and "Bob O" not in dump
 
@@ -111,6 +116,39 @@ def test_erasure_removes_personal_data_and_a_reimport_stays_suppressed(loaded, t
         assert message.channel == "print" or message.state == "suppressed", (message.channel, message.state, message.reason)
     assert any("sms suppressed (erased)" in (m.reason or "") for m in messages) or not back.phone
     assert again.report.complete and again.plan.planned == len(messages)  # nothing planned again for the erased record
+
+
+def test_suppression_hashes_are_keyed_by_the_engines_secret_and_unkeyed_ones_still_hold(loaded, make_settings, tmp_path):
+    from ccm.engine import Engine
+    from ccm.keys import suppression_key
+    from ccm.runs.policy import hashed_address, legacy_hash
+
+    engine = loaded
+    # Every process of the engine (a worker builds its own Engine) derives the same key; another secret, another key.
+    worker = Engine.from_settings(engine.settings)
+    other = Engine.from_settings(make_settings(tmp_path / "other", web={"secret_key": "another-secret-0123456789abcdef"}))
+    keys = []
+    for each in (engine, worker, other):
+        with each.db.reader() as session:
+            keys.append(suppression_key(session))
+    worker.close()
+    other.close()
+    key = keys[0]
+    assert keys[1] == key and keys[2] != key
+    assert hashed_address("+14155550102", key) != hashed_address("+14155550102", keys[2])
+
+    # An erasure made before the hashes were keyed left "sha256:<hex>": it still suppresses.
+    with engine.db.session() as session:
+        session.add(Suppression(channel="sms", address=legacy_hash("+14155550102"), reason="erased", source="erasure"))
+    service.run_cycle(engine, "statement", "2026-11", progress=False)
+    with engine.db.reader() as session:
+        reminder = session.scalar(select(Message).join(Customer).where(Customer.external_id == "C-PRINT", Message.channel == "sms"))
+    assert reminder.state == "suppressed" and reminder.reason == "sms suppressed (erased)"
+    # Erasing that customer replaces the unkeyed hash with a keyed one, keeping its reason.
+    erase_customer(engine, "C-PRINT")
+    with engine.db.reader() as session:
+        rows = {(s.channel, s.address, s.reason) for s in session.scalars(select(Suppression))}
+    assert rows == {("sms", hashed_address("+14155550102", key), "erased"), ("email", hashed_address("bob@example.com", key), "erased")}
 
 
 def engine_runner(engine):
