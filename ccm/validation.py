@@ -143,13 +143,19 @@ def timezone(value: Any, field: str = "timezone", *, default: str | None = None)
 
 
 def locale(value: Any, field: str = "locale", *, default: str | None = None) -> str | None:
-    """A locale normalised by Babel: "zh-CN", "zh_CN" -> "zh_Hans_CN"; "en-us" -> "en_US"."""
+    """A locale normalised by Babel: "zh-CN", "zh_CN" -> "zh_Hans_CN"; "en-us" -> "en_US".
+
+    Right-to-left locales (Arabic, Hebrew, Persian, Urdu...) are refused until documents
+    support them (direction, layout, catalogs): their documents would print wrong.
+    """
     raw = text(value, field, max_length=40)
     if raw is None:
         return default
     normalised = _parse_locale(raw)
     if normalised is None:
         raise FieldError(field, "unknown locale (use a code like en_US or zh_CN)")
+    if Locale.parse(normalised).character_order == "right-to-left":
+        raise FieldError(field, "right-to-left locales (Arabic, Hebrew...) are not supported yet: documents would print wrong")
     if len(normalised) > 20:
         raise FieldError(field, "locale code too long")
     return normalised

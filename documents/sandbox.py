@@ -2,7 +2,8 @@
 
 ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``; autoescape by file
 name (on for .html/.htm/.xml/.svg, off otherwise); compiled templates cached;
-a wall-clock render timeout. Every failure comes out as a
+a wall-clock render timeout, size limits (``limits``); customer data isolated against
+bidi controls, right-to-left locales made in English (``bidi``). Every failure comes out as a
 :class:`~documents.errors.TemplateProblem` naming the template and the line.
 """
 
@@ -22,6 +23,7 @@ from jinja2 import (BaseLoader, Environment, StrictUndefined, TemplateNotFound,
 from jinja2.sandbox import SecurityError
 
 from . import render_state
+from .bidi import isolate_data, layout_locale
 from .deadline import DeadlineExceeded, deadline
 from .errors import OutputTooLarge, RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
 from .formatting import FILTERS, gettext, slot
@@ -65,7 +67,8 @@ class TemplateEnvironment:
         try:
             with deadline(self._render_timeout), output_budget(self._max_output) as budget:
                 template = self._env.get_template(name)
-                return _written(template.generate({**context, "locale": str(state.locale)}), budget)
+                data = {key: value if key == "slots" else isolate_data(value) for key, value in context.items()}
+                return _written(template.generate({**data, "locale": str(state.locale)}), budget)
         except DeadlineExceeded as error:
             raise self._render_error(RenderTimeout, name, error,
                                      f"render took longer than {self._render_timeout:g} s") from None
@@ -106,10 +109,11 @@ class TemplateEnvironment:
             zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
             raise RenderError(f"unknown time zone {timezone!r}", template=name) from None
-        tag = negotiate(locale, self._translations)
+        made_in = layout_locale(parse_locale(locale))
+        tag = negotiate(str(made_in), self._translations)
         slots = context.get("slots") or {}
         return render_state.RenderState(
-            locale=parse_locale(locale), timezone=zone,
+            locale=made_in, timezone=zone,
             catalog=self._translations.get(tag, {}) if tag else {}, slots=slots)
 
     def _check(self, name: str, seen: set[str], site: tuple[str, int | None]) -> None:

@@ -109,6 +109,14 @@ def test_locale(value, expected):
     check(v.locale, value, expected, default="en_US")
 
 
+@pytest.mark.parametrize("value", ["ar", "ar_EG", "ar-SA", "he", "he_IL", "iw", "fa_IR", "ur", "yi"])
+def test_right_to_left_locales_are_refused_until_documents_support_them(value):
+    """Their statements would print garbled dates and no right-to-left layout (issue 13)."""
+    error = check(v.locale, value, BAD, default="en_US")
+    assert error.field == "locale"
+    assert error.reason == "right-to-left locales (Arabic, Hebrew...) are not supported yet: documents would print wrong"
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [("us", "US"), ("CN", "CN"), (" gb ", "GB"), ("", None), ("USA", BAD), ("ZZ", BAD), ("EU", BAD), ("001", BAD)],
