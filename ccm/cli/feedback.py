@@ -24,7 +24,10 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
     web = engine().settings["web"]
     host, port = host or web["host"], port or web["port"]
     click.echo(f"serving on http://{host}:{port} (public as {web['public_url']}); Ctrl-C stops")
-    waitress.serve(flask_app(), host=host, port=port, threads=threads, ident="ccm")
+    # Behind proxies ([web] proxy_hops) the app reads X-Forwarded-* itself, trusting exactly
+    # that many hops; waitress would otherwise strip them before the app sees them.
+    waitress.serve(flask_app(), host=host, port=port, threads=threads, ident="ccm",
+                   clear_untrusted_proxy_headers=not web["proxy_hops"])
 
 
 @click.group("tokens", help="API tokens for /api/v1 (only their hashes are stored).")

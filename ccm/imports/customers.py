@@ -103,6 +103,7 @@ def _customer(values: dict[str, Any], fmt: str) -> tuple[dict[str, Any] | None, 
     for name, limit in _TEXT_LIMITS.items():
         record[name] = _check(errors, v.text, get(name), name, max_length=limit)
     record["country"] = _check(errors, v.country, get("country"))
+    record["postal_code"] = _check(errors, v.postal_code, get("postal_code"), country_code=record["country"])
     record["email"] = _check(errors, v.email, get("email"))
     record["phone"] = _check(errors, v.phone, get("phone"), region=record["country"])
     record["locale"] = _check(errors, v.locale, get("locale"), default="en_US")

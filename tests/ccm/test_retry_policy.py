@@ -91,7 +91,7 @@ def test_transient_failures_back_off_per_attempt_and_end_dead_after_max_attempts
             args = ["run", "statement", "--cycle", CYCLE, "--json"] if attempt == 1 else ["runs", "resume", "1", "--json"]
             result = runner.invoke(args=args)
             after = utcnow()
-            assert result.exit_code == 4, result.output  # a message waits for its retry
+            assert result.exit_code == 5, result.output  # waiting: a message waits for its retry
             message = the_message(engine)
             assert (message.state, message.attempts, message.reason) == ("failed", attempt, "451 4.3.0 try later")
             ceiling = dt.timedelta(seconds=policy.ceiling(attempt))
@@ -99,17 +99,18 @@ def test_transient_failures_back_off_per_attempt_and_end_dead_after_max_attempts
             waits.append(ceiling.total_seconds())
 
             early = runner.invoke(args=["runs", "resume", "1", "--json"])  # before its time: not tried again
-            assert early.exit_code == 4 and the_message(engine).attempts == attempt
+            assert early.exit_code == 5 and the_message(engine).attempts == attempt
             clock.move_to(message.next_attempt_at.replace(tzinfo=dt.timezone.utc) + dt.timedelta(seconds=1))
         assert waits == [30, 45, 45]  # doubled, then held at the cap
 
         last = runner.invoke(args=["runs", "resume", "1", "--json"])
-    assert last.exit_code == 0, last.output
+    assert last.exit_code == 6, last.output  # undelivered: no postal address to fall back to
     report = json.loads(last.stdout)
     message = the_message(engine)
     assert (message.state, message.attempts) == ("dead", 4)
-    assert message.reason == "gave up after 4 attempts: 451 4.3.0 try later"
+    assert message.reason == "retries exhausted after 4 attempts: 451 4.3.0 try later"
     assert report["by_channel"] == {"email": {"dead": 1}}
-    assert report["failure_reasons"] == {"gave up after 4 attempts: 451 4.3.0 try later": 1}
+    assert report["failure_reasons"] == {"retries exhausted after 4 attempts: 451 4.3.0 try later": 1}
+    assert report["state"] == "undelivered"
     assert server.handler.messages == []  # never accepted, never sent by another way
     engine.close()

@@ -230,3 +230,24 @@ def test_channel(value, expected):
 )
 def test_consent(value, expected):
     check(v.consent, value, expected, field="consent_email")
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [("62701", "US", "62701"), ("62701-1234", "US", "62701-1234"), ("sw1a  1aa", "GB", "SW1A 1AA"), ("100000", "CN", "100000"),
+     ("10115", "DE", "10115"), ("ab-12", None, "AB-12"), ("HK-1", "HK", "HK-1")],
+)
+def test_postal_codes_in_their_countrys_format(raw, country, expected):
+    assert v.postal_code(raw, country_code=country) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "reason"),
+    [("=HYPERLINK(1)", None, "only letters, digits, spaces and hyphens"), ("+1 555", "US", "only letters"),
+     ("@SUM", None, "only letters"), ("ABCDE", "US", "not a postal code of US (for example 95014)"),
+     ("1234", "DE", "not a postal code of DE"), ("62701\u202e", "US", "only letters")],
+)
+def test_postal_codes_that_are_refused(raw, country, reason):
+    with pytest.raises(v.FieldError) as refused:
+        v.postal_code(raw, country_code=country)
+    assert refused.value.field == "postal_code" and reason in refused.value.reason
