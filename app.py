@@ -67,7 +67,20 @@ cli.add_command(flask.cli.routes_command)
 
 
 def main() -> None:
-    cli.main(prog_name="ccm")
+    """``ccm``: every command answers an error in one line (exit 1), database errors of
+    commands that do not name their own included."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ccm.cli.common import database_problem
+
+    try:
+        cli.main(prog_name="ccm", standalone_mode=True)
+    except DBAPIError as exc:
+        from ccm.db import Database
+
+        database = Database(load_settings()["ccm"]["database_url"])  # the one the command used (no connection made here)
+        click.echo(f"Error: {database_problem(exc, database)}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

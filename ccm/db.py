@@ -9,12 +9,14 @@ erased customer's old values must not stay in the file, ``ccm.feedback.erase_db`
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -40,6 +42,10 @@ def _prepare_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+class DatabaseLocationError(OSError):
+    """The database cannot be opened or made where the URL points; the message says where."""
+
+
 class Database:
     """An engine and a session factory for one database URL."""
 
@@ -50,10 +56,8 @@ class Database:
         # process's request threads and a worker's threads would otherwise wait up to 100 ms
         # each time they meet). Other processes still wait by the busy timeout.
         self._writer = threading.RLock()
-        if self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:"):
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         options = {"pool_pre_ping": True} if self.url.get_backend_name() != "sqlite" else {}
-        self.engine = create_engine(self.url, **options)
+        self.engine = create_engine(self._opened_url(), **options)
         if self.is_sqlite:
             _prepare_sqlite(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -83,11 +87,40 @@ class Database:
             session.connection(execution_options={READ_ONLY: True})
             yield session  # closing the session ends its transaction; loaded objects stay readable
 
+    def _opened_url(self) -> URL:
+        """The URL connections use: an SQLite file is opened read-write but never created
+        (``mode=rw``), so a command pointed at a mistyped path fails instead of leaving an
+        empty database there; ``upgrade`` creates it."""
+        if self.file is None:
+            return self.url
+        return self.url.set(database=f"file:{quote(str(self.file.resolve()))}", query={**self.url.query, "mode": "rw", "uri": "true"})
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite database's file (None for PostgreSQL or an in-memory database)."""
+        if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
+            return Path(self.url.database)
+        return None
+
+    def exists(self) -> bool:
+        """Whether there is a database to open: for SQLite, its file (opening a missing one
+        would create it, empty, wherever a typo points); a server database is asked."""
+        return self.file.is_file() if self.file is not None else True
+
     def upgrade(self, revision: str = "heads") -> None:
         """Create or upgrade the schema with Alembic (to every head: features add their own
-        migration branches, merged when they meet)."""
+        migration branches, merged when they meet). Only this makes an SQLite file and its
+        folder."""
         from alembic import command
 
+        if self.file is not None and not self.file.exists():
+            try:
+                self.file.parent.mkdir(parents=True, exist_ok=True)
+                sqlite3.connect(self.file).close()  # an empty database file, to be opened read-write
+            except (FileExistsError, NotADirectoryError):
+                raise DatabaseLocationError(f"cannot make the database {self.file}: a part of its folder is a file") from None
+            except (OSError, sqlite3.Error) as exc:
+                raise DatabaseLocationError(f"cannot make the database {self.file}: {getattr(exc, 'strerror', None) or exc}") from None
         command.upgrade(self.alembic_config(), revision)
 
     def current_revision(self) -> str | None:

@@ -123,6 +123,7 @@ def _check_values(settings: dict) -> None:
                 check_spec(kind, spec)
             except ValueError as exc:
                 raise SettingsError(str(exc)) from None
+    _check_channels(settings["channels"])
     unknown = sorted(set(settings["feedback"]["receipt_channels"]) - set(settings["channels"]))
     if unknown:
         raise SettingsError(f"feedback.receipt_channels: no such channel {unknown[0]!r} (one of: {', '.join(settings['channels'])})")
@@ -139,6 +140,19 @@ def _check_values(settings: dict) -> None:
                 raise InvalidOperation
         except InvalidOperation:
             raise SettingsError(f"costs.{key}: expected a decimal amount such as \"0.60\", got {value!r}") from None
+
+
+def _check_channels(channels: dict) -> None:
+    """Every channel URL parses and names an adapter that takes it (``smtp//host`` is an
+    error naming the setting, at start, not when the first message goes). Making a channel
+    opens nothing: connections and files wait for the first send."""
+    from channels import ChannelConfigError, channel_from_url
+
+    for kind, url in channels.items():
+        try:
+            channel_from_url(url)
+        except ChannelConfigError as exc:
+            raise SettingsError(f"channels.{kind}: {exc}") from None
 
 
 def _check_retries(settings: dict) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from flask import Flask, current_app, has_app_context
 from flask.cli import ScriptInfo
 
+from ccm.db import Database, DatabaseLocationError
 from ccm.engine import Engine
 
 
@@ -29,8 +30,22 @@ class EmptyDatabaseError(Exception):
 
 
 def require_schema() -> None:
-    if engine().db.current_revision() is None:
+    database = engine().db
+    if not database.exists():  # never make an empty database where a typo points
+        raise EmptyDatabaseError(f"no database at {database.file}: check [ccm] database_url (CCM_DATABASE_URL), "
+                                 "or make it with `ccm db upgrade`")
+    if database.current_revision() is None:
         raise EmptyDatabaseError("the database has no schema yet: run `ccm db upgrade` first")
+
+
+def database_problem(exc: DBAPIError, database: Database | None = None) -> str:
+    """One line for a database error: where, and what the database said first."""
+    database = database or engine().db
+    if not database.exists():
+        return (f"no database at {database.file}: check [ccm] database_url (CCM_DATABASE_URL), "
+                "or make it with `ccm db upgrade`")
+    first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    return f"database {database.masked_url()}: {first}"
 
 
 def clean_errors(*errors: type[BaseException]) -> Callable:
@@ -42,12 +57,10 @@ def clean_errors(*errors: type[BaseException]) -> Callable:
         def inner(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
-            except (EmptyDatabaseError, *errors) as exc:
+            except (EmptyDatabaseError, DatabaseLocationError, *errors) as exc:
                 raise click.ClickException(str(exc)) from None
             except DBAPIError as exc:  # unreachable database, a value the database refuses, ...
-                where = engine().db.masked_url()
-                first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-                raise click.ClickException(f"database {where}: {first}") from None
+                raise click.ClickException(database_problem(exc)) from None
             except RecursionError:
                 raise click.ClickException("an expression is nested too deeply to evaluate") from None
 

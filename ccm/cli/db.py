@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from ccm.cli.common import engine
+from ccm.cli.common import clean_errors, engine, require_schema
 
 
 @click.group("db", help="Create or upgrade the database.")
@@ -13,6 +13,7 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade", help="Create the database or upgrade it to the latest schema.")
+@clean_errors()
 def upgrade() -> None:
     database = engine().db
     database.upgrade()
@@ -20,8 +21,12 @@ def upgrade() -> None:
 
 
 @db_group.command("current", help="Print the schema revision of the database.")
+@clean_errors()
 def current() -> None:
-    click.echo(engine().db.current_revision() or "empty")
+    database = engine().db
+    if not database.exists():
+        require_schema()  # says there is no database there, and makes none
+    click.echo(database.current_revision() or "empty")
 
 
 def init_app(app: Flask) -> None:

@@ -3,6 +3,7 @@ bookkeeping; the formats are described in ``ccm.imports``."""
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import csv
 import gzip
 import hashlib
@@ -254,25 +255,25 @@ def _escape_cell(value: str) -> str:
 
 
 class _Rejects:
-    """The rejects file of one import, created on the first reject."""
+    """The rejects file of one import, created on the first reject; every row names the
+    file it came from (``file``) with its line and field. Each import writes a file of its
+    own: importing ``a/customers.csv`` and then ``b/customers.csv`` keeps both."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, folder: Path, source: Path, kind: str) -> None:
+        self.folder, self.source, self.kind = folder, source, kind
+        self.path: Path | None = None
         self.fh: TextIO | None = None
         self.writer: Any = None
-        if path.exists():
-            path.unlink()  # a stale file from an earlier import would mislead
 
     def add(self, line: int, field_name: str, reason: str, raw: str) -> None:
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fh = self.path.open("w", encoding="utf-8-sig", newline="")
+            self.path, self.fh = _new_rejects_file(self.folder, self.source, self.kind)
             self.writer = csv.writer(self.fh)
-            self.writer.writerow(["line", "field", "reason", "raw"])
+            self.writer.writerow(["file", "line", "field", "reason", "raw"])
         raw = raw.rstrip("\r\n")
         if len(raw) > RAW_LIMIT:
             raw = raw[:RAW_LIMIT] + " [truncated]"
-        self.writer.writerow([line, _escape_cell(field_name), _escape_cell(reason), _escape_cell(raw)])
+        self.writer.writerow([_escape_cell(str(self.source)), line, _escape_cell(field_name), _escape_cell(reason), _escape_cell(raw)])
 
     def close(self) -> str | None:
         if self.fh is None:
@@ -281,11 +282,20 @@ class _Rejects:
         return str(self.path)
 
 
-def _rejects_path(path: Path, rejects_dir: str | Path, kind: str) -> Path:
-    name = path.name
-    if name.lower().endswith(".gz"):
-        name = name[:-3]
-    return Path(rejects_dir) / f"{Path(name).stem}.{kind}.rejects.csv"
+def _new_rejects_file(folder: Path, source: Path, kind: str) -> tuple[Path, TextIO]:
+    """``<folder>/<file>.<kind>.<UTC time>.rejects.csv``, made exclusively (a second import
+    in the same second gets ``-2``, ``-3`` ...): an earlier import's file is never replaced."""
+    name = source.name[:-3] if source.name.lower().endswith(".gz") else source.name
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        path = folder / f"{Path(name).stem}.{kind}.{stamp}{suffix}.rejects.csv"
+        try:
+            return path, path.open("x", encoding="utf-8-sig", newline="")
+        except FileExistsError:
+            continue
+    raise ImportFileError(f"{folder}: cannot make a new rejects file for {source.name}")
 
 
 def _row_hash(record: dict[str, Any]) -> str:
@@ -301,7 +311,7 @@ class _Import:
         self.format, self.gz = _file_format(self.path)
         self.total_lines = _check_readable(self.path, self.gz)
         self.report = ImportReport(file=str(path), kind=kind)
-        self.rejects = _Rejects(_rejects_path(self.path, rejects_dir, kind))
+        self.rejects = _Rejects(Path(rejects_dir), self.path, kind)
         self.progress = Progress(self.total_lines, f"import {kind}") if progress else None
 
     def advance(self, lines: int) -> None:

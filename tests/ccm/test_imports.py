@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -162,7 +163,9 @@ def test_rejects_file_lines_and_the_rest_goes_on(db, tmp_path):
     report = run_customers(db, path, tmp_path)
     assert (report.rows, report.inserted, report.rejected) == (8, 3, 5)
     assert report.rows == report.inserted + report.updated + report.unchanged + report.rejected
-    assert report.rejects_path == str(tmp_path / "rejects" / "mixed.customers.rejects.csv")
+    assert re.fullmatch(r"mixed\.customers\.\d{8}T\d{6}Z\.rejects\.csv", Path(report.rejects_path).name)
+    assert Path(report.rejects_path).parent == tmp_path / "rejects"
+    assert {r["file"] for r in rejects(report)} == {str(path)}  # each row names its source file
     got = [(r["line"], r["field"], r["reason"]) for r in rejects(report)]
     assert got == [
         ("7", "email", got[0][2]),
@@ -178,7 +181,7 @@ def test_rejects_file_lines_and_the_rest_goes_on(db, tmp_path):
     assert stored["R2"].name == "Multi line name"  # CR/LF folded in single-line fields
     assert stored["R2"].attributes == {"note": "note over lines"}
     assert stored["R7"].attributes == {"note": "=cmd|' /C calc'!A0"}  # stored as is; only the rejects file escapes
-    assert "5 rejected" in report.summary() and "mixed.customers.rejects.csv" in report.summary()
+    assert "5 rejected" in report.summary() and report.rejects_path in report.summary()
 
 
 def test_right_to_left_locales_are_rejected_with_file_line_and_field(db, tmp_path):
@@ -188,7 +191,7 @@ def test_right_to_left_locales_are_rejected_with_file_line_and_field(db, tmp_pat
                                        "L3,Noa,l3@example.com,he-IL\n")
     report = run_customers(db, path, tmp_path)
     assert (report.inserted, report.rejected) == (1, 2)
-    assert report.rejects_path == str(tmp_path / "rejects" / "rtl.customers.rejects.csv")
+    assert Path(report.rejects_path).name.startswith("rtl.customers.")
     reason = "right-to-left locales (Arabic, Hebrew...) are not supported yet: documents would print wrong"
     assert [(r["line"], r["field"], r["reason"]) for r in rejects(report)] == [("3", "locale", reason), ("4", "locale", reason)]
     assert set(customers(db)) == {"L1"}
@@ -256,7 +259,7 @@ def test_gzip_and_semicolons(db, tmp_path):
         fh.write("external_id;name;email\nG1;Gee;g@example.com\nG2;Bad;nope\n")
     report = run_customers(db, path, tmp_path)
     assert (report.inserted, report.rejected) == (1, 1)
-    assert Path(report.rejects_path).name == "c.customers.rejects.csv"
+    assert Path(report.rejects_path).name.startswith("c.customers.") and report.rejects_path.endswith(".rejects.csv")
 
 
 @pytest.mark.parametrize(
@@ -283,12 +286,17 @@ def test_unreadable_files(db, tmp_path, name, content, message):
         assert session.scalar(select(func.count()).select_from(Customer)) == 0
 
 
-def test_stale_rejects_file_is_removed(db, tmp_path):
-    path = write(tmp_path / "s.csv", "external_id,name,email\nS1,Ess,bad\n")
-    assert run_customers(db, path, tmp_path).rejects_path
-    write(path, "external_id,name,email\nS1,Ess,s@example.com\n")
-    report = run_customers(db, path, tmp_path)
-    assert report.rejects_path is None and not (tmp_path / "rejects" / "s.customers.rejects.csv").exists()
+def test_every_rejects_file_is_kept_and_names_its_source(db, tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first = write(tmp_path / "a" / "customers.csv", "external_id,name,email\nA1,Ay,bad\n")
+    second = write(tmp_path / "b" / "customers.csv", "external_id,name,email\nB1,Bee,worse\n")
+    reports = [run_customers(db, first, tmp_path), run_customers(db, second, tmp_path)]
+    paths = [report.rejects_path for report in reports]
+    assert len(set(paths)) == 2 and all(Path(p).exists() for p in paths)  # the second did not overwrite the first
+    assert [[row["file"] for row in rejects(report)] for report in reports] == [[str(first)], [str(second)]]
+    write(first, "external_id,name,email\nA1,Ay,a@example.com\n")
+    clean = run_customers(db, first, tmp_path)
+    assert clean.rejects_path is None and all(Path(p).exists() for p in paths)  # a clean import removes none
 
 
 def test_twenty_thousand_customers_in_seconds(db, tmp_path):
@@ -428,7 +436,7 @@ def test_cli_import_reports_and_exit_codes(runner, tmp_path):
     result = runner.invoke(args=["customers", "import", str(path)])
     assert result.exit_code == 0, result.output
     assert "2 rows: 1 inserted, 0 updated, 0 unchanged, 1 rejected" in result.output
-    assert (tmp_path / "var" / "rejects" / "people.customers.rejects.csv").exists()
+    assert len(list((tmp_path / "var" / "rejects").glob("people.customers.*.rejects.csv"))) == 1
     result = runner.invoke(args=["customers", "import", str(tmp_path / "absent.csv")])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"Error: {tmp_path / 'absent.csv'}: no such file"]

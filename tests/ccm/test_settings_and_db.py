@@ -47,6 +47,7 @@ def test_a_bad_setting_makes_the_cli_fail_with_one_line(tmp_path):
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/ccm.db")
+    db.upgrade()  # only an upgrade makes the file: a connection never does (a mistyped path stays empty)
     with db.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
@@ -84,3 +85,38 @@ def test_costs_must_be_decimal_amounts():
     assert load_settings(environ={"CCM_COSTS__PRINT": "0.85"})["costs"]["print"] == "0.85"
     with pytest.raises(SettingsError, match=r'costs.sms: expected a decimal amount such as "0.60"'):
         load_settings(environ={"CCM_COSTS__SMS": "cheap"})
+
+
+def test_a_malformed_channel_url_is_refused_when_the_settings_load(tmp_path):
+    from ccm.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=r"channels\.email: channel URL has no scheme"):
+        load_settings({"channels": {"email": "smtp//mail.example.com"}})
+    with pytest.raises(SettingsError, match=r"channels\.email: .*Port out of range"):
+        load_settings({"channels": {"email": "smtp://mail.example.com:99999"}})
+    with pytest.raises(SettingsError, match=r"channels\.sms: no channel takes URL scheme 'ftp'"):
+        load_settings({"channels": {"sms": "ftp://files.example/sms"}})
+
+
+def _ccm(tmp_path, url: str, *args: str):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ccm = str(Path(sys.executable).with_name("ccm"))
+    env = {**__import__("os").environ, "CCM_DATABASE_URL": url, "CCM_VAR_DIR": str(tmp_path / "var")}
+    return subprocess.run([ccm, *args], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
+def test_database_commands_answer_in_one_line_and_make_nothing_at_a_mistyped_path(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    upgrade = _ccm(tmp_path, f"sqlite:///{tmp_path}/a-file/ccm.db", "db", "upgrade")
+    assert upgrade.returncode == 1 and upgrade.stderr.count("\n") == 1 and "Traceback" not in upgrade.stderr
+    assert upgrade.stderr.startswith("Error: cannot make the database") and "a part of its folder is a file" in upgrade.stderr
+    typo = tmp_path / "typo" / "ccm.db"
+    for args in (["runs", "list"], ["db", "current"], ["segments", "list"]):
+        answer = _ccm(tmp_path, f"sqlite:///{typo}", *args)
+        assert answer.returncode == 1 and answer.stderr.startswith(f"Error: no database at {typo}"), (args, answer.stderr)
+    assert not typo.parent.exists()  # no folder, no empty database
+    made = _ccm(tmp_path, f"sqlite:///{typo}", "db", "upgrade")
+    assert made.returncode == 0 and typo.is_file()
