@@ -37,6 +37,7 @@ from ccm.runs.compose import Composed, Composer
 from ccm.runs.gate import QuietHours
 from ccm.runs.caps import last_marketing, over_cap
 from ccm.runs.claims import claim, worker_id
+from ccm.runs.periodic import Every
 from ccm.runs.policy import suppressions_for
 from ccm.runs.ratelimit import ChannelLimits
 from ccm.runs.retry import RetryPolicy
@@ -163,7 +164,7 @@ class Worker:
             self.close_channels()
 
     def deliver_chunk(self, ids: list[int]) -> None:
-        with LeaseKeeper(self.engine, self.run_id, self.identity), _YoungCollections() as collector:
+        with lease_keeper(self.engine, self.run_id, self.identity), _YoungCollections() as collector:
             self._deliver_chunk(ids, collector)
 
     def _deliver_chunk(self, ids: list[int], collector: _YoungCollections) -> None:
@@ -452,37 +453,22 @@ class Worker:
             )
 
 
-class LeaseKeeper:
+def lease_keeper(engine: Engine, run_id: int, identity: str) -> Every:
     """Renews the lease of every claim this worker holds in the run, every third of
     ``[ccm] lease_seconds``, from a thread of its own: a worker busy with one slow message
     keeps its claims, and a worker that died loses them a lease later (30 s by default),
     when another worker (or a resume) takes them."""
+    lease = dt.timedelta(seconds=engine.settings["ccm"]["lease_seconds"])
 
-    def __init__(self, engine: Engine, run_id: int, identity: str) -> None:
-        self.engine, self.run_id, self.identity = engine, run_id, identity
-        self.lease = dt.timedelta(seconds=engine.settings["ccm"]["lease_seconds"])
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._keep, name=f"lease-run{run_id}", daemon=True)
+    def renew() -> None:
+        with engine.db.session() as session:
+            session.execute(
+                update(Message)
+                .where(Message.run_id == run_id, Message.state == "claimed", Message.claimed_by == identity)
+                .values(lease_until=utcnow() + lease)
+            )
 
-    def __enter__(self) -> LeaseKeeper:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self.thread.join()
-
-    def _keep(self) -> None:
-        while not self.stopped.wait(self.lease.total_seconds() / 3):
-            try:
-                with self.engine.db.session() as session:
-                    session.execute(
-                        update(Message)
-                        .where(Message.run_id == self.run_id, Message.state == "claimed", Message.claimed_by == self.identity)
-                        .values(lease_until=utcnow() + self.lease)
-                    )
-            except Exception:  # the next renewal tries again; the claims' own lease still holds meanwhile
-                log.warning("run %s: could not renew the leases of %s", self.run_id, self.identity, exc_info=True)
+    return Every(lease.total_seconds() / 3, renew, f"lease-run{run_id}")
 
 
 class _Senders:

@@ -30,6 +30,7 @@ from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
 from ccm.progress import progress_bar
 from ccm.runs.claims import release_dead_claims, worker_id
+from ccm.runs.periodic import Every
 from ccm.runs.deliver import Worker
 from ccm.runs.gate import critical_channels
 from ccm.runs.report import read_books
@@ -115,7 +116,7 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
     stop = _StopFlag()
     previous = stop.install()
     try:
-        with RunHeartbeat(engine, run_id, owner):
+        with heartbeat(engine, run_id, owner):
             _deliver_until_done(engine, run_id, kind, worker_count(engine, workers), stop, progress)
     except BrokenProcessPool as exc:  # a worker process died (killed, out of memory): resumable, not an error of the run
         _set_state(engine, run_id, state="interrupted", owner=None,
@@ -350,30 +351,10 @@ def _run_state(engine: Engine, run_id: int) -> str | None:
         return session.scalar(select(Run.state).where(Run.id == run_id))
 
 
-class RunHeartbeat:
+def heartbeat(engine: Engine, run_id: int, owner: str) -> Every:
     """While a process executes a run it is the run's ``owner`` and renews ``heartbeat_at``
     every sixth of ``[ccm] lease_seconds``. A run left ``running`` whose owner died (on
     this host) or that was not heard from for a whole lease (another host) is
     *interrupted* (``claims.observed_state``), and the retry sweeper resumes it."""
-
-    def __init__(self, engine: Engine, run_id: int, owner: str) -> None:
-        self.engine, self.run_id, self.owner = engine, run_id, owner
-        self.every = engine.settings["ccm"]["lease_seconds"] / 6
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run{run_id}", daemon=True)
-
-    def __enter__(self) -> RunHeartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self.thread.join()
-
-    def _beat(self) -> None:
-        while not self.stopped.wait(self.every):
-            try:
-                _set_state(self.engine, self.run_id, Run.owner == self.owner, heartbeat_at=utcnow())
-            except Exception:
-                log.warning("run %s: heartbeat not written", self.run_id, exc_info=True)
-
+    return Every(engine.settings["ccm"]["lease_seconds"] / 6,
+                 lambda: _set_state(engine, run_id, Run.owner == owner, heartbeat_at=utcnow()), f"heartbeat-run{run_id}")
