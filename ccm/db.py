@@ -12,10 +12,13 @@ import contextlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -140,3 +143,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def dialect_insert(bind: Session | Database) -> Callable[..., Insert]:
+    """The ``insert`` of the database behind a session or a Database: SQLite's and
+    PostgreSQL's both take ``ON CONFLICT`` (``on_conflict_do_nothing``/``_do_update``)."""
+    sqlite = bind.is_sqlite if isinstance(bind, Database) else bind.get_bind().dialect.name == "sqlite"
+    return sqlite_insert if sqlite else pg_insert
+
+
+def insert_or_ignore(bind: Session | Database, entity: Any, *keys: Any) -> Insert:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING``: a row whose keys exist is left as it is."""
+    return dialect_insert(bind)(entity).on_conflict_do_nothing(index_elements=list(keys))

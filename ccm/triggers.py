@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
+from ccm.db import insert_or_ignore
 from ccm.communications import ensure_built_in, is_marketing
 from ccm.engine import Engine
 from ccm.models import Communication, Customer, Message, Run, utcnow
@@ -96,14 +95,13 @@ def _message(engine: Engine, session: Session, communication: Communication, cus
     choice = _choose(engine, session, communication, customer, run.id)
     if run.state == "cancelled":  # an operator stopped today's messages (a broken template, say): keep them stopped
         choice = Choice(None, "run cancelled", suppressed=True)
-    insert = sqlite_insert if engine.db.is_sqlite else pg_insert
     message_id = session.execute(
-        insert(Message).values(
+        insert_or_ignore(session, Message, "idempotency_key").values(
             run_id=run.id, customer_id=customer.id, channel=choice.channel or "none", purpose="event",
             idempotency_key=key, state="suppressed" if choice.suppressed or not choice.channel else "pending",
             reason=choice.reason, attempts=0, template_versions={}, decisions={}, links=[], data={"event": event, "request_sha256": fingerprint},
             created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Message.id)
+        ).returning(Message.id)
     ).scalar()
     if message_id is None:  # the same event at the same moment through another request
         existing = session.scalar(select(Message).where(Message.idempotency_key == key))
@@ -121,11 +119,10 @@ def _run_of_the_day(engine: Engine, session: Session, communication: Communicati
     run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
     if run is None:  # the day's first event: the library as it is now is what the day's messages use
         sync_library(session, engine.templates_dir)
-        insert = sqlite_insert if engine.db.is_sqlite else pg_insert
-        session.execute(insert(Run).values(communication_id=communication.id, cycle=cycle, state="running", records_in=0,
-                                           template_versions=effective_versions(session), options={"triggered": True},
-                                           created_at=now, started_at=now)
-                        .on_conflict_do_nothing(index_elements=["communication_id", "cycle"]))
+        session.execute(insert_or_ignore(session, Run, "communication_id", "cycle")
+                        .values(communication_id=communication.id, cycle=cycle, state="running", records_in=0,
+                                template_versions=effective_versions(session), options={"triggered": True},
+                                created_at=now, started_at=now))
         run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
     return run
 

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ccm.db import insert_or_ignore
 from ccm.feedback.fallback import fallback_after_bounce
 from ccm.feedback.models import ResponseEvent
 from ccm.models import Communication, Consent, Customer, Message, Run, Suppression, utcnow
@@ -103,7 +104,7 @@ _SEEN = select(ResponseEvent.id).where(ResponseEvent.event_key == bindparam("key
 _INSERT = {
     name: dialect(ResponseEvent).on_conflict_do_nothing(index_elements=["event_key"]).returning(ResponseEvent.id)
     for name, dialect in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
-}
+}  # made once: this insert runs for every open and click
 
 
 def _later(column: Any) -> Any:
@@ -235,10 +236,9 @@ def suppress(session: Session, channel: str, where: str | None, reason: str, sou
     """Add the address to the suppression list (kept as it is if it is there already)."""
     if not where:
         return
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
     session.execute(
-        insert(Suppression).values(channel=channel, address=where, reason=reason, source=source[:100], created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["channel", "address"])
+        insert_or_ignore(session, Suppression, "channel", "address")
+        .values(channel=channel, address=where, reason=reason, source=source[:100], created_at=utcnow())
     )
 
 

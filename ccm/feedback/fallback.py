@@ -15,10 +15,9 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ccm.db import insert_or_ignore
 from ccm.models import Communication, Message, Run, utcnow
 from ccm.runs.gate import fallback_channel
 
@@ -55,7 +54,6 @@ def fallback_after_bounce(session: Session, message_id: int) -> int | None:
 
 def _insert(session: Session, message: Message, channel: str) -> int | None:
     now = utcnow()
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
     row = {
         "run_id": message.run_id, "customer_id": message.customer_id, "feed_record_id": message.feed_record_id,
         "channel": channel, "purpose": message.purpose + SUFFIX, "idempotency_key": _key(message),
@@ -64,7 +62,7 @@ def _insert(session: Session, message: Message, channel: str) -> int | None:
         "attempts": 0, "template_versions": {}, "decisions": dict(message.decisions or {}), "links": [],
         "data": dict(message.data or {}), "created_at": now, "updated_at": now,
     }
-    statement = insert(Message).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Message.id)
+    statement = insert_or_ignore(session, Message, "idempotency_key").values(**row).returning(Message.id)
     return session.execute(statement).scalar()
 
 

@@ -14,10 +14,9 @@ from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, func, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
+from ccm.db import insert_or_ignore
 from ccm.communications import ensure_built_in, get_communication, is_marketing
 from ccm.decisions import decide_run
 from ccm.engine import Engine
@@ -118,7 +117,7 @@ def _plan(engine: Engine, communication_name: str, cycle: str, *, audience: str 
                 for record in records
                 for purpose, choice in _choices(record, policy, values.get(record.customer_id, {}), suppressed, min_due, consent)
             ]
-            planned += _insert_new(session, rows, engine.db.is_sqlite)
+            planned += _insert_new(session, rows)
             session.expunge_all()  # the batch's records and customers are done with
         run = session.get(Run, run.id)
         run.records_in = records_in
@@ -167,7 +166,7 @@ def _plan_customers(engine: Engine, session: Session, run: Run, communication: C
             row = _message_row(run, customer.id, None, purpose, choice, unique)
             row["data"] = data or {}
             rows.append(row)
-        planned += _insert_new(session, rows, engine.db.is_sqlite)
+        planned += _insert_new(session, rows)
         session.expunge_all()
     run = session.get(Run, run.id)
     run.records_in = records_in
@@ -235,12 +234,11 @@ def _feed_batches(session: Session, cycle: str, audience=None) -> Iterator[list[
         yield batch
 
 
-def _insert_new(session: Session, rows: list[dict], sqlite: bool) -> int:
+def _insert_new(session: Session, rows: list[dict]) -> int:
     """Insert the messages whose idempotency key is new; returns how many were."""
     if not rows:
         return 0
-    insert = sqlite_insert if sqlite else pg_insert
-    statement = insert(Message).on_conflict_do_nothing(index_elements=[Message.idempotency_key]).returning(Message.id)
+    statement = insert_or_ignore(session, Message, Message.idempotency_key).returning(Message.id)
     return len(session.execute(statement, rows).all())
 
 

@@ -18,11 +18,9 @@ from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import case, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from ccm.db import Database
+from ccm.db import Database, dialect_insert
 from ccm.models import RateCounter
 
 WAIT_UP_TO_SECONDS = 60  # over a longer window (hour, day) the message is deferred instead of waiting
@@ -43,8 +41,7 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        statement = insert(RateCounter).values(key=key, count=amount, expires_at=now + expiry)
+        statement = dialect_insert(self.db)(RateCounter).values(key=key, count=amount, expires_at=now + expiry)
         expired = RateCounter.expires_at <= now
         statement = statement.on_conflict_do_update(
             index_elements=[RateCounter.key],

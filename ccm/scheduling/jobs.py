@@ -25,10 +25,9 @@ import threading
 from typing import Callable, Iterable
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ccm.db import dialect_insert
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
 from ccm.runs.claims import observed_state
@@ -43,7 +42,7 @@ _performing_lock = threading.Lock()
 
 
 def _insert(engine: Engine):  # type: ignore[no-untyped-def]
-    return sqlite_insert if engine.db.is_sqlite else pg_insert
+    return dialect_insert(engine.db)
 
 
 def _lease(engine: Engine, now: dt.datetime) -> dt.datetime:

@@ -45,9 +45,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ccm.db import insert_or_ignore
 from ccm.engine import Engine
 from ccm.scheduling.clock import database_now
 from ccm.scheduling.models import Schedule, SchedulerLease
@@ -93,9 +92,8 @@ def take_lease(engine: Engine, holder: str, seconds: float) -> bool:
     with engine.db.session() as session:
         now = database_now(session)
         until = now + dt.timedelta(seconds=seconds)
-        insert = sqlite_insert if engine.db.is_sqlite else pg_insert
-        session.execute(insert(SchedulerLease).values(name=LEASE_NAME, holder=holder, expires_at=until, acquired_at=now)
-                        .on_conflict_do_nothing(index_elements=["name"]))
+        session.execute(insert_or_ignore(session, SchedulerLease, "name")
+                        .values(name=LEASE_NAME, holder=holder, expires_at=until, acquired_at=now))
         mine = session.execute(
             update(SchedulerLease)
             .where(SchedulerLease.name == LEASE_NAME, (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now))
