@@ -4,6 +4,7 @@ Knows nothing of ``ccm`` or ``channels``: it takes plain data and returns
 strings, bytes and messages.
 """
 
+from .bidi import RIGHT_TO_LEFT_LANGUAGES, locale_supported
 from .email import Attachment, compose_email, inline_css, make_message_id
 from .errors import OutputTooLarge, RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
 from .i18n import load_po, negotiate, parse_po
@@ -15,6 +16,7 @@ from .sms import SmsInfo, sms_info
 __all__ = [
     "Attachment",
     "OutputTooLarge",
+    "RIGHT_TO_LEFT_LANGUAGES",
     "PdfDocument",
     "PdfRenderer",
     "RenderError",
@@ -30,6 +32,7 @@ __all__ = [
     "harfbuzz_subset_available",
     "inline_css",
     "load_po",
+    "locale_supported",
     "make_message_id",
     "negotiate",
     "parse_po",

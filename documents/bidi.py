@@ -8,9 +8,16 @@ as a first-strong isolate, FSI + text + PDI, with its own controls removed: the 
 for HTML (where the isolate characters do what ``<bdi>`` does), PDF, plain-text e-mail
 and SMS. Strings without controls are passed as they are.
 
-Documents are laid out left to right only, so far: a render for a right-to-left locale
-(Arabic, Hebrew...) formats and translates in English rather than print garbled dates
-and amounts (``ccm`` refuses such locales at import).
+Right-to-left documents: Arabic and Hebrew renders are made in their own locale, and
+the sandbox tells templates the ``direction`` ("rtl") to put on the document. In such a
+render every formatted amount, date and number, every parameter of a translated sentence
+and every string passed through the ``isolate`` filter (names, addresses, transaction
+descriptions) is printed as a first-strong isolate, so a Latin name, a ``12 Elm Street``
+or a date cannot be reordered by the Arabic or Hebrew text around it (the garbled
+``012026/11/30``). Left-to-right renders are untouched: no isolates, no extra work.
+Other right-to-left locales (Persian, Urdu, Yiddish...) have no catalog, layout or
+number forms checked yet: a render for one is made in English rather than printed
+wrong, and ``ccm`` refuses them at import (:func:`locale_supported`).
 """
 
 from __future__ import annotations
@@ -20,9 +27,13 @@ from typing import Any
 
 from babel import Locale
 
-__all__ = ["FSI", "PDI", "isolate", "isolate_data", "layout_locale"]
+__all__ = ["FSI", "PDI", "RIGHT_TO_LEFT_LANGUAGES", "is_right_to_left", "isolate", "isolate_data",
+           "isolated", "layout_locale", "locale_supported"]
 
 FSI, PDI = "\u2068", "\u2069"
+# Right-to-left languages documents are made in: catalogs shipped, layout and the PDF
+# text read back in tests. Add one only with all three.
+RIGHT_TO_LEFT_LANGUAGES = frozenset({"ar", "he"})
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
@@ -59,6 +70,26 @@ def isolate_data(value: Any) -> Any:
 _CONTAINERS = frozenset({str, dict, list, tuple})
 
 
+def isolated(text: str) -> str:
+    """``text`` as a first-strong isolate (FSI + text + PDI), unless it is one already
+    or empty: what right-to-left renders print for every value they insert."""
+    if not text or (text[0] == FSI and text[-1] == PDI):
+        return text
+    return FSI + text + PDI
+
+
+def is_right_to_left(locale: Locale) -> bool:
+    """Whether ``locale``'s script is written right to left."""
+    return locale.character_order == "right-to-left"
+
+
+def locale_supported(locale: Locale) -> bool:
+    """Whether documents can be made in ``locale``: any left-to-right one, and the
+    right-to-left languages of :data:`RIGHT_TO_LEFT_LANGUAGES`."""
+    return not is_right_to_left(locale) or locale.language in RIGHT_TO_LEFT_LANGUAGES
+
+
 def layout_locale(locale: Locale) -> Locale:
-    """The locale documents are made in for ``locale``: English for right-to-left ones."""
-    return Locale("en") if locale.character_order == "right-to-left" else locale
+    """The locale documents are made in for ``locale``: itself when :func:`locale_supported`,
+    else English (an unsupported right-to-left locale is never printed wrong)."""
+    return locale if locale_supported(locale) else Locale("en")

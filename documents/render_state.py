@@ -24,6 +24,7 @@ class RenderState:
     timezone: ZoneInfo
     catalog: Mapping[str, str] = field(default_factory=dict)
     slots: Mapping[str, str] = field(default_factory=dict)
+    rtl: bool = False  # a right-to-left render: inserted values are printed as isolates
 
 
 _STATE: ContextVar[RenderState | None] = ContextVar("documents_render_state", default=None)

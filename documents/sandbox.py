@@ -3,7 +3,8 @@
 ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``; autoescape by file
 name (on for .html/.htm/.xml/.svg, off otherwise); compiled templates cached;
 a wall-clock render timeout, size limits (``limits``); customer data isolated against
-bidi controls, right-to-left locales made in English (``bidi``). Every failure comes out as a
+bidi controls; right-to-left renders (Arabic, Hebrew) get ``direction`` "rtl" and
+isolated values, other right-to-left locales are made in English (``bidi``). Every failure comes out as a
 :class:`~documents.errors.TemplateProblem` naming the template and the line.
 """
 
@@ -23,7 +24,7 @@ from jinja2 import (BaseLoader, Environment, StrictUndefined, TemplateNotFound,
 from jinja2.sandbox import SecurityError
 
 from . import render_state
-from .bidi import isolate_data, layout_locale
+from .bidi import is_right_to_left, isolate_data, layout_locale
 from .deadline import DeadlineExceeded, deadline
 from .errors import OutputTooLarge, RenderError, RenderTimeout, TemplateProblem, TemplateSyntaxProblem
 from .formatting import FILTERS, gettext, slot
@@ -68,7 +69,8 @@ class TemplateEnvironment:
             with deadline(self._render_timeout), output_budget(self._max_output) as budget:
                 template = self._env.get_template(name)
                 data = {key: value if key == "slots" else isolate_data(value) for key, value in context.items()}
-                return _written(template.generate({**data, "locale": str(state.locale)}), budget)
+                direction = "rtl" if state.rtl else "ltr"
+                return _written(template.generate({**data, "locale": str(state.locale), "direction": direction}), budget)
         except DeadlineExceeded as error:
             raise self._render_error(RenderTimeout, name, error,
                                      f"render took longer than {self._render_timeout:g} s") from None
@@ -114,7 +116,8 @@ class TemplateEnvironment:
         slots = context.get("slots") or {}
         return render_state.RenderState(
             locale=made_in, timezone=zone,
-            catalog=self._translations.get(tag, {}) if tag else {}, slots=slots)
+            catalog=self._translations.get(tag, {}) if tag else {}, slots=slots,
+            rtl=is_right_to_left(made_in))
 
     def _check(self, name: str, seen: set[str], site: tuple[str, int | None]) -> None:
         if name in seen:

@@ -52,6 +52,7 @@ COMMON = {
     "channel": LEAF,
     "attachment": LEAF,
     "locale": LEAF,
+    "direction": LEAF,  # "rtl" for Arabic and Hebrew renders, else "ltr" (documents.bidi)
     "links": {"statement": LEAF, "unsubscribe": LEAF, "preferences": LEAF, "pay": LEAF, "pay_qr": LEAF},
     "slots": ANY,
     "event": ANY,  # a triggered message's event (its id, type, amount, currency and data)

@@ -25,7 +25,7 @@ def library() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def env() -> TemplateEnvironment:
-    translations = {"zh_Hans": load_po(TEMPLATES / "i18n" / "zh_Hans.po")}
+    translations = {path.stem: load_po(path) for path in sorted((TEMPLATES / "i18n").glob("*.po"))}
     return TemplateEnvironment(file_loader(TEMPLATES), translations=translations)
 
 

@@ -41,8 +41,9 @@ def test_template_renders(env: TemplateEnvironment, name: str, chinese: bool) ->
         assert any("\u4e00" <= char <= "\u9fff" for char in output)
 
 
-def test_every_string_is_translated() -> None:
-    catalog = load_po(TEMPLATES / "i18n" / "zh_Hans.po")
+@pytest.mark.parametrize("language", ["zh_Hans", "ar", "he"])
+def test_every_string_is_translated(language: str) -> None:
+    catalog = load_po(TEMPLATES / "i18n" / f"{language}.po")
     parser = jinja2.Environment()
     seen: set[str] = set()
     for name in NAMES:
