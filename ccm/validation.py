@@ -31,6 +31,8 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision, list_currencies
 from email_validator import EmailNotValidError, validate_email
 
+from documents import locale_supported
+
 from ccm.models import CHANNEL_KINDS, PURPOSES
 from ccm.types import MAX_MONEY
 
@@ -145,8 +147,9 @@ def timezone(value: Any, field: str = "timezone", *, default: str | None = None)
 def locale(value: Any, field: str = "locale", *, default: str | None = None) -> str | None:
     """A locale normalised by Babel: "zh-CN", "zh_CN" -> "zh_Hans_CN"; "en-us" -> "en_US".
 
-    Right-to-left locales (Arabic, Hebrew, Persian, Urdu...) are refused until documents
-    support them (direction, layout, catalogs): their documents would print wrong.
+    Arabic and Hebrew (``ar``, ``ar_EG``, ``he_IL``, the legacy ``iw``) are laid out right to
+    left by the documents; the other right-to-left locales (Persian, Urdu, Yiddish...) are
+    refused until documents support them (catalog, layout, numbers): they would print wrong.
     """
     raw = text(value, field, max_length=40)
     if raw is None:
@@ -154,11 +157,14 @@ def locale(value: Any, field: str = "locale", *, default: str | None = None) -> 
     normalised = _parse_locale(raw)
     if normalised is None:
         raise FieldError(field, "unknown locale (use a code like en_US or zh_CN)")
-    if Locale.parse(normalised).character_order == "right-to-left":
-        raise FieldError(field, "right-to-left locales (Arabic, Hebrew...) are not supported yet: documents would print wrong")
+    if not locale_supported(Locale.parse(normalised)):
+        raise FieldError(field, RIGHT_TO_LEFT_REFUSED)
     if len(normalised) > 20:
         raise FieldError(field, "locale code too long")
     return normalised
+
+
+RIGHT_TO_LEFT_REFUSED = "right-to-left locales other than Arabic and Hebrew are not supported yet: documents would print wrong"
 
 
 @functools.lru_cache(maxsize=1024)

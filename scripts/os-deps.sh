@@ -5,6 +5,7 @@
 #   Pango (WeasyPrint's text layout)        Debian: libpango-1.0-0 libpangoft2-1.0-0
 #   HarfBuzz subsetting (fast font subsets) Debian: libharfbuzz-subset0
 #   A CJK font (Chinese names, addresses)   Debian: fonts-noto-cjk
+#   Arabic and Hebrew (DejaVu Sans)         Debian: fonts-dejavu-core
 #   An emoji font (emoji in names, lines)   Debian: fonts-noto-color-emoji
 #   pdftotext/pdffonts (tests read PDFs)    Debian: poppler-utils
 #   wrk (make bench: the open/click load)  Debian: wrk
@@ -18,6 +19,7 @@ have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib 'libpango-1.0.so'     || missing="$missing libpango-1.0-0 libpangoft2-1.0-0"
 have_lib 'libharfbuzz-subset.so' || missing="$missing libharfbuzz-subset0"
 fc-list ':lang=zh' 2>/dev/null | grep -qi 'cjk' || missing="$missing fonts-noto-cjk"
+{ fc-list ':lang=ar' family | grep -q 'DejaVu Sans' && fc-list ':lang=he' family | grep -q 'DejaVu Sans'; } 2>/dev/null || missing="$missing fonts-dejavu-core"
 fc-list 2>/dev/null | grep -qi 'emoji' || missing="$missing fonts-noto-color-emoji"
 command -v pdftotext >/dev/null 2>&1 || missing="$missing poppler-utils"
 # For `make bench` (the peer the PDF benchmark compares with) and `make test` (the web pages
@@ -42,6 +44,7 @@ os-deps: cannot install these OS packages here; please install them (names are D
   - without Pango, WeasyPrint cannot render PDFs at all;
   - without libharfbuzz-subset0, fonts subset 1.75x (Latin) to 17x (Chinese) slower;
   - without a CJK font (fonts-noto-cjk), Chinese text prints as empty boxes;
+  - without DejaVu Sans (fonts-dejavu-core), Arabic and Hebrew documents print as empty boxes;
   - without an emoji font (fonts-noto-color-emoji), emoji print as empty boxes;
   - without poppler-utils, the tests that read PDFs back cannot run;
   - without wrk, make bench skips the load test of the open and click endpoints;
