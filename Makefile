@@ -37,6 +37,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	@sh scripts/os-deps.sh test
+	$(VENV)/bin/lint-imports --no-cache   # the layers of ccm/ (.importlinter)
 	$(VENV)/bin/pytest
 
 $(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python

@@ -119,6 +119,7 @@ def bench_database(url: str, customers: int) -> None:
     from ccm.settings import load_settings
 
     db = Database(url)
+    db.create_file()
     Base.metadata.drop_all(db.engine)
     Base.metadata.create_all(db.engine)
     dialect = db.engine.dialect.name
@@ -232,6 +233,7 @@ from bench.rules import _populate
 customers = int(sys.argv[1])
 with tempfile.TemporaryDirectory() as tmp:
     db = Database(f"sqlite:///{Path(tmp) / 'memory.db'}")
+    db.create_file()
     Base.metadata.create_all(db.engine)
     _populate(db, customers)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

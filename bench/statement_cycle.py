@@ -32,7 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
 
-from ccm.feedback.links import qr_data_uri
+from ccm.links import qr_data_uri
 from bench.common import ROOT, TEMPLATES, CycleResult, cpu_seconds, cycle_run
 
 STATEMENT_LINES = (12, 34)  # two pages of their own in English and Chinese, with any insert

@@ -52,7 +52,7 @@ def _port() -> int:
 def _prepare(folder: Path, customers: int) -> tuple[dict, dict[str, list[str]], list[tuple[int, str]]]:
     """A campaign sent to ``customers`` e-mail customers; the paths of their pixels and first links."""
     from ccm.engine import Engine
-    from ccm.feedback.tokens import Signer
+    from ccm.links import Signer
     from ccm.imports import import_customers
     from ccm.models import Message
     from ccm.runs import service

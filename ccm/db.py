@@ -116,6 +116,12 @@ class Database:
         folder."""
         from alembic import command
 
+        self.create_file()
+        command.upgrade(self.alembic_config(), revision)
+
+    def create_file(self) -> None:
+        """Make the SQLite database's file (and its folder) if there is none: ``upgrade``
+        does, and so may a tool that makes its tables itself (benchmarks)."""
         if self.file is not None and not self.file.exists():
             try:
                 self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +130,6 @@ class Database:
                 raise DatabaseLocationError(f"cannot make the database {self.file}: a part of its folder is a file") from None
             except (OSError, sqlite3.Error) as exc:
                 raise DatabaseLocationError(f"cannot make the database {self.file}: {getattr(exc, 'strerror', None) or exc}") from None
-        command.upgrade(self.alembic_config(), revision)
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

@@ -13,6 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
+# What ``ccm customers erase`` may keep by ``[erasure] retain`` (``ccm.feedback.erase_files``).
+RETAINABLE = ("archive", "print", "email", "sms", "rejects")
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
 
 
@@ -102,20 +104,18 @@ def _check_values(settings: dict) -> None:
     """Values whose type the TOML defaults cannot express: decimal amounts."""
     from decimal import Decimal, InvalidOperation
 
-    from ccm.runs.gate import QuietHours
+    from ccm.delivery_settings import Cap, QuietHours, check_spec
 
     try:
         QuietHours(settings["delivery"]["quiet_hours"])
     except ValueError as exc:
         raise SettingsError(f"delivery.quiet_hours: {exc}") from None
     _check_retries(settings)
-    from ccm.runs.caps import Cap
 
     try:
         Cap.parse(settings["delivery"]["marketing_cap"])
     except ValueError as exc:
         raise SettingsError(f"delivery.{exc}") from None
-    from ccm.runs.ratelimit import check_spec
 
     for kind, spec in settings["limits"].items():
         if kind != "storage" and spec:
@@ -127,8 +127,6 @@ def _check_values(settings: dict) -> None:
     unknown = sorted(set(settings["feedback"]["receipt_channels"]) - set(settings["channels"]))
     if unknown:
         raise SettingsError(f"feedback.receipt_channels: no such channel {unknown[0]!r} (one of: {', '.join(settings['channels'])})")
-    from ccm.feedback.erase_files import RETAINABLE
-
     unknown = sorted(set(settings["erasure"]["retain"]) - set(RETAINABLE))
     if unknown:
         raise SettingsError(f"erasure.retain: no such kind {unknown[0]!r} (one of: {', '.join(RETAINABLE)})")

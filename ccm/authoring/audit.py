@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ccm.authoring.models import AuditLog
+from ccm.models.authoring import AuditLog
 from ccm.models import utcnow
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ccm.feedback.links import qr_data_uri
+from ccm.links import qr_data_uri
 from decimal import Decimal
 from typing import Any
 
@@ -63,7 +63,7 @@ COMMON = {
 FUNCTIONS = ("_", "slot", "range", "short_link", "qr")
 SAMPLE_EVENT = {"id": "SAMPLE-EVENT-1", "type": "payment.received", "occurred_at": "2026-12-01T10:00:00Z", "amount": "125.95",
                 "currency": "USD", "reference": "statement 2026-11", "data": {}}
-# Links the composer fills per message (signed, see ccm.feedback.tokens); made-up ones in previews.
+# Links the composer fills per message (signed, see ccm.links.tokens); made-up ones in previews.
 SAMPLE_LINKS = {
     "statement": None,
     "unsubscribe": "https://example.invalid/u/SAMPLE",

@@ -28,7 +28,7 @@ from ccm.authoring.workflow import check, library
 from ccm.communications import ensure_built_in
 from ccm.engine import Engine
 from ccm.models import Communication, Customer, FeedRecord, Template, TemplateVersion
-from ccm.runs.compose import customer_context, statement_context
+from ccm.runs import customer_context, statement_context
 from ccm.templatestore import BLOCK_KINDS, get_version
 from documents import Attachment, TemplateEnvironment, WeasyPrintRenderer, compose_email, make_message_id, sms_info
 

@@ -27,7 +27,7 @@ RESOURCE_ATTRIBUTES = {"src", "srcset", "data", "poster", "background", "xlink:h
 LINK_TAGS = {"a", "area", "base"}
 SAFE_LINK_SCHEMES = {"http", "https", "mailto", "tel", ""}
 # Computed resources the engine makes itself, never from customer data: the QR code of the
-# payment link and qr("a fixed URL"), data: URLs (ccm.feedback.links).
+# payment link and qr("a fixed URL"), data: URLs (ccm.links.tracked).
 ENGINE_RESOURCE = re.compile(r"\{\{\s*(?:links\.pay_qr|qr\(\s*(?:\"[^\"{}]*\"|'[^'{}]*')\s*\))\s*\}\}")
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ccm.cli.common import clean_errors, engine, require_schema
 from ccm.models import ArchivedDocument, Customer
-from ccm.runs.archive import ArchiveError, archive_root, reprint
+from ccm.runs import archive_root, ArchiveError, reprint
 
 
 @click.command("reprint", help="Write the archived document of a message, exactly as it was sent (never re-rendered).")

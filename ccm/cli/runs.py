@@ -8,12 +8,8 @@ import click
 from flask import Flask
 from channels import ChannelConfigError
 from ccm.cli.common import clean_errors, engine, require_schema
-from ccm.runs import service
-from ccm.runs.distributed import ExecutorError
-from ccm.runs.executor import EXECUTORS, RunStateError
-from ccm.runs.plan import PlanError
-from ccm.runs.policy import PolicyError
-from ccm.runs.report import RunReport, list_runs
+from ccm.runs import (EXECUTORS, ExecutorError, PlanError, PolicyError, RunReport, RunStateError, list_runs, report, resume,
+                      run_cycle, set_state)
 from ccm.templatestore import TemplateStoreError
 
 RUN_ERRORS = (PlanError, PolicyError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError, ExecutorError)
@@ -83,7 +79,7 @@ def run_command(
             raise click.ClickException(str(exc)) from None
         if not as_json:
             click.echo(report.summary())
-    outcome = service.run_cycle(ccm, communication, cycle, workers=workers, progress=not as_json, executor=executor, audience=audience)
+    outcome = run_cycle(ccm, communication, cycle, workers=workers, progress=not as_json, executor=executor, audience=audience)
     if not as_json:
         plan = outcome.plan
         click.echo(f"planned {plan.planned} new messages for {plan.records_in} statements ({plan.already_planned} planned before)")
@@ -137,7 +133,7 @@ def list_command(as_json: bool) -> None:
 @clean_errors(*RUN_ERRORS)
 def show_command(run_id: int, as_json: bool) -> None:
     require_schema()
-    print_report(service.report(engine(), run_id), as_json=as_json)
+    print_report(report(engine(), run_id), as_json=as_json)
 
 
 @runs_group.command("resume", help="Finish a paused, interrupted or failed run without sending anything twice.")
@@ -149,7 +145,7 @@ def show_command(run_id: int, as_json: bool) -> None:
 @clean_errors(*RUN_ERRORS)
 def resume_command(run_id: int, workers: int | None, retry_now: bool, executor: str | None, as_json: bool) -> None:
     require_schema()
-    report = service.resume(engine(), run_id, workers=workers, retry_now=retry_now, progress=not as_json, executor=executor)
+    report = resume(engine(), run_id, workers=workers, retry_now=retry_now, progress=not as_json, executor=executor)
     print_report(report, as_json=as_json)
     _hint(report)
 
@@ -158,14 +154,14 @@ def resume_command(run_id: int, workers: int | None, retry_now: bool, executor: 
 @click.argument("run_id", type=int)
 @clean_errors(*RUN_ERRORS)
 def pause_command(run_id: int) -> None:
-    click.echo(f"run {run_id}: {service.set_state(engine(), run_id, 'paused')}")
+    click.echo(f"run {run_id}: {set_state(engine(), run_id, 'paused')}")
 
 
 @runs_group.command("cancel", help="Cancel a run: nothing more is sent; what was sent stays recorded.")
 @click.argument("run_id", type=int)
 @clean_errors(*RUN_ERRORS)
 def cancel_command(run_id: int) -> None:
-    click.echo(f"run {run_id}: {service.set_state(engine(), run_id, 'cancelled')}")
+    click.echo(f"run {run_id}: {set_state(engine(), run_id, 'cancelled')}")
 
 
 @click.command("worker", help="Start a Celery worker for the celery executor (broker: CCM_BROKER_URL).")
@@ -173,7 +169,7 @@ def cancel_command(run_id: int) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 @clean_errors(ExecutorError)
 def worker_command(concurrency: int | None, loglevel: str) -> None:
-    from ccm.runs.distributed import start_worker
+    from ccm.runs import start_worker
 
     start_worker(engine().settings, concurrency, loglevel)
 

@@ -7,7 +7,7 @@ import click
 from flask import Flask
 
 from ccm.cli.common import clean_errors, engine, require_schema
-from ccm.scheduling.models import JOBS
+from ccm.models.scheduling import JOBS
 from ccm.scheduling.service import ScheduleError
 
 EXAMPLES = """Examples:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ccm.communications import ensure_built_in, get_communication as _get_communication
 from ccm.decisions.evaluate import CompiledDecision, Outcome
-from ccm.decisions.models import Decision, DecisionVersion
+from ccm.models.decisions import Decision, DecisionVersion
 from ccm.decisions.spec import parse_spec, spec_to_data
 from ccm.models import Communication, Customer, FeedRecord, Message, Template, utcnow
 from ccm.rules import load_values

@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from ccm import validation as v
 from ccm.engine import Engine
 from ccm.feedback.events import Event, record
-from ccm.feedback.models import ApiToken, ResponseEvent
+from ccm.models.feedback import ApiToken, ResponseEvent
 from ccm.models import Customer, utcnow
 
 API_TYPES = {"conversion": "converted", "payment": "paid"}
@@ -122,7 +122,7 @@ class ApiOutcome:
 
 def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
     """Record a conversion or payment, or send what a trigger event asks for."""
-    from ccm.triggers import TriggerConflict, event_types, trigger
+    from ccm.runs import TriggerConflict, event_types, trigger
 
     with engine.db.session() as session:
         known = event_types(session)

@@ -36,12 +36,11 @@ from sqlalchemy.orm import Session
 from ccm.engine import Engine
 from ccm.feedback.erase_db import scrub
 from ccm.feedback.erase_files import Kept, Removed, Trail, erase_files
-from ccm.feedback.models import ResponseEvent
+from ccm.models.feedback import ResponseEvent
 from ccm.keys import suppression_key
 from ccm.models import ArchivedDocument, Communication, Consent, Customer, FeedRecord, Message, Run, Suppression, utcnow
-from ccm.runs.plan import message_key
-from ccm.runs.policy import address, hashed_address, legacy_hash
-from ccm.segments.models import CustomerMetrics, SegmentMember
+from ccm.runs import address, hashed_address, legacy_hash, message_key
+from ccm.models.segments import CustomerMetrics, SegmentMember
 
 log = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels import Delivered, channel_from_url
+from ccm.settings import RETAINABLE
 from ccm.models import ArchivedDocument, Customer, FeedRecord, Message
-from ccm.runs.archive import archive_root
+from ccm.runs import archive_root
 
 if TYPE_CHECKING:
     from ccm.engine import Engine
 
-RETAINABLE = ("archive", "print", "email", "sms", "rejects")
 CHANNEL_KINDS = ("print", "email", "sms")
 RETAINED = "kept by [erasure] retain"
 _WHAT = {

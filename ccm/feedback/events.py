@@ -11,7 +11,7 @@ Effects (none for an event seen before, none for a bot's hit):
 - bounced (hard, i.e. permanent): the address that bounced is suppressed on its channel
   (an e-mail address: a statement then goes by post; a phone number: no more SMS), and
   where the communication has a fallback channel the message is sent that way too
-  (``ccm.feedback.fallback``);
+  (``ccm.runs.fallback_after_bounce``);
 - complained: the e-mail address is suppressed, and e-mail marketing consent withdrawn.
 
 Conversions that name no message are attributed to the last campaign message the customer
@@ -33,20 +33,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ccm.db import insert_or_ignore
-from ccm.feedback.fallback import fallback_after_bounce
-from ccm.feedback.models import ResponseEvent
+from ccm.runs import address, fallback_after_bounce
+from ccm.models.feedback import ATTRIBUTED, ENGAGEMENT, EVENT_TYPES, RESPONSES, ResponseEvent  # noqa: F401  (the vocabulary, also for callers of this module)
 from ccm.models import Communication, Consent, Customer, Message, Run, Suppression, utcnow
-from ccm.runs.policy import address
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = (
-    "delivered", "opened", "clicked", "replied", "converted", "paid",
-    "unsubscribed", "bounced", "complained", "opted_out", "help", "preferences",
-)
-ENGAGEMENT = ("opened", "clicked", "replied", "converted", "paid")  # a response: moves last_response_at
-RESPONSES = ("clicked", "replied", "converted", "paid")  # counted as "responded" in reports
-ATTRIBUTED = ("converted", "paid")  # may arrive without a message: attributed to the last one
 
 
 class EventError(ValueError):

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ccm.engine import Engine
 from ccm.feedback.events import Event, record, set_consent
-from ccm.feedback.tokens import Signer, TokenError
+from ccm.links import Signer, TokenError
 from ccm.models import Customer, Message, utcnow
 
 SOURCE = "preference centre"

@@ -34,8 +34,8 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ccm.feedback.events import RESPONSES
-from ccm.feedback.models import ResponseEvent
+from ccm.models.feedback import RESPONSES
+from ccm.models.feedback import ResponseEvent
 from ccm.models import Communication, Customer, Message, Run
 
 METRICS = ("messages", "sent", "delivered", "opened", "clicked", "responded", "converted", "unsubscribed", "bounced", "complained")
@@ -207,7 +207,7 @@ def _report(session: Session, title: str, runs: list[int], costs: dict[str, str]
 def _segments_of(session: Session, runs: list[int]) -> dict[int, list[str]]:
     """customer id -> the named segments they are in now (their last refresh), for the
     customers these runs wrote to."""
-    from ccm.segments.models import Segment, SegmentMember
+    from ccm.models.segments import Segment, SegmentMember
 
     audience = select(Message.customer_id).where(Message.run_id.in_(runs))
     found: dict[int, list[str]] = defaultdict(list)

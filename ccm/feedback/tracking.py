@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ccm.engine import Engine
 from ccm.feedback.events import Event, MessageInfo, message_info, record, seen, withdraw_consent
-from ccm.feedback.tokens import ShortCodes, Signer, TokenError
+from ccm.links import ShortCodes, Signer, TokenError
 from ccm.models import Message, utcnow
 
 

@@ -50,7 +50,7 @@ def _latest_statement(column: str) -> Callable[[], Any]:
 def _metric(column: str) -> Callable[[], Any]:
     def expression() -> Any:
         from ccm.models import Customer
-        from ccm.segments.models import CustomerMetrics
+        from ccm.models.segments import CustomerMetrics
 
         return select(getattr(CustomerMetrics, column)).where(CustomerMetrics.customer_id == Customer.id).scalar_subquery()
 

@@ -9,36 +9,14 @@ over the cap is suppressed with the reason (the next campaign tries again).
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
 from typing import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ccm.delivery_settings import Cap
 from ccm.models import Communication, Message, Run, utcnow
 
-_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*d\s*$")
-
-
-@dataclass(frozen=True)
-class Cap:
-    messages: int
-    days: int
-
-    @classmethod
-    def parse(cls, spec: str) -> "Cap | None":
-        """``"2/7d"``; empty means no cap."""
-        if not spec.strip():
-            return None
-        match = _SPEC.match(spec)
-        if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
-            raise ValueError(f"marketing_cap must look like 2/7d (messages / days), got {spec!r}")
-        return cls(int(match.group(1)), int(match.group(2)))
-
-    @property
-    def reason(self) -> str:
-        return f"frequency cap ({self.messages} marketing messages in {self.days} days)"
 
 
 def marketing_sent(session: Session, customer_ids: Iterable[int], since: dt.datetime, *, except_run: int | None = None) -> dict[int, int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from channels import Outbound
-from ccm.feedback.links import MessageLinks, Tracker
+from ccm.links import MessageLinks, Tracker
 from ccm.models import Communication, Customer, FeedRecord, Message
 from ccm.templatestore import PinnedTemplates
 from documents import (

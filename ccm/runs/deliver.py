@@ -34,7 +34,7 @@ from ccm.engine import Engine
 from ccm.models import ArchivedDocument, Communication, Customer, Message, Run, utcnow
 from ccm.runs import archive, gate
 from ccm.runs.compose import Composed, Composer
-from ccm.runs.gate import QuietHours
+from ccm.delivery_settings import QuietHours
 from ccm.runs.caps import last_marketing, over_cap
 from ccm.runs.claims import claim, worker_id
 from ccm.runs.periodic import Every

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ccm.models import Communication, Message
+from ccm.delivery_settings import QuietHours
 from ccm.runs.caps import frequency_problem
 from ccm.runs.policy import CHANNELS, PRIMARY_PURPOSES, PolicyError, reachable, topic_problem
 
@@ -29,39 +29,6 @@ class Verdict:
 
 
 SEND = Verdict("send")
-
-
-class QuietHours:
-    """A daily window in the customer's own time zone, e.g. "21:00-08:00" (may wrap midnight)."""
-
-    def __init__(self, spec: str) -> None:
-        self.spec = spec.strip()
-        if not self.spec:
-            self.start = self.end = None
-            return
-        try:
-            start, end = (dt.time.fromisoformat(part.strip()) for part in self.spec.split("-"))
-        except ValueError:
-            raise ValueError(f"quiet hours must look like 21:00-08:00, got {spec!r}") from None
-        self.start, self.end = start, end
-
-    def ends(self, now_utc: dt.datetime, timezone: str) -> dt.datetime | None:
-        """When the quiet window that ``now_utc`` falls in ends (naive UTC), or None if not quiet."""
-        if self.start is None or self.start == self.end:
-            return None
-        try:
-            zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = ZoneInfo("UTC")
-        local = now_utc.replace(tzinfo=dt.timezone.utc).astimezone(zone)
-        t = local.time().replace(tzinfo=None)
-        wraps = self.start > self.end
-        quiet = (t >= self.start or t < self.end) if wraps else (self.start <= t < self.end)
-        if not quiet:
-            return None
-        end_day = local.date() + dt.timedelta(days=1) if wraps and t >= self.start else local.date()
-        end = dt.datetime.combine(end_day, self.end, tzinfo=zone)
-        return end.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def check(

@@ -107,9 +107,3 @@ class ChannelLimits:
         return None
 
 
-def check_spec(kind: str, spec: str) -> None:
-    """Raise ValueError naming the channel when a limit does not parse."""
-    try:
-        parse_many(spec)
-    except ValueError:
-        raise ValueError(f"limits.{kind}: expected e.g. \"10/second; 50000/day\", got {spec!r}") from None

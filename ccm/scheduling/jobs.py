@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 from ccm.db import dialect_insert
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
-from ccm.runs.claims import observed_state
+from ccm.runs import execute, hold_until_local_time, observed_state, plan_reminders, plan_run, report
 from ccm.scheduling.clock import database_now
-from ccm.scheduling.models import BUILT_IN_SWEEPER, Schedule, ScheduleRun
-from ccm.scheduling.timing import billing_period, cycle_label, hold_until_local_time
+from ccm.models.scheduling import BUILT_IN_SWEEPER, Schedule, ScheduleRun
+from ccm.scheduling.timing import billing_period, cycle_label
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +225,6 @@ def sweep_built_in(engine: Engine, fire_time: dt.datetime, holder: str) -> Sched
 
 
 def _deliver(engine: Engine, run_id: int) -> str:
-    from ccm.runs.executor import execute
-    from ccm.runs.service import report
 
     state = execute(engine, run_id, progress=False)
     done = report(engine, run_id)
@@ -236,7 +234,6 @@ def _deliver(engine: Engine, run_id: int) -> str:
 
 
 def campaign(engine: Engine, schedule: Schedule, fire_time: dt.datetime) -> tuple[list[int], str]:
-    from ccm.runs.plan import plan_run
 
     cycle = cycle_label(fire_time, schedule.timezone, seconds=schedule.every_seconds is not None)
     plan = plan_run(engine, schedule.communication, cycle, audience=(schedule.options or {}).get("audience"))
@@ -248,7 +245,6 @@ def campaign(engine: Engine, schedule: Schedule, fire_time: dt.datetime) -> tupl
 
 
 def statement(engine: Engine, schedule: Schedule, fire_time: dt.datetime) -> tuple[list[int], str]:
-    from ccm.runs.plan import plan_run
 
     period = billing_period(fire_time, schedule.timezone, (schedule.options or {}).get("period", "previous"))
     plan = plan_run(engine, schedule.communication, period, audience=(schedule.options or {}).get("audience"))
@@ -258,7 +254,6 @@ def statement(engine: Engine, schedule: Schedule, fire_time: dt.datetime) -> tup
 def reminders(engine: Engine, schedule: Schedule, fire_time: dt.datetime) -> tuple[list[int], str]:
     """The reminders due on the fire date, and those of days no execution covered since the
     last completed one (a scheduler down for a day, or fire times coalesced): each date once."""
-    from ccm.reminders import plan_reminders
 
     with engine.db.reader() as session:
         last = session.scalar(select(func.max(ScheduleRun.fire_time)).where(
@@ -283,7 +278,6 @@ def retry_sweeper(engine: Engine, schedule: Schedule | None, fire_time: dt.datet
     deferred messages whose time came (quiet hours, local-time releases, daily limits), and
     messages of triggered runs that no web process delivered. Runs a person paused are
     left alone, and so are runs being planned or delivered (``planned``, ``running``)."""
-    from ccm.runs.executor import execute
 
     now = utcnow()
     max_attempts = engine.settings["ccm"]["max_attempts"]

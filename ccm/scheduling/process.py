@@ -49,7 +49,7 @@ from sqlalchemy import select, update
 from ccm.db import insert_or_ignore
 from ccm.engine import Engine
 from ccm.scheduling.clock import database_now
-from ccm.scheduling.models import Schedule, SchedulerLease
+from ccm.models.scheduling import Schedule, SchedulerLease
 from ccm.scheduling.service import fingerprint, trigger_of
 
 log = logging.getLogger(__name__)

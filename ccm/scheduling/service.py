@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ccm.models import utcnow
-from ccm.scheduling.models import BUILT_IN_SWEEPER, JOBS, Schedule, ScheduleRun
+from ccm.models.scheduling import BUILT_IN_SWEEPER, JOBS, Schedule, ScheduleRun
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -23,7 +23,9 @@ from sqlalchemy import Float, Integer, String, and_, case, cast, delete, func, l
 from sqlalchemy.orm import Session
 
 from ccm.models import Customer, FeedRecord, utcnow
-from ccm.segments.models import CustomerMetrics
+from ccm.models.feedback import ENGAGEMENT, ResponseEvent
+from ccm.models.feedback import ResponseEvent as E
+from ccm.models.segments import CustomerMetrics
 
 TIERS = ("vip", "key", "ordinary", "small")
 STAGES = ("acquisition", "growth", "maturity", "decline", "exit")
@@ -174,8 +176,6 @@ def _update_customers(session: Session, limits: Thresholds, customers: int, ref:
         else_="C",
     )
     recent, before = cast(m.spend_recent, Float), cast(m.spend_before, Float)
-    from ccm.feedback.models import ResponseEvent
-
     # Gone: no charges in the idle periods, and no response (open, click, reply, payment) in
     # that time either; a customer who still responds is declining, not gone.
     responded = select(ResponseEvent.id).where(_human_responses(Customer.id, utcnow() - dt.timedelta(days=30 * limits.exit_idle_periods)))
@@ -203,9 +203,6 @@ def _update_customers(session: Session, limits: Thresholds, customers: int, ref:
 
 def _human_responses(customer_id: Any, since: dt.datetime | None = None) -> Any:
     """The customer's opens, clicks, replies, conversions and payments, bots left out."""
-    from ccm.feedback.events import ENGAGEMENT
-    from ccm.feedback.models import ResponseEvent as E
-
     conditions = [E.customer_id == customer_id, E.type.in_(ENGAGEMENT), E.bot.is_(False)]
     if since is not None:
         conditions.append(E.occurred_at >= since)
@@ -215,8 +212,6 @@ def _human_responses(customer_id: Any, since: dt.datetime | None = None) -> Any:
 def _engagement(limits: "Thresholds") -> Any:
     """Points for the customer's responses in the last ``engagement_days``: an open 2, a
     click 5, a reply, conversion or payment 10; at most 100."""
-    from ccm.feedback.models import ResponseEvent as E
-
     since = utcnow() - dt.timedelta(days=limits.engagement_days)
     points = case((E.type == "opened", 2), (E.type == "clicked", 5), else_=10)
     total = select(func.coalesce(func.sum(points), 0)).where(_human_responses(Customer.id, since)).scalar_subquery()
@@ -224,6 +219,4 @@ def _engagement(limits: "Thresholds") -> Any:
 
 
 def _last_response() -> Any:
-    from ccm.feedback.models import ResponseEvent as E
-
     return select(func.max(E.occurred_at)).where(_human_responses(Customer.id)).scalar_subquery()

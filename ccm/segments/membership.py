@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from ccm.models import Customer
-from ccm.segments.models import Segment, SegmentMember
+from ccm.models.segments import Segment, SegmentMember
 
 
 def segment_names(session: Session) -> list[str]:

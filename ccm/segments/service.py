@@ -21,7 +21,7 @@ from ccm.models import Customer, utcnow
 from ccm.rules import Rule, RuleError
 from ccm.segments.computed import RefreshResult, refresh_computed
 from ccm.segments.membership import segment_clause, segment_names
-from ccm.segments.models import Segment, SegmentCount, SegmentMember, SegmentVersion
+from ccm.models.segments import Segment, SegmentCount, SegmentMember, SegmentVersion
 
 SEGMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,99}")
 

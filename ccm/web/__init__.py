@@ -17,7 +17,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from ccm.feedback.tokens import secret_key
+from ccm.keys import secret_key
 
 csrf = CSRFProtect()
 

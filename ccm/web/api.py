@@ -10,7 +10,7 @@ from typing import Any, Callable
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ccm.feedback.api import API_TYPES, ApiInputError, authenticate, handle_api_event
-from ccm.triggers import dispatcher
+from ccm.runs import dispatcher
 from ccm.web.hardening import problem
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_babel import gettext as _
 
 from ccm.feedback import preferences, tracking
-from ccm.feedback.tokens import TokenError
+from ccm.links import TokenError
 from ccm.web.i18n import speak
 
 blueprint = Blueprint("track", __name__, template_folder="pages")
@@ -24,7 +24,7 @@ def N_(text: str) -> str:
     return text
 
 
-# Why a link is refused (ccm.feedback.tokens, ccm.feedback.tracking), shown on the problem page.
+# Why a link is refused (ccm.links.tokens, ccm.feedback.tracking), shown on the problem page.
 REASONS = (N_("this link is not valid"), N_("this link has expired"), N_("no such message"), N_("no such link"),
            N_("no such customer"))
 

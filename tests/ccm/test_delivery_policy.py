@@ -12,7 +12,7 @@ from app import create_app
 from ccm.imports import import_customers, import_feed
 from ccm.models import Communication, Consent, Customer, Message, Suppression, utcnow
 from ccm.runs import service
-from ccm.runs.gate import QuietHours
+from ccm.delivery_settings import QuietHours
 from ccm.runs.plan import plan_run
 
 CYCLE = "2026-11"

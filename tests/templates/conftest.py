@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ccm.feedback.links import qr_data_uri
+from ccm.links import qr_data_uri
 
 import tomllib
 from datetime import date, timedelta

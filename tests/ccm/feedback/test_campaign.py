@@ -111,7 +111,7 @@ def test_a_printed_statement_carries_a_short_tracked_payment_link_and_its_qr_cod
     code = short.group(1)
     tampered = code[:-1] + ("x" if code[-1] != "x" else "y")  # always a different last character
     assert tampered != code and client.get(f"/s/{tampered}").status_code == 400  # one character off: refused
-    from ccm.feedback.models import ResponseEvent
+    from ccm.models.feedback import ResponseEvent
 
     with loaded.db.session() as session:
         (event,) = session.scalars(select(ResponseEvent))

@@ -13,7 +13,7 @@ from channels.inbound import InboundError, parse_events
 from ccm.feedback.api import create_token
 from ccm.feedback.events import attribute
 from ccm.feedback.inbound import keyword
-from ccm.feedback.models import ResponseEvent
+from ccm.models.feedback import ResponseEvent
 from ccm.models import Message, Suppression, utcnow
 
 from .conftest import delivered, dsn, signed

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from app import create_app
-from ccm.feedback.models import ResponseEvent
+from ccm.models.feedback import ResponseEvent
 from ccm.imports import import_customers, import_feed
 from ccm.models import Message
 from ccm.runs import service
@@ -100,7 +100,7 @@ def test_links_in_a_printed_statement_are_short_tracked_links_that_record_the_cl
 
 
 def test_the_qr_helper_encodes_the_short_tracked_link(statement_with_links):
-    from ccm.feedback.links import Tracker, qr_data_uri
+    from ccm.links import Tracker, qr_data_uri
 
     app, engine = statement_with_links
     printed = _printed(engine)

@@ -127,6 +127,7 @@ def test_suppression_hashes_are_keyed_by_the_engines_secret_and_unkeyed_ones_sti
     # Every process of the engine (a worker builds its own Engine) derives the same key; another secret, another key.
     worker = Engine.from_settings(engine.settings)
     other = Engine.from_settings(make_settings(tmp_path / "other", web={"secret_key": "another-secret-0123456789abcdef"}))
+    other.db.upgrade()  # only an upgrade makes a database file
     keys = []
     for each in (engine, worker, other):
         with each.db.reader() as session:

@@ -10,8 +10,8 @@ import pytest
 from itsdangerous.timed import TimestampSigner
 from sqlalchemy import select
 
-from ccm.feedback.models import ResponseEvent
-from ccm.feedback.tokens import Signer
+from ccm.models.feedback import ResponseEvent
+from ccm.links import Signer
 from ccm.feedback.tracking import Hit, bot_reason
 from ccm.models import Consent, Customer, Message
 

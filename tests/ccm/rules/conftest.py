@@ -13,7 +13,7 @@ from ccm.db import Database
 from ccm.models import Customer, FeedRecord
 from ccm.rules import Rule, load_values
 from ccm.schema import Base
-from ccm.segments.models import CustomerMetrics, Segment, SegmentMember
+from ccm.models.segments import CustomerMetrics, Segment, SegmentMember
 
 TODAY = dt.date(2026, 11, 22)
 
@@ -23,6 +23,7 @@ class RuleLab:
 
     def __init__(self, url: str) -> None:
         self.db = Database(url)
+        self.db.create_file()
         Base.metadata.create_all(self.db.engine)
         self.dialect = self.db.engine.dialect.name
         with self.db.session() as session:

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 
 from ccm.scheduling import jobs
 from ccm.scheduling.jobs import execute_schedule, perform, reclaim_interrupted, renew_leases, sweep_built_in
-from ccm.scheduling.models import BUILT_IN_SWEEPER, ScheduleRun
+from ccm.models.scheduling import BUILT_IN_SWEEPER, ScheduleRun
 from ccm.scheduling.service import ScheduleError, add_schedule, history
 
 FIRE = dt.datetime(2026, 12, 2, 9)
@@ -138,7 +138,7 @@ def test_apscheduler_coalesced_fire_times_are_the_triggers_times_between(campaig
     engine = campaign_engine
     schedule_id = _add(engine, "hourly", "segments-refresh", cron="30 * * * *", timezone="Europe/Berlin")
     with engine.db.session() as session:
-        from ccm.scheduling.models import Schedule
+        from ccm.models.scheduling import Schedule
 
         trigger = trigger_of(session.get(Schedule, schedule_id))
     scheduler = BackgroundScheduler(timezone=dt.timezone.utc)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from ccm.feedback.api import create_token
 from ccm.models import Customer, Message, Run
 from ccm.scheduling.jobs import execute_schedule
-from ccm.scheduling.models import ScheduleRun
+from ccm.models.scheduling import ScheduleRun
 from ccm.scheduling.service import ScheduleError, add_schedule
 
 UTC = dt.timezone.utc
@@ -234,7 +234,7 @@ def test_the_frequency_cap_is_checked_again_at_send_time(campaign_engine):
 def test_erasing_a_customer_with_two_triggered_messages_a_day(campaign_engine):
     """Two events on one day for one customer; erasure clears the events' data and ids."""
     from ccm.feedback.erase import erase_customer
-    from ccm.feedback.models import ResponseEvent
+    from ccm.models.feedback import ResponseEvent
     from ccm.triggers import trigger
 
     engine = campaign_engine
@@ -297,7 +297,7 @@ def test_a_waiting_run_can_be_paused_and_cancelled_and_the_sweeper_respects_a_pe
     from ccm.runs.plan import plan_run
     from ccm.runs.service import set_state
     from ccm.scheduling.jobs import retry_sweeper
-    from ccm.scheduling.timing import hold_until_local_time
+    from ccm.runs.local_time import hold_until_local_time
 
     engine = campaign_engine
     with time_machine.travel(dt.datetime(2026, 12, 1, 20, tzinfo=UTC), tick=False):

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ccm.models import Message, Run
-from ccm.scheduling.models import BUILT_IN_SWEEPER, ScheduleRun
+from ccm.models.scheduling import BUILT_IN_SWEEPER, ScheduleRun
 from ccm.scheduling.process import lease_holder, pid_of
 
 CCM = str(Path(sys.executable).with_name("ccm"))

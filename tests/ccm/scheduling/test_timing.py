@@ -9,7 +9,8 @@ import pytest
 import time_machine
 
 from ccm.scheduling.service import cron_trigger
-from ccm.scheduling.timing import billing_period, cycle_label, release_time
+from ccm.runs.local_time import release_time
+from ccm.scheduling.timing import billing_period, cycle_label
 
 UTC = dt.timezone.utc
 
@@ -82,7 +83,7 @@ def test_frozen_time_moves_the_releases(campaign_engine):
     from ccm.models import Customer, Message
     from ccm.runs.plan import plan_run
     from ccm.scheduling.jobs import retry_sweeper
-    from ccm.scheduling.timing import hold_until_local_time
+    from ccm.runs.local_time import hold_until_local_time
     from sqlalchemy import select
 
     engine = campaign_engine

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from ccm.feedback.models import ResponseEvent
+from ccm.models.feedback import ResponseEvent
 from ccm.models import Customer, utcnow
 from ccm.segments import refresh_computed
-from ccm.segments.models import CustomerMetrics
+from ccm.models.segments import CustomerMetrics
 
 from .conftest import REFERENCE, add_customer, months_before
 

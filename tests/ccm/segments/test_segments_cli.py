@@ -7,7 +7,7 @@ import json
 from sqlalchemy import select
 
 from ccm.models import Customer
-from ccm.segments.models import SegmentMember
+from ccm.models.segments import SegmentMember
 
 from .conftest import REFERENCE, add_customer, months_before
 

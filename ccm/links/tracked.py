@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import lxml.html
 
-from ccm.feedback.tokens import ShortCodes, Signer
+from ccm.links.tokens import ShortCodes, Signer
 
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'()]+[^\s<>\"'().,;:!?]")
 _OUTSIDE_LINK = re.compile(r"<a\b[^>]*\bhref\s*=\s*[\"']?\s*https?:", re.I)  # (a cheap test before parsing)

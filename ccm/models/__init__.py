@@ -309,3 +309,8 @@ class RateCounter(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[float]  # Unix time
+
+
+# The tables of each part of the engine, in modules of their own; imported here so that
+# importing ``ccm.models`` registers every table (Alembic, relationships by name).
+from ccm.models import authoring, decisions, feedback, scheduling, segments  # noqa: E402,F401

@@ -12,6 +12,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ccm.models import Base, utcnow
 
 
+EVENT_TYPES = (
+    "delivered", "opened", "clicked", "replied", "converted", "paid",
+    "unsubscribed", "bounced", "complained", "opted_out", "help", "preferences",
+)
+ENGAGEMENT = ("opened", "clicked", "replied", "converted", "paid")  # a response: moves last_response_at
+RESPONSES = ("clicked", "replied", "converted", "paid")  # counted as "responded" in reports
+ATTRIBUTED = ("converted", "paid")  # may arrive without a message: attributed to the last one
+
+
 class ResponseEvent(Base):
     """One thing a customer (or their mail system) did, normalised, stored once.
 

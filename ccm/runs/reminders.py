@@ -22,7 +22,7 @@ from sqlalchemy import func, or_
 from ccm.engine import Engine
 from ccm.models import Customer
 from ccm.runs.plan import PlanError, PlanResult, plan_audience
-from ccm.scheduling.timing import zone
+from ccm.runs.local_time import zone
 
 log = logging.getLogger(__name__)
 
