@@ -39,7 +39,7 @@ def tokens_group() -> None:
 @click.argument("name")
 @clean_errors(ValueError)
 def token_create(name: str) -> None:
-    from ccm.feedback.api import create_token
+    from ccm.feedback import create_token
 
     require_schema()
     click.echo(create_token(engine(), name))
@@ -49,7 +49,7 @@ def token_create(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @clean_errors()
 def token_list(as_json: bool) -> None:
-    from ccm.feedback.api import list_tokens
+    from ccm.feedback import list_tokens
 
     require_schema()
     rows = list_tokens(engine())
@@ -65,7 +65,7 @@ def token_list(as_json: bool) -> None:
 @click.argument("name")
 @clean_errors(LookupError)
 def token_revoke(name: str) -> None:
-    from ccm.feedback.api import revoke_token
+    from ccm.feedback import revoke_token
 
     require_schema()
     revoke_token(engine(), name)
@@ -82,7 +82,7 @@ def feedback_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @clean_errors(OSError)
 def bounces(maildir: Path, as_json: bool) -> None:
-    from ccm.feedback.inbound import read_reports
+    from ccm.feedback import read_reports
 
     require_schema()
     result = read_reports(engine(), maildir)
@@ -111,7 +111,7 @@ def _report_options(func):  # type: ignore[no-untyped-def]
 @_report_options
 @clean_errors(LookupError, ValueError)
 def report_run(run_id: int, as_json: bool, csv_file: Path | None, chart_file: Path | None) -> None:
-    from ccm.feedback.report import run_report
+    from ccm.feedback import response_report as run_report
 
     require_schema()
     with engine().db.reader() as session:
@@ -124,7 +124,7 @@ def report_run(run_id: int, as_json: bool, csv_file: Path | None, chart_file: Pa
 @_report_options
 @clean_errors(LookupError, ValueError)
 def report_communication(name: str, as_json: bool, csv_file: Path | None, chart_file: Path | None) -> None:
-    from ccm.feedback.report import communication_report
+    from ccm.feedback import communication_report
 
     require_schema()
     with engine().db.reader() as session:  # a read: no write lock on SQLite while the report is made
@@ -133,12 +133,12 @@ def report_communication(name: str, as_json: bool, csv_file: Path | None, chart_
 
 
 def _show(report, as_json: bool, csv_file: Path | None, chart_file: Path | None) -> None:  # type: ignore[no-untyped-def]
-    from ccm.feedback.render import print_report, write_csv
+    from ccm.feedback import print_report, write_csv
 
     if csv_file is not None:
         write_csv(report, csv_file)
     if chart_file is not None:
-        from ccm.feedback.chart import write_chart
+        from ccm.feedback import write_chart
 
         write_chart(report, chart_file)
     if as_json:
@@ -156,7 +156,7 @@ def _show(report, as_json: bool, csv_file: Path | None, chart_file: Path | None)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @clean_errors(LookupError, OSError)
 def erase(external_id: str, yes: bool) -> None:
-    from ccm.feedback.erase import erase_customer
+    from ccm.feedback import erase_customer
 
     require_schema()
     if not yes:

@@ -8,7 +8,7 @@ from flask import Flask
 
 from ccm.cli.common import clean_errors, engine, require_schema
 from ccm.models.scheduling import JOBS
-from ccm.scheduling.service import ScheduleError
+from ccm.scheduling import ScheduleError
 
 EXAMPLES = """Examples:
 
@@ -25,7 +25,7 @@ EXAMPLES = """Examples:
 @click.command("scheduler", help="Run the scheduler: the one active process runs the schedules; start more to stand by.")
 @clean_errors()
 def scheduler_command() -> None:
-    from ccm.scheduling.process import holder_id, lease_holder, serve
+    from ccm.scheduling import holder_id, lease_holder, serve
 
     require_schema()
     current = lease_holder(engine())
@@ -51,7 +51,7 @@ def schedules_group() -> None:
 @clean_errors(ScheduleError)
 def add(name: str, job: str, communication: str | None, cron: str | None, every_seconds: int | None, timezone: str,
         audience: str | None, local_time: str | None, period: str | None) -> None:
-    from ccm.scheduling.service import add_schedule, list_schedules
+    from ccm.scheduling import add_schedule, list_schedules
 
     require_schema()
     options = {key: value for key, value in (("audience", audience), ("local_time", local_time), ("period", period)) if value}
@@ -66,8 +66,8 @@ def add(name: str, job: str, communication: str | None, cron: str | None, every_
 @click.option("--json", "as_json", is_flag=True)
 @clean_errors(ScheduleError)
 def list_command(as_json: bool) -> None:
-    from ccm.scheduling.process import lease_holder
-    from ccm.scheduling.service import list_schedules
+    from ccm.scheduling import lease_holder
+    from ccm.scheduling import list_schedules
 
     require_schema()
     with engine().db.reader() as session:
@@ -89,7 +89,7 @@ def list_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @clean_errors(ScheduleError)
 def history_command(name: str, as_json: bool) -> None:
-    from ccm.scheduling.service import history
+    from ccm.scheduling import history
 
     require_schema()
     with engine().db.reader() as session:
@@ -106,7 +106,7 @@ def history_command(name: str, as_json: bool) -> None:
 
 
 def _set_paused(name: str, paused: bool) -> None:
-    from ccm.scheduling.service import set_paused
+    from ccm.scheduling import set_paused
 
     require_schema()
     with engine().db.session() as session:
@@ -132,7 +132,7 @@ def resume(name: str) -> None:
 @click.argument("name")
 @clean_errors(ScheduleError)
 def remove(name: str) -> None:
-    from ccm.scheduling.service import remove_schedule
+    from ccm.scheduling import remove_schedule
 
     require_schema()
     with engine().db.session() as session:

@@ -17,7 +17,7 @@ from ccm.models.decisions import Decision, DecisionVersion
 from ccm.decisions.spec import parse_spec, spec_to_data
 from ccm.models import Communication, Customer, FeedRecord, Message, Template, utcnow
 from ccm.rules import load_values
-from ccm.segments.membership import segment_clause, segment_names
+from ccm.segments import segment_clause, segment_names
 
 
 def get_communication(session: Session, name: str) -> Communication:

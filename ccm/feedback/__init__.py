@@ -1,0 +1,35 @@
+"""The feedback loop: what customers and their mail systems did (opens, clicks, replies,
+bounces, complaints, conversions, payments, preferences), recorded once and applied at
+once; its reports; erasure. Other packages use what is named here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ccm.feedback.api import API_TYPES, ApiInputError, authenticate, create_token, handle_api_event, list_tokens, revoke_token
+from ccm.feedback.erase import erase_customer
+from ccm.feedback.inbound import handle_events, read_reports
+from ccm.feedback.preferences import PreferenceError, Preferences
+from ccm.feedback.preferences import as_submitted as preferences_as_submitted
+from ccm.feedback.preferences import load as load_preferences
+from ccm.feedback.preferences import save as save_preferences
+from ccm.feedback.render import print_report, write_csv
+from ccm.feedback.report import Report, communication_report
+from ccm.feedback.report import run_report as response_report
+from ccm.feedback.tracking import Hit, UnknownLink, record_click, record_open, record_short, unsubscribe
+from ccm.feedback.webhooks import SignatureError, check_headers, sign, verify
+
+
+def write_chart(report: Report, path: Path) -> Path:
+    """The report's chart (matplotlib, imported only when a chart is asked for)."""
+    from ccm.feedback.chart import write_chart as write
+
+    return write(report, path)
+
+
+__all__ = [
+    "API_TYPES", "ApiInputError", "Hit", "PreferenceError", "Preferences", "Report", "SignatureError", "UnknownLink",
+    "authenticate", "check_headers", "communication_report", "create_token", "erase_customer", "handle_api_event",
+    "handle_events", "list_tokens", "load_preferences", "preferences_as_submitted", "print_report", "read_reports",
+    "record_click", "record_open", "record_short", "response_report", "revoke_token", "save_preferences", "sign",
+    "unsubscribe", "verify", "write_chart", "write_csv",
+]

@@ -38,11 +38,13 @@ FIELDS = {"id", "type", "customer", "amount", "currency", "occurred_at", "messag
 
 
 class ApiInputError(ValueError):
-    """A request the API refuses: ``field`` names what is wrong, ``status`` the HTTP code."""
+    """A request the engine refuses: ``field`` names what is wrong, ``problem`` what kind
+    of refusal it is (``invalid`` input, an ``unknown`` customer or message, a ``conflict``
+    with what was sent before); the web layer turns it into an HTTP answer."""
 
-    def __init__(self, field: str, reason: str, status: int = 400) -> None:
+    def __init__(self, field: str, reason: str, problem: str = "invalid") -> None:
         super().__init__(f"{field}: {reason}")
-        self.field, self.reason, self.status = field, reason, status
+        self.field, self.reason, self.problem = field, reason, problem
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,10 @@ def fingerprint(body: Any) -> str:
 
 @dataclass(frozen=True)
 class ApiOutcome:
-    status: int
+    """What an event did: ``recorded`` (new), ``triggered`` (messages to send now) or
+    ``duplicate`` (seen before, nothing changed)."""
+
+    result: str
     payload: dict[str, Any]
     runs_to_deliver: list[int]
 
@@ -131,7 +136,7 @@ def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
     with engine.db.session() as session:
         customer_id = session.scalar(select(Customer.id).where(Customer.external_id == parsed.customer))
     if customer_id is None:
-        raise ApiInputError("customer", f"no such customer: {parsed.customer}", status=422)
+        raise ApiInputError("customer", f"no such customer: {parsed.customer}", problem="unknown")
     if parsed.feedback:
         with engine.db.session() as session:
             parsed.event.customer_id = customer_id
@@ -139,13 +144,13 @@ def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
             try:
                 outcome = record(session, parsed.event, engine.settings)
             except ValueError as exc:  # e.g. no such message
-                raise ApiInputError("message_id", str(exc), status=422) from None
+                raise ApiInputError("message_id", str(exc), problem="unknown") from None
             if not outcome.new:
                 before = session.scalar(select(ResponseEvent.data).where(ResponseEvent.event_key == parsed.event.key[:200]))
                 if (before or {}).get("request_sha256") not in (None, request_hash):
-                    raise ApiInputError("id", f"event id {parsed.event_id!r} was sent before with other content", status=409)
+                    raise ApiInputError("id", f"event id {parsed.event_id!r} was sent before with other content", problem="conflict")
         payload = {"recorded": outcome.new, "duplicate": not outcome.new, "event": outcome.event_id, "message_id": outcome.message_id}
-        return ApiOutcome(201 if outcome.new else 200, payload, [])
+        return ApiOutcome("recorded" if outcome.new else "duplicate", payload, [])
     data = dict(parsed.event.data)
     event = {"id": parsed.event_id, "type": (body or {}).get("type"), "occurred_at": parsed.event.occurred_at.isoformat() + "Z",
              "amount": str(parsed.event.amount) if parsed.event.amount is not None else None, "currency": parsed.event.currency,
@@ -153,13 +158,13 @@ def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
     try:
         messages = trigger(engine, event["type"], parsed.event_id, customer_id, event, request_hash)
     except TriggerConflict as exc:
-        raise ApiInputError("id", str(exc), status=409) from None
+        raise ApiInputError("id", str(exc), problem="conflict") from None
     duplicate = bool(messages) and all(m.duplicate for m in messages)
     payload = {"duplicate": duplicate, "messages": [
         {"communication": m.communication, "message_id": m.message_id, "channel": m.channel, "state": m.state, "reason": m.reason}
         for m in messages]}
     runs = sorted({m.run_id for m in messages if m.state == "pending" and not m.duplicate})
-    return ApiOutcome(200 if duplicate else 202, payload, runs)
+    return ApiOutcome("duplicate" if duplicate else "triggered", payload, runs)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -198,13 +203,11 @@ def list_tokens(engine: Engine) -> list[dict[str, Any]]:
         ]
 
 
-def authenticate(engine: Engine, header: str | None, scope: str = "events") -> str | None:
-    """The name of the token in an ``Authorization: Bearer ...`` header, or None (no such
-    token, revoked, or not allowed ``scope``)."""
-    scheme, _, credentials = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
+def authenticate(engine: Engine, token: str | None, scope: str = "events") -> str | None:
+    """The name of an API token, or None (no such token, revoked, or not allowed ``scope``)."""
+    if not token:
         return None
-    digest = _hash(credentials.strip())
+    digest = _hash(token)
     with engine.db.reader() as session:
         found = session.execute(select(ApiToken.id, ApiToken.name, ApiToken.last_used_at, ApiToken.scopes)
                                 .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))).first()

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from ccm.feedback.api import API_TYPES, ApiInputError, authenticate, handle_api_event
+from ccm.feedback import API_TYPES, ApiInputError, authenticate, handle_api_event
 from ccm.runs import dispatcher
 from ccm.web.hardening import problem
 
@@ -32,7 +32,7 @@ def rate_key() -> str:
 def token_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def inner(*args: Any, **kwargs: Any) -> Any:
-        name = authenticate(_engine(), request.headers.get("Authorization"))
+        name = authenticate(_engine(), bearer_token())
         if name is None:
             response = _problem(401, "Unauthorized", "a valid API token is required (Authorization: Bearer <token>)")
             response.headers["WWW-Authenticate"] = 'Bearer realm="ccm"'
@@ -50,13 +50,22 @@ def post_event():  # type: ignore[no-untyped-def]
         body = json_body()
         outcome = handle_api_event(_engine(), body)
     except ApiInputError as exc:
-        return _problem(exc.status, TITLES.get(exc.status, "Bad Request"), exc.reason, field=exc.field)
+        status = PROBLEM_STATUS[exc.problem]
+        return _problem(status, TITLES[status], exc.reason, field=exc.field)
     for run_id in outcome.runs_to_deliver:  # a triggered message goes out now, not with the next run
         dispatcher(_engine()).submit(run_id)
-    return jsonify(outcome.payload), outcome.status
+    return jsonify(outcome.payload), RESULT_STATUS[outcome.result]
 
 
 TITLES = {400: "Bad Request", 409: "Conflict", 422: "Unprocessable Content"}
+PROBLEM_STATUS = {"invalid": 400, "unknown": 422, "conflict": 409}  # ApiInputError.problem
+RESULT_STATUS = {"recorded": 201, "triggered": 202, "duplicate": 200}  # ApiOutcome.result
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    return credentials.strip() or None if scheme.lower() == "bearer" else None
 MAX_DEPTH = 32  # nesting of JSON objects and arrays a request may have
 
 

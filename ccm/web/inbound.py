@@ -11,9 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from channels import channel_from_url
 from channels.inbound import InboundError
-from ccm.feedback.inbound import handle_events
-from ccm.feedback.api import ApiInputError
-from ccm.feedback.webhooks import SignatureError, check_headers, verify
+from ccm.feedback import ApiInputError, SignatureError, check_headers, handle_events, verify
 from ccm.web.api import json_body
 from ccm.web.hardening import problem
 

@@ -10,7 +10,9 @@ import base64
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 from flask_babel import gettext as _
 
-from ccm.feedback import preferences, tracking
+from ccm.feedback import (Hit, PreferenceError, UnknownLink, load_preferences, preferences_as_submitted, record_click, record_open,
+                          record_short, save_preferences)
+from ccm.feedback import unsubscribe as unsubscribe_by_link
 from ccm.links import TokenError
 from ccm.web.i18n import speak
 
@@ -36,8 +38,8 @@ def _engine():  # type: ignore[no-untyped-def]
     return current_app.extensions["ccm"]
 
 
-def _hit() -> tracking.Hit:
-    return tracking.Hit(user_agent=request.headers.get("User-Agent", ""), method=request.method)
+def _hit() -> Hit:
+    return Hit(user_agent=request.headers.get("User-Agent", ""), method=request.method)
 
 
 def _refused(exc: Exception, status: int = 400) -> Response:
@@ -49,23 +51,23 @@ def _refused(exc: Exception, status: int = 400) -> Response:
 @blueprint.route("/t/o/<token>.gif", methods=["GET", "HEAD"])
 def open_pixel(token: str) -> Response:
     try:
-        tracking.record_open(_engine(), token, _hit())
+        record_open(_engine(), token, _hit())
     except TokenError:
         abort(400)
-    except tracking.UnknownLink:
+    except UnknownLink:
         pass  # a message erased or never sent: still a harmless pixel
     return Response(PIXEL, mimetype="image/gif", headers=NO_STORE)
 
 
 @blueprint.route("/t/c/<token>", methods=["GET", "HEAD"])
 def click(token: str) -> Response:
-    return _redirect(tracking.record_click, token)
+    return _redirect(record_click, token)
 
 
 @blueprint.route("/s/<code>", methods=["GET", "HEAD"])
 def short_link(code: str) -> Response:
     """A short link printed on a statement (typed in, or from its QR code)."""
-    return _redirect(tracking.record_short, code)
+    return _redirect(record_short, code)
 
 
 def _redirect(record, token: str) -> Response:  # type: ignore[no-untyped-def]
@@ -74,7 +76,7 @@ def _redirect(record, token: str) -> Response:  # type: ignore[no-untyped-def]
         url = record(_engine(), token, _hit())
     except TokenError as exc:
         return _refused(exc)
-    except tracking.UnknownLink as exc:
+    except UnknownLink as exc:
         return _refused(exc, 404)
     response = redirect(url, code=302)
     response.headers.update(NO_STORE)
@@ -88,13 +90,13 @@ def unsubscribe(token: str) -> Response:
     engine = _engine()
     company = engine.settings["company"]["name"]
     try:
-        channel, locale = tracking.unsubscribe(engine, token, confirm=request.method == "POST")
+        channel, locale = unsubscribe_by_link(engine, token, confirm=request.method == "POST")
         speak(locale)
         page = render_template("web/unsubscribed.html" if request.method == "POST" else "web/unsubscribe.html",
                                company=company, channel=channel, token=token)
     except TokenError as exc:
         return _refused(exc)
-    except tracking.UnknownLink as exc:
+    except UnknownLink as exc:
         return _refused(exc, 404)
     return Response(page, headers=NO_STORE)
 
@@ -118,7 +120,7 @@ def form_expired(error: Exception) -> Response | None:
         return None
     token = (request.view_args or {}).get("token", "")
     try:
-        view = preferences.as_submitted(preferences.load(_engine(), token), _submitted())
+        view = preferences_as_submitted(load_preferences(_engine(), token), _submitted())
     except (TokenError, LookupError) as exc:
         return _refused(exc)
     speak(view.locale)
@@ -137,13 +139,13 @@ def preference_centre(token: str) -> Response:
         if request.method == "POST":
             form = _submitted()
             try:
-                view = preferences.save(engine, token, form)
+                view = save_preferences(engine, token, form)
                 saved = True
-            except preferences.PreferenceError as exc:
+            except PreferenceError as exc:
                 problem = str(exc)
-                view = preferences.load(engine, token)
+                view = load_preferences(engine, token)
         else:
-            view = preferences.load(engine, token)
+            view = load_preferences(engine, token)
     except TokenError as exc:
         return _refused(exc)
     except LookupError as exc:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from ccm.feedback.api import create_token
+from ccm.feedback import create_token
 from ccm.feedback.webhooks import sign
 
 from .conftest import WEBHOOK_SECRET

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from channels.inbound import InboundError, parse_events
-from ccm.feedback.api import create_token
+from ccm.feedback import create_token
 from ccm.feedback.events import attribute
 from ccm.feedback.inbound import keyword
 from ccm.models.feedback import ResponseEvent

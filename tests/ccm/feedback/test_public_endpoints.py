@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from ccm.feedback.api import create_token
+from ccm.feedback import create_token
 from ccm.models import Suppression
 
 from .conftest import feedback_settings, free_port, signed

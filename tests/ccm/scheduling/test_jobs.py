@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from ccm.feedback.api import create_token
+from ccm.feedback import create_token
 from ccm.models import Customer, Message, Run
 from ccm.scheduling.jobs import execute_schedule
 from ccm.models.scheduling import ScheduleRun
@@ -91,7 +91,7 @@ def test_reminders_go_once_per_customer_and_occurrence(campaign_engine):
 
 
 def due_today(session, attribute, target, yearly):
-    from ccm.reminders import due_condition
+    from ccm.runs import due_condition
 
     return session.scalar(select(func.count()).select_from(Customer).where(due_condition(attribute, target, yearly)))
 
@@ -235,7 +235,7 @@ def test_erasing_a_customer_with_two_triggered_messages_a_day(campaign_engine):
     """Two events on one day for one customer; erasure clears the events' data and ids."""
     from ccm.feedback.erase import erase_customer
     from ccm.models.feedback import ResponseEvent
-    from ccm.triggers import trigger
+    from ccm.runs import trigger
 
     engine = campaign_engine
     with engine.db.session() as session:
