@@ -6,6 +6,7 @@ Names follow the domain (DESIGN.md, "Core objects"). Schema changes go through A
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from decimal import Decimal
 from typing import Any
 
@@ -221,8 +222,34 @@ class Run(Base):
 # completed clean; undelivered (completed, some messages had no channel left); waiting (for
 # retries, quiet hours, limits); paused (by a person, or after failures in a row);
 # interrupted (its process died); failed (an error, or books that do not balance).
-RUN_STATES = ("planned", "running", "waiting", "paused", "cancelled", "completed", "undelivered", "interrupted", "failed")
-MESSAGE_STATES = ("pending", "claimed", "sent", "failed", "dead", "suppressed", "deferred")
+class RunState(StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    WAITING = "waiting"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    UNDELIVERED = "undelivered"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+class MessageState(StrEnum):
+    """pending (to send), claimed (a worker has it), sent, failed (waits for its retry),
+    dead (given up, no channel left), suppressed (by a rule, or the run cancelled),
+    deferred (waits for a later time)."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+    SUPPRESSED = "suppressed"
+    DEFERRED = "deferred"
+
+
+RUN_STATES = tuple(RunState)
+MESSAGE_STATES = tuple(MessageState)
 
 
 class Message(Base):

@@ -3,7 +3,7 @@ reminders, fallbacks, claims, delivery, outcomes, reports). Other packages use w
 named here, never the modules behind it (``.importlinter`` keeps the layers).
 """
 from ccm.runs.archive import ArchiveError, archive_root, reprint
-from ccm.runs.claims import observed_state
+from ccm.runs.outbox import observed_state
 from ccm.runs.compose import customer_context, statement_context
 from ccm.runs.distributed import TASK, ExecutorError, make_celery, start_worker
 from ccm.runs.executor import EXECUTORS, RunStateError, execute

@@ -7,7 +7,7 @@ taken again when the lease ends, or at once by ``ccm runs resume`` when the proc
 gone. A message's outcome is written only after its send, in one transaction per few
 messages (``RECORD_BATCH``, or sooner when the oldest waited ``RECORD_SECONDS``), each
 guarded by its claim (a message whose claim was taken over is neither sent nor recorded
-twice; the claims are in ``ccm.runs.claims``). A channel with several sessions (SMTP) sends up to that many messages at once,
+twice; the claims are in ``ccm.runs.outbox``). A channel with several sessions (SMTP) sends up to that many messages at once,
 from as many sender threads, while the worker composes the next ones.
 
 So a worker killed at any moment loses nothing, and re-sends on resume only messages it
@@ -26,17 +26,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import and_, bindparam, delete, insert, select, true, update
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from channels import Channel, DeliveryResult, Outbound, channel_from_url
 from ccm.engine import Engine
-from ccm.models import ArchivedDocument, Communication, Customer, Message, Run, utcnow
-from ccm.runs import archive, gate
+from ccm.models import Communication, Customer, Message, Run, RunState, utcnow
+from ccm.runs import archive, gate, outbox
 from ccm.runs.compose import Composed, Composer
 from ccm.delivery_settings import QuietHours
 from ccm.runs.caps import last_marketing, over_cap
-from ccm.runs.claims import claim, worker_id
+from ccm.runs.outbox import claim, worker_id
 from ccm.runs.periodic import Every
 from ccm.runs.policy import suppressions_for
 from ccm.runs.ratelimit import ChannelLimits
@@ -216,16 +216,8 @@ class Worker:
         suppressions for the send-time check."""
         lease = dt.timedelta(seconds=self.engine.settings["ccm"]["lease_seconds"])
         self.renewed_at = time.monotonic()
-        ids = [m.id for m in messages]
         with self.engine.db.session() as session:
-            self.held = set(
-                session.scalars(
-                    update(Message)
-                    .where(Message.id.in_(ids), Message.state == "claimed", Message.claimed_by == self.identity)
-                    .values(lease_until=utcnow() + lease)
-                    .returning(Message.id)
-                )
-            )
+            self.held = outbox.hold(session, [m.id for m in messages], self.identity, lease)
             self.suppressed = suppressions_for(session, [m.customer for m in messages], {m.channel for m in messages})
             if self.communication.kind == "marketing":  # the frequency cap and the customer's own, again at send time
                 customer_ids = [m.customer_id for m in messages]
@@ -374,8 +366,7 @@ class Worker:
         if limit and self.errors_in_a_row >= limit and not self.paused_itself:  # the sends in flight pause it once
             error = f"paused after {self.errors_in_a_row} delivery failures in a row; last: {result.detail}"
             log.error("run %s: %s", self.run_id, error)
-            with self.engine.db.session() as session:
-                session.execute(update(Run).where(Run.id == self.run_id, Run.state == "running").values(state="paused", error=error))
+            outbox.set_run_now(self.engine, self.run_id, Run.state == RunState.RUNNING, state=RunState.PAUSED, error=error)
             self.errors_in_a_row = 0
             self.paused_itself = True
 
@@ -402,37 +393,11 @@ class Worker:
 
     def flush(self) -> None:
         """Write the noted outcomes in one transaction, each only while this worker still
-        holds the claim (the rows are locked first, so no other worker takes one meanwhile),
-        with the archive index entries of the documents sent."""
+        holds the claim (``outbox.record_outcomes``)."""
         outcomes, self.unrecorded = self.unrecorded, []
         if not outcomes:
             return
-        now = utcnow()
-        messages = Message.__table__
-        with self.engine.db.session() as session:
-            held = set(
-                session.scalars(
-                    select(Message.id)
-                    .where(Message.id.in_([o.message_id for o in outcomes]), Message.state == "claimed", Message.claimed_by == self.identity)
-                    .with_for_update()
-                )
-            )
-            mine = [o for o in outcomes if o.message_id in held]
-            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for outcome in mine:
-                row = {**outcome.values, "claimed_by": None, "lease_until": None, "updated_at": now}
-                by_columns.setdefault(tuple(sorted(row)), []).append({**row, "_id": outcome.message_id})
-            for rows in by_columns.values():
-                session.execute(
-                    update(messages).where(
-                        messages.c.id == bindparam("_id"), messages.c.state == "claimed", messages.c.claimed_by == self.identity
-                    ),
-                    rows,
-                )
-            archived = [o for o in mine if o.archived]
-            if archived:
-                session.execute(delete(ArchivedDocument).where(ArchivedDocument.message_id.in_([o.message_id for o in archived])))
-                session.execute(insert(ArchivedDocument), [o.archived for o in archived])
+        held = outbox.record_outcomes(self.engine, self.identity, [(o.message_id, o.values, o.archived) for o in outcomes])
         for outcome in outcomes:
             if outcome.message_id in held:
                 self.on_outcome(outcome.values.get("state"))
@@ -440,17 +405,8 @@ class Worker:
                 log.error("message %s: claim lost before its outcome (%s) was recorded", outcome.message_id, outcome.values.get("state"))
 
     def release(self, ids: list[int] | None = None) -> None:
-        """Give this worker's claims back (all of them, or ``ids``): pending again at once,
-        or suppressed when the run was cancelled meanwhile."""
-        with self.engine.db.session() as session:
-            cancelled = session.scalar(select(Run.state).where(Run.id == self.run_id)) == "cancelled"
-            mine = and_(Message.run_id == self.run_id, Message.state == "claimed", Message.claimed_by == self.identity)
-            values = {"state": "suppressed", "reason": "run cancelled"} if cancelled else {"state": "pending"}
-            session.execute(
-                update(Message)
-                .where(mine, Message.id.in_(ids) if ids is not None else true())
-                .values(claimed_by=None, lease_until=None, updated_at=utcnow(), **values)
-            )
+        """Give this worker's claims back (all of them, or ``ids``)."""
+        outbox.release(self.engine, self.run_id, self.identity, ids)
 
 
 def lease_keeper(engine: Engine, run_id: int, identity: str) -> Every:
@@ -459,16 +415,7 @@ def lease_keeper(engine: Engine, run_id: int, identity: str) -> Every:
     keeps its claims, and a worker that died loses them a lease later (30 s by default),
     when another worker (or a resume) takes them."""
     lease = dt.timedelta(seconds=engine.settings["ccm"]["lease_seconds"])
-
-    def renew() -> None:
-        with engine.db.session() as session:
-            session.execute(
-                update(Message)
-                .where(Message.run_id == run_id, Message.state == "claimed", Message.claimed_by == identity)
-                .values(lease_until=utcnow() + lease)
-            )
-
-    return Every(lease.total_seconds() / 3, renew, f"lease-run{run_id}")
+    return Every(lease.total_seconds() / 3, lambda: outbox.renew_leases(engine, run_id, identity, lease), f"lease-run{run_id}")
 
 
 class _Senders:

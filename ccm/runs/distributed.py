@@ -24,7 +24,7 @@ from ccm.db import Database
 from ccm.engine import Engine
 from ccm.models import Message, Run, utcnow
 from ccm.progress import progress_bar
-from ccm.runs.claims import claimable
+from ccm.runs.outbox import claimable
 from ccm.runs.deliver import Worker
 
 log = logging.getLogger(__name__)

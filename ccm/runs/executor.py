@@ -4,7 +4,7 @@ worker processes, each claiming chunks from the outbox.
 Ctrl-C or SIGTERM stops every worker between two messages: the sends it has in flight
 finish and their outcomes are written, the rest of its claims are given back, and the run
 is paused, to be finished by ``ccm runs resume ID`` (nothing is sent twice). A worker
-killed outright leaves claims that resume takes again (see ``claims.release_dead_claims``);
+killed outright leaves claims that resume takes again (see ``outbox.release_dead_claims``);
 of those, only the messages it had in flight (at most ``deliver.RECORD_BATCH``) can have
 gone out already, and go out again.
 """
@@ -22,14 +22,15 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from channels import channel_from_url
 from ccm.db import Database
 from ccm.engine import Engine
-from ccm.models import Message, Run, utcnow
+from ccm.models import Message, MessageState, Run, RunState, utcnow
 from ccm.progress import progress_bar
-from ccm.runs.claims import release_dead_claims, worker_id
+from ccm.runs import outbox
+from ccm.runs.outbox import release_dead_claims, worker_id
 from ccm.runs.periodic import Every
 from ccm.runs.deliver import Worker
 from ccm.runs.gate import critical_channels
@@ -88,8 +89,7 @@ def _count(engine: Engine, run_id: int, states: tuple[str, ...]) -> int:
 
 
 def _set_state(engine: Engine, run_id: int, *conditions: Any, **values: Any) -> None:
-    with engine.db.session() as session:
-        session.execute(update(Run).where(Run.id == run_id, *conditions).values(**values))
+    outbox.set_run_now(engine, run_id, *conditions, **values)
 
 
 def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress: bool = True, executor: str | None = None) -> str:
@@ -291,31 +291,30 @@ def _child_work(settings: dict, run_id: int) -> dict:
 
 
 def _finish(engine: Engine, run_id: int, *, stopped: bool) -> str:
-    """The run's outcome once its process is done with it (see ``ccm.models.RUN_STATES``)."""
+    """The run's outcome once its process is done with it (see ``ccm.models.RunState``)."""
     with engine.db.session() as session:
         run = session.get(Run, run_id)
-        run.owner = None
-        if run.state in ("paused", "cancelled"):  # set by a person (or after failures in a row) while we worked
+        if run.state in (RunState.PAUSED, RunState.CANCELLED):  # set by a person (or after failures in a row) meanwhile
+            outbox.set_run(session, run_id, owner=None)
             return run.state
         counts = dict(
             session.execute(select(Message.state, func.count()).where(Message.run_id == run_id).group_by(Message.state)).all()
         )
         problems = read_books(session, run).problems()
+        now = utcnow()
         if problems:  # complete only when the books balance; else say what does not add up
-            run.state, run.finished_at = "failed", utcnow()
-            run.error = "; ".join(f"does not reconcile: {problem}" for problem in problems)
             log.error("run %s does not reconcile: %s", run_id, "; ".join(problems))
-        elif stopped or counts.get("pending") or counts.get("claimed"):
-            run.state = "paused"
-            run.error = f"stopped (Ctrl-C or SIGTERM) before it finished: ccm runs resume {run_id}"
-        elif counts.get("failed") or counts.get("deferred"):  # the retry sweeper (or ccm runs resume) sends them when due
-            run.state, run.error = "waiting", _waiting_why(session, run_id)
-        elif counts.get("dead"):
-            run.state, run.finished_at = "undelivered", utcnow()
-            run.error = _undelivered_why(session, run_id, counts["dead"])
+            outcome = {"state": RunState.FAILED, "finished_at": now, "error": "; ".join(f"does not reconcile: {p}" for p in problems)}
+        elif stopped or counts.get(MessageState.PENDING) or counts.get(MessageState.CLAIMED):
+            outcome = {"state": RunState.PAUSED, "error": f"stopped (Ctrl-C or SIGTERM) before it finished: ccm runs resume {run_id}"}
+        elif counts.get(MessageState.FAILED) or counts.get(MessageState.DEFERRED):  # the retry sweeper sends them when due
+            outcome = {"state": RunState.WAITING, "error": _waiting_why(session, run_id)}
+        elif counts.get(MessageState.DEAD):
+            outcome = {"state": RunState.UNDELIVERED, "finished_at": now, "error": _undelivered_why(session, run_id, counts[MessageState.DEAD])}
         else:
-            run.state, run.error, run.finished_at = "completed", None, utcnow()
-        return run.state
+            outcome = {"state": RunState.COMPLETED, "finished_at": now, "error": None}
+        outbox.set_run(session, run_id, owner=None, **outcome)
+        return outcome["state"]
 
 
 def _waiting_why(session: Any, run_id: int) -> str:
@@ -355,6 +354,6 @@ def heartbeat(engine: Engine, run_id: int, owner: str) -> Every:
     """While a process executes a run it is the run's ``owner`` and renews ``heartbeat_at``
     every sixth of ``[ccm] lease_seconds``. A run left ``running`` whose owner died (on
     this host) or that was not heard from for a whole lease (another host) is
-    *interrupted* (``claims.observed_state``), and the retry sweeper resumes it."""
+    *interrupted* (``outbox.observed_state``), and the retry sweeper resumes it."""
     return Every(engine.settings["ccm"]["lease_seconds"] / 6,
                  lambda: _set_state(engine, run_id, Run.owner == owner, heartbeat_at=utcnow()), f"heartbeat-run{run_id}")

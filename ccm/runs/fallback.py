@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ccm.db import insert_or_ignore
-from ccm.models import Communication, Message, Run, utcnow
+from ccm.models import Communication, Message, MessageState, Run, RunState, utcnow
+from ccm.runs import outbox
 from ccm.runs.gate import fallback_channel
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ def fallback_after_bounce(session: Session, message_id: int) -> int | None:
     if message is None or message.state != "sent" or message.purpose.endswith(SUFFIX):
         return None
     run = session.get(Run, message.run_id)
-    if run is None or run.state == "cancelled":
+    if run is None or run.state == RunState.CANCELLED:
         return None
     target = fallback_channel(session.get(Communication, run.communication_id), message)
     if not target or target == message.channel:
@@ -42,12 +41,9 @@ def fallback_after_bounce(session: Session, message_id: int) -> int | None:
     fallback_id = _insert(session, message, target)
     if fallback_id is None:
         return None  # made by an earlier report of this bounce
-    session.execute(
-        update(Run).where(Run.id == run.id, Run.state.in_(("completed", "undelivered")))
-        .values(state="waiting", finished_at=None,
-                error=f"a {target} fallback waits (message {fallback_id}, after a hard bounce of message {message.id}): "
-                      f"the scheduler's retry sweeper sends it, or ccm runs resume {run.id}")
-    )
+    outbox.reopen(session, run.id, RunState.WAITING, when=(RunState.COMPLETED, RunState.UNDELIVERED), finished_at=None,
+                  error=f"a {target} fallback waits (message {fallback_id}, after a hard bounce of message {message.id}): "
+                        f"the scheduler's retry sweeper sends it, or ccm runs resume {run.id}")
     log.info("message %s: hard bounce, fallback to %s is message %s", message.id, target, fallback_id)
     return fallback_id
 
@@ -57,13 +53,13 @@ def _insert(session: Session, message: Message, channel: str) -> int | None:
     row = {
         "run_id": message.run_id, "customer_id": message.customer_id, "feed_record_id": message.feed_record_id,
         "channel": channel, "purpose": message.purpose + SUFFIX, "idempotency_key": _key(message),
-        "state": "pending", "reason": f"fallback to {channel}: {message.channel} hard bounce of message {message.id}",
+        "state": MessageState.PENDING, "reason": f"fallback to {channel}: {message.channel} hard bounce of message {message.id}",
         "fallback_from": message.channel, "fallback_why": "hard bounce",
         "attempts": 0, "template_versions": {}, "decisions": dict(message.decisions or {}), "links": [],
         "data": dict(message.data or {}), "created_at": now, "updated_at": now,
     }
-    statement = insert_or_ignore(session, Message, "idempotency_key").values(**row).returning(Message.id)
-    return session.execute(statement).scalar()
+    added = outbox.add_messages(session, [row])
+    return added[0] if added else None
 
 
 def _key(message: Message) -> str:

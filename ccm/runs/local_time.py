@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ccm.models import Customer, Message, utcnow
+from ccm.models import Customer, Message, MessageState, utcnow
+from ccm.runs import outbox
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -52,8 +53,7 @@ def hold_until_local_time(session: Session, run_id: int, local: str, now: dt.dat
     for message_id, timezone in rows:
         release = release_time(now, timezone, at)
         if release > now + dt.timedelta(seconds=30):
-            held.append({"id": message_id, "state": "deferred", "next_attempt_at": release,
+            held.append({"id": message_id, "state": MessageState.DEFERRED, "next_attempt_at": release,
                          "reason": f"released at {local} in the customer's time zone"})
-    for start in range(0, len(held), 1000):
-        session.execute(update(Message), held[start:start + 1000])
+    outbox.set_messages(session, held)
     return len(held)

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import and_, func, select, true, update
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import Session, selectinload
 
-from ccm.db import insert_or_ignore
 from ccm.communications import ensure_built_in, get_communication, is_marketing
 from ccm.decisions import decide_run
 from ccm.engine import Engine
-from ccm.models import Communication, Customer, FeedRecord, Message, Run, utcnow
+from ccm.models import Communication, Customer, FeedRecord, Message, Run, RunState, utcnow
 from ccm.rules import load_values
+from ccm.runs import outbox
 from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder, suppressions_for, topic_problem
 from ccm.runs.caps import frequency_problem, last_marketing, over_cap
 from ccm.runs.compose import check_templates
@@ -78,10 +78,10 @@ def _plan(engine: Engine, communication_name: str, cycle: str, *, audience: str 
             raise PlanError(f"cycle must be YYYY-MM, got {cycle!r}")
         run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
         if run is None:
-            run = Run(communication=communication, cycle=cycle, state="planned", template_versions=effective_versions(session))
-            session.add(run)
-            session.flush()
-        elif run.state == "cancelled":
+            outbox.open_run(session, communication_id=communication.id, cycle=cycle, state=RunState.PLANNED,
+                            template_versions=effective_versions(session), created_at=utcnow())
+            run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
+        elif run.state == RunState.CANCELLED:
             raise PlanError(f"run {run.id} for {communication.name} {cycle} was cancelled")
         problems = check_templates(load_pinned(session, run.template_versions), communication.config)
         if problems:
@@ -119,11 +119,7 @@ def _plan(engine: Engine, communication_name: str, cycle: str, *, audience: str 
             ]
             planned += _insert_new(session, rows)
             session.expunge_all()  # the batch's records and customers are done with
-        run = session.get(Run, run.id)
-        run.records_in = records_in
-        if run.state in ("completed", "undelivered", "failed", "interrupted") and planned:
-            run.state = "planned"
-        session.flush()
+        _planned(session, run.id, records_in, planned)
         decide_run(session, run.id)  # each new message's content decisions and their trace
         log.info("run %s planned: %s records, %s new messages", run.id, records_in, planned)
         return PlanResult(run_id=run.id, records_in=records_in, planned=planned, already_planned=before)
@@ -168,11 +164,7 @@ def _plan_customers(engine: Engine, session: Session, run: Run, communication: C
             rows.append(row)
         planned += _insert_new(session, rows)
         session.expunge_all()
-    run = session.get(Run, run.id)
-    run.records_in = records_in
-    if run.state in ("completed", "undelivered", "failed", "interrupted") and planned:
-        run.state = "planned"
-    session.flush()
+    _planned(session, run.id, records_in, planned)
     decide_run(session, run.id)
     withheld = withhold_holdout(session, run.id)
     log.info("run %s planned: %s in the audience, %s new messages, %s withheld (hold-out)", run.id, records_in, planned, withheld)
@@ -210,8 +202,7 @@ def withhold_holdout(session: Session, run_id: int) -> int:
         experiments = sorted({d.get("experiment") for d in (trace or {}).values() if d and d.get("variant") == "holdout"})
         if experiments:
             held.append({"id": message_id, "state": "suppressed", "reason": f"hold-out of experiment {', '.join(experiments)}"})
-    for start in range(0, len(held), 1000):
-        session.execute(update(Message), held[start:start + 1000])
+    outbox.set_messages(session, held)
     return len(held)
 
 
@@ -235,11 +226,19 @@ def _feed_batches(session: Session, cycle: str, audience=None) -> Iterator[list[
 
 
 def _insert_new(session: Session, rows: list[dict]) -> int:
-    """Insert the messages whose idempotency key is new; returns how many were."""
-    if not rows:
-        return 0
-    statement = insert_or_ignore(session, Message, Message.idempotency_key).returning(Message.id)
-    return len(session.execute(statement, rows).all())
+    """Add the messages whose idempotency key is new; returns how many were."""
+    return len(outbox.add_messages(session, rows))
+
+
+FINISHED = (RunState.COMPLETED, RunState.UNDELIVERED, RunState.FAILED, RunState.INTERRUPTED)
+
+
+def _planned(session: Session, run_id: int, records_in: int, planned: int) -> None:
+    """The run's records in; a finished run with new messages is planned again."""
+    outbox.set_run(session, run_id, records_in=records_in)
+    if planned:
+        outbox.reopen(session, run_id, RunState.PLANNED, when=FINISHED)
+    session.expire_all()
 
 
 def _audience(session: Session, segment: str | None):  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ccm.models import MESSAGE_STATES, Communication, Message, Run
-from ccm.runs.claims import observed_state
+from ccm.runs.outbox import observed_state
 from ccm.runs.policy import PRIMARY_PURPOSES
 
 OPEN_STATES = ("pending", "claimed")

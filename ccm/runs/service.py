@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import update
 
 from channels import ChannelConfigError, channel_from_url
 from ccm.engine import Engine
-from ccm.models import Message, Run, utcnow
-from ccm.runs.claims import observed_state, release_dead_claims
+from ccm.models import Run, RunState, utcnow
+from ccm.runs import outbox
+from ccm.runs.outbox import observed_state, release_dead_claims
 from ccm.runs.executor import RunStateError, execute, load_run
 from ccm.runs.plan import PlanResult, plan_run
 from ccm.runs.report import RunReport, run_report
@@ -81,9 +81,7 @@ def resume(
             seen = f", heard from at {run.heartbeat_at:%H:%M:%S} UTC" if run.heartbeat_at else ""
             raise RunStateError(f"run {run_id} is running in process {run.owner}{seen}; pause it first (ccm runs pause {run_id})")
         if retry_now:
-            session.execute(
-                update(Message).where(Message.run_id == run_id, Message.state == "failed").values(next_attempt_at=utcnow())
-            )
+            outbox.retry_now(session, run_id)
     execute(engine, run_id, workers=workers, progress=progress, executor=executor)
     return report(engine, run_id)
 
@@ -98,14 +96,9 @@ def set_state(engine: Engine, run_id: int, state: str) -> str:
         current = observed_state(run, engine.settings)
         if current not in ALLOWED[state]:
             raise RunStateError(f"run {run_id} is {current}; it cannot be {state}")
-        run.state = state
-        if state == "cancelled":
-            run.finished_at = utcnow()
-            now = utcnow()
-            expired_claim = (Message.state == "claimed") & (Message.lease_until < now)
-            session.execute(
-                update(Message)
-                .where(Message.run_id == run_id, Message.state.in_(("pending", "failed", "deferred")) | expired_claim)
-                .values(state="suppressed", reason="run cancelled", claimed_by=None, lease_until=None, updated_at=now)
-            )
+        if state == RunState.CANCELLED:
+            outbox.set_run(session, run_id, state=state, finished_at=utcnow())
+            outbox.cancel_open(session, run_id)
+        else:
+            outbox.set_run(session, run_id, state=state)
         return state

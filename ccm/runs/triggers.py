@@ -23,13 +23,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ccm.db import insert_or_ignore
 from ccm.communications import ensure_built_in, is_marketing
 from ccm.engine import Engine
-from ccm.models import Communication, Customer, Message, Run, utcnow
+from ccm.models import Communication, Customer, Message, MessageState, Run, RunState, utcnow
+from ccm.runs import outbox
 from ccm.runs.caps import frequency_problem, last_marketing, over_cap
 from ccm.runs.gate import consent_purpose
 from ccm.runs.policy import ChannelPolicy, Choice, suppressions_for, topic_problem
@@ -93,22 +93,21 @@ def _message(engine: Engine, session: Session, communication: Communication, cus
             raise TriggerConflict(f"event id {event_id!r} was sent before with other content")
         return Triggered(communication.name, existing.id, existing.run_id, existing.channel, existing.state, existing.reason, True)
     choice = _choose(engine, session, communication, customer, run.id)
-    if run.state == "cancelled":  # an operator stopped today's messages (a broken template, say): keep them stopped
+    if run.state == RunState.CANCELLED:  # an operator stopped today's messages (a broken template, say): keep them stopped
         choice = Choice(None, "run cancelled", suppressed=True)
-    message_id = session.execute(
-        insert_or_ignore(session, Message, "idempotency_key").values(
-            run_id=run.id, customer_id=customer.id, channel=choice.channel or "none", purpose="event",
-            idempotency_key=key, state="suppressed" if choice.suppressed or not choice.channel else "pending",
-            reason=choice.reason, attempts=0, template_versions={}, decisions={}, links=[], data={"event": event, "request_sha256": fingerprint},
-            created_at=now, updated_at=now,
-        ).returning(Message.id)
-    ).scalar()
+    added = outbox.add_messages(session, [dict(
+        run_id=run.id, customer_id=customer.id, feed_record_id=None, channel=choice.channel or "none", purpose="event",
+        idempotency_key=key, state=MessageState.SUPPRESSED if choice.suppressed or not choice.channel else MessageState.PENDING,
+        reason=choice.reason, attempts=0, template_versions={}, decisions={}, links=[], data={"event": event, "request_sha256": fingerprint},
+        created_at=now, updated_at=now,
+    )])
+    message_id = added[0] if added else None
     if message_id is None:  # the same event at the same moment through another request
         existing = session.scalar(select(Message).where(Message.idempotency_key == key))
         return Triggered(communication.name, existing.id, existing.run_id, existing.channel, existing.state, existing.reason, True)
     # A paused run keeps its new messages pending until someone resumes it; otherwise it runs again.
-    reopened = {} if run.state in ("paused", "cancelled") else {"state": "running", "finished_at": None}
-    session.execute(update(Run).where(Run.id == run.id).values(records_in=Run.records_in + 1, **reopened))
+    reopened = {} if run.state in (RunState.PAUSED, RunState.CANCELLED) else {"state": RunState.RUNNING, "finished_at": None}
+    outbox.set_run(session, run.id, records_in=Run.records_in + 1, **reopened)
     state = "suppressed" if choice.suppressed or not choice.channel else "pending" if run.state != "paused" else "held"
     log.info("triggered message %s of %s: %s", message_id, communication.name, state)
     return Triggered(communication.name, message_id, run.id, choice.channel, state, choice.reason, False)
@@ -119,10 +118,8 @@ def _run_of_the_day(engine: Engine, session: Session, communication: Communicati
     run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
     if run is None:  # the day's first event: the library as it is now is what the day's messages use
         sync_library(session, engine.templates_dir)
-        session.execute(insert_or_ignore(session, Run, "communication_id", "cycle")
-                        .values(communication_id=communication.id, cycle=cycle, state="running", records_in=0,
-                                template_versions=effective_versions(session), options={"triggered": True},
-                                created_at=now, started_at=now))
+        outbox.open_run(session, communication_id=communication.id, cycle=cycle, state=RunState.RUNNING, records_in=0,
+                        template_versions=effective_versions(session), options={"triggered": True}, created_at=now, started_at=now)
         run = session.scalar(select(Run).where(Run.communication_id == communication.id, Run.cycle == cycle))
     return run
 

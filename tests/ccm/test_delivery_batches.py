@@ -24,7 +24,7 @@ from ccm.imports import import_customers, import_feed
 from ccm.models import Message, Run, utcnow
 from ccm.runs import deliver
 from ccm.runs.compose import file_id
-from ccm.runs.claims import claim
+from ccm.runs.outbox import claim
 from ccm.runs.deliver import RECORD_BATCH, Worker
 from ccm.runs.plan import plan_run
 from documents import make_message_id

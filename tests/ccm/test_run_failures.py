@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from app import create_app
 from ccm.models import Message, Run, utcnow
 from ccm.runs import service
-from ccm.runs.claims import claim
+from ccm.runs.outbox import claim
 from ccm.runs.deliver import Worker
 from ccm.runs.plan import plan_run
 
@@ -27,7 +27,15 @@ def test_a_bad_channel_url_fails_before_anything_is_planned(loaded, runner):
 
 
 def test_commands_on_a_database_without_schema_or_unreachable_say_so_in_one_line(make_settings, tmp_path):
-    app = create_app(make_settings(tmp_path))
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    database = app.extensions["ccm"].db.file
+    for args in (["run", "statement", "--cycle", CYCLE], ["runs", "list"], ["runs", "show", "1"]):
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code == 1
+        assert result.output.startswith(f"Error: no database at {database}: ") and result.output.count("\n") == 1
+    assert not database.exists()  # nothing made where the settings point
+    app.extensions["ccm"].db.create_file()  # an empty database: no schema
     for args in (["run", "statement", "--cycle", CYCLE], ["runs", "list"], ["runs", "show", "1"]):
         result = app.test_cli_runner().invoke(args=args)
         assert result.exit_code == 1

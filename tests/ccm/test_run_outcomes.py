@@ -25,7 +25,7 @@ from app import create_app
 from ccm.imports import import_customers, import_feed
 from ccm.models import Message, Run, utcnow
 from ccm.runs import gate
-from ccm.runs.claims import process_alive, worker_id
+from ccm.runs.outbox import process_alive, worker_id
 from ccm.scheduling.jobs import retry_sweeper
 
 CCM = str(Path(sys.executable).with_name("ccm"))
