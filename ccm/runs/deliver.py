@@ -218,7 +218,7 @@ class Worker:
         self.renewed_at = time.monotonic()
         with self.engine.db.session() as session:
             self.held = outbox.hold(session, [m.id for m in messages], self.identity, lease)
-            self.suppressed = suppressions_for(session, [m.customer for m in messages], {m.channel for m in messages})
+            self.suppressed = suppressions_for(session, [m.customer for m in messages], ("email", "sms"))  # fallbacks read them too
             if self.communication.kind == "marketing":  # the frequency cap and the customer's own, again at send time
                 customer_ids = [m.customer_id for m in messages]
                 cap, self.capped = over_cap(self.engine.settings, session, customer_ids)
@@ -346,7 +346,7 @@ class Worker:
         is owed: it goes by post whatever made the e-mail give up), else it is dead."""
         why = "permanent failure" if result.status == "permanent" else "retries exhausted"
         failure = f"{why}: {result.detail}" if result.status == "permanent" else f"{why} after {attempts} attempts: {result.detail}"
-        fallback = gate.fallback_channel(self.communication, message, why)
+        fallback = gate.fallback_channel(self.communication, message, why, self.suppressed)
         if fallback:
             tried = ",".join(filter(None, (message.fallback_from, message.channel)))
             reason = f"rerouted to {fallback}: {message.channel} failed ({failure})"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ccm.models import Communication, Message, MessageState, Run, RunState, utcnow
 from ccm.runs import outbox
 from ccm.runs.gate import fallback_channel
+from ccm.runs.policy import suppressions_for
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ def fallback_after_bounce(session: Session, message_id: int) -> int | None:
     run = session.get(Run, message.run_id)
     if run is None or run.state == RunState.CANCELLED:
         return None
-    target = fallback_channel(session.get(Communication, run.communication_id), message)
+    communication = session.get(Communication, run.communication_id)
+    candidates = tuple((communication.config or {}).get("fallback", {}).values())
+    target = fallback_channel(communication, message, suppressed=suppressions_for(session, [message.customer], candidates))
     if not target or target == message.channel:
         return None
     fallback_id = _insert(session, message, target)

@@ -93,11 +93,13 @@ def owed(communication: Communication) -> bool:
     return bool((communication.config or {}).get("owed", communication.kind in ("statement", "bill")))
 
 
-def fallback_channel(communication: Communication, message: Message, why: str = "permanent failure") -> str | None:
+def fallback_channel(communication: Communication, message: Message, why: str = "permanent failure",
+                     suppressed: dict[tuple[str, str], str] | None = None) -> str | None:
     """The channel a message its channel gave up on goes to instead (config ``fallback``,
     e.g. ``{"email": "print"}``; followed along, e.g. sms → email → print, never to a
     channel the message already gave up); None when there is none or it cannot reach the
-    customer."""
+    customer (an address, consent, and not on the suppression list: ``suppressed`` as
+    ``policy.suppressions_for`` reads it)."""
     if why != "permanent failure" and not owed(communication):
         return None
     chain = (communication.config or {}).get("fallback", {})
@@ -108,6 +110,6 @@ def fallback_channel(communication: Communication, message: Message, why: str = 
         target = chain.get(target)
     if target in tried:
         return None
-    if not target or reachable(message.customer, target, {}, consent_purpose(communication)) is not None:
+    if not target or reachable(message.customer, target, suppressed or {}, consent_purpose(communication)) is not None:
         return None
     return target

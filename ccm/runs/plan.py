@@ -6,7 +6,6 @@ even after a customer changed channel, adds only what is new and never a second 
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
@@ -20,13 +19,11 @@ from ccm.communications import ensure_built_in, get_communication, is_marketing
 from ccm.decisions import decide_run
 from ccm.engine import Engine
 from ccm.models import Communication, Customer, FeedRecord, Message, Run, RunState, utcnow
-from ccm.rules import load_values
 from ccm.runs import outbox
-from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, sms_reminder, suppressions_for, topic_problem
-from ccm.runs.caps import frequency_problem, last_marketing, over_cap
+from ccm.runs.eligibility import Eligibility
+from ccm.runs.policy import Choice, PolicyError, sms_reminder
 from ccm.runs.compose import check_templates
-from ccm.runs.gate import consent_purpose
-from ccm.segments import segment_clause, segment_names
+from ccm.segments import segment_clause
 from ccm.templatestore import effective_versions, load_pinned, sync_library
 
 log = logging.getLogger(__name__)
@@ -104,18 +101,16 @@ def _plan(engine: Engine, communication_name: str, cycle: str, *, audience: str 
             raise PlanError(f"no billing data for cycle {cycle}: import a feed first (ccm feed import FILE)")
         before = session.scalar(select(func.count()).where(Message.run_id == run.id))
         min_due = Decimal(engine.settings["sms"]["payment_due_min_amount"])
-        policy = _policy(session, communication)
-        consent = consent_purpose(communication)
+        eligibility = _eligibility(engine, session, communication, run.id)
         planned = 0
         # In batches, so memory stays flat however many statements the cycle has; a key that
         # is planned already (a re-run) is skipped by the database, not by a set in memory.
         for records in _feed_batches(session, cycle, condition):
-            values = _rule_values(session, policy, [record.customer_id for record in records])
-            suppressed = suppressions_for(session, [record.customer for record in records], ("email", "sms"))
+            chosen = eligibility.choose([record.customer for record in records])
             rows = [
                 _message_row(run, record.customer_id, record.id, purpose, choice, message_key(communication.name, cycle, record.account, purpose))
                 for record in records
-                for purpose, choice in _choices(record, policy, values.get(record.customer_id, {}), suppressed, min_due, consent)
+                for purpose, choice in _choices(record, chosen[record.customer_id], eligibility.suppressed, min_due)
             ]
             planned += _insert_new(session, rows)
             session.expunge_all()  # the batch's records and customers are done with
@@ -140,24 +135,13 @@ def _plan_customers(engine: Engine, session: Session, run: Run, communication: C
     if not records_in:
         raise PlanError(f"{communication.name}: the audience is empty (refresh its segment?)")
     before = session.scalar(select(func.count()).where(Message.run_id == run.id))
-    policy = _policy(session, communication)
-    marketing = is_marketing(communication)
-    topic = communication.config.get("topic")
-    consent = consent_purpose(communication)
+    eligibility = _eligibility(engine, session, communication, run.id)
     planned = 0
     for customers in _customer_batches(session, audience):
-        values = _rule_values(session, policy, [c.id for c in customers])
-        suppressed = suppressions_for(session, customers, ("email", "sms"))
-        last_sent = last_marketing(session, [c.id for c in customers], except_run=run.id) if marketing else {}
-        cap, capped = over_cap(engine.settings, session, [c.id for c in customers], except_run=run.id) if marketing else (None, set())
+        chosen = eligibility.choose(customers)
         rows = []
         for customer in customers:
-            if customer.id in capped:
-                choice = Choice(None, cap.reason, suppressed=True)
-            elif marketing:
-                choice = _campaign_choice(customer, policy, values.get(customer.id, {}), suppressed, topic, last_sent.get(customer.id))
-            else:
-                choice = policy.choose(customer, values.get(customer.id, {}), suppressed, consent)
+            choice = chosen[customer.id]
             unique = f"{communication.name}:{key(customer)}" if key else message_key(communication.name, run.cycle, customer.external_id, purpose)
             row = _message_row(run, customer.id, None, purpose, choice, unique)
             row["data"] = data or {}
@@ -169,14 +153,6 @@ def _plan_customers(engine: Engine, session: Session, run: Run, communication: C
     withheld = withhold_holdout(session, run.id)
     log.info("run %s planned: %s in the audience, %s new messages, %s withheld (hold-out)", run.id, records_in, planned, withheld)
     return PlanResult(run_id=run.id, records_in=records_in, planned=planned, already_planned=before)
-
-
-def _campaign_choice(customer: Customer, policy: ChannelPolicy, values: dict, suppressed: dict, topic: str | None,
-                     last_sent: dt.datetime | None) -> Choice:
-    problem = topic_problem(customer, topic) or frequency_problem(customer, last_sent, utcnow())
-    if problem:
-        return Choice(None, problem, suppressed=True)
-    return policy.choose(customer, values, suppressed, "marketing")
 
 
 def _customer_batches(session: Session, audience) -> Iterator[list[Customer]]:  # type: ignore[no-untyped-def]
@@ -250,32 +226,16 @@ def _audience(session: Session, segment: str | None):  # type: ignore[no-untyped
         raise PlanError(f"audience: {exc}") from None
 
 
-def _policy(session: Session, communication: Communication) -> ChannelPolicy:
+def _eligibility(engine: Engine, session: Session, communication: Communication, run_id: int) -> Eligibility:
     try:
-        return ChannelPolicy(communication.config.get("channel_policy"), segments=set(segment_names(session)))
+        return Eligibility(engine, session, communication, run_id=run_id)
     except PolicyError as exc:
-        raise PlanError(f"{communication.name}: {exc}") from None
+        raise PlanError(str(exc)) from None
 
 
-def _rule_values(session: Session, policy: ChannelPolicy, customer_ids: list[int]) -> dict[int, dict]:
-    """What the policy's conditions read, per customer, loaded in one pass of SQL."""
-    if not policy.rules:
-        return {}
-    ids = sorted(set(customer_ids))
-    values: dict[int, dict] = {}
-    clause = segment_clause(session)
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start:start + 5000]
-        for row in load_values(session, policy.rules, where=Customer.id.in_(chunk), segment_clause=clause):
-            values[row["id"]] = row
-    return values
-
-
-def _choices(
-    record: FeedRecord, policy: ChannelPolicy, values: dict, suppressed: dict[tuple[str, str], str], min_due: Decimal,
-    consent: str = "service",
-) -> list[tuple[str, Choice]]:
-    choices = [("statement", policy.choose(record.customer, values, suppressed, consent))]
+def _choices(record: FeedRecord, statement: Choice, suppressed: dict[tuple[str, str], str], min_due: Decimal) -> list[tuple[str, Choice]]:
+    """The statement's channel, and an SMS payment reminder where an amount is due."""
+    choices = [("statement", statement)]
     reminder = sms_reminder(record.customer, record.amount_due, min_due, suppressed)
     if reminder is not None:
         choices.append(("sms.payment_due", reminder))

@@ -26,13 +26,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ccm.communications import ensure_built_in, is_marketing
+from ccm.communications import ensure_built_in
 from ccm.engine import Engine
 from ccm.models import Communication, Customer, Message, MessageState, Run, RunState, utcnow
 from ccm.runs import outbox
-from ccm.runs.caps import frequency_problem, last_marketing, over_cap
-from ccm.runs.gate import consent_purpose
-from ccm.runs.policy import ChannelPolicy, Choice, suppressions_for, topic_problem
+from ccm.runs.eligibility import Eligibility
+from ccm.runs.policy import Choice
 from ccm.templatestore import effective_versions, sync_library
 
 log = logging.getLogger(__name__)
@@ -125,26 +124,8 @@ def _run_of_the_day(engine: Engine, session: Session, communication: Communicati
 
 
 def _choose(engine: Engine, session: Session, communication: Communication, customer: Customer, run_id: int) -> Choice:
-    if customer.erased_at is not None:
-        return Choice(None, "customer erased", suppressed=True)
-    if is_marketing(communication):
-        problem = topic_problem(customer, communication.config.get("topic"))
-        if problem:
-            return Choice(None, problem, suppressed=True)
-        cap, capped = over_cap(engine.settings, session, [customer.id])
-        if customer.id in capped:
-            return Choice(None, cap.reason, suppressed=True)
-        problem = frequency_problem(customer, last_marketing(session, [customer.id]).get(customer.id), utcnow())
-        if problem:
-            return Choice(None, problem, suppressed=True)
-    policy = ChannelPolicy(communication.config.get("channel_policy"))
-    suppressed = suppressions_for(session, [customer], ("email", "sms"))
-    from ccm.rules import load_values
-
-    values = {}
-    if policy.rules:
-        values = next(load_values(session, policy.rules, where=Customer.id == customer.id), {})
-    return policy.choose(customer, values, suppressed, consent_purpose(communication))
+    """The same decision as planning makes (``ccm.runs.eligibility``), for one customer."""
+    return Eligibility(engine, session, communication, run_id=run_id).choose([customer])[customer.id]
 
 
 # --------------------------------------------------------------------------- delivering at once
