@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ccm.authoring.audit import as_json, history
 from ccm.models import Template, TemplateVersion
-from ccm.templatestore import effective_versions, get_template, get_version
+from ccm.authoring.store import effective_versions, get_template, get_version
 
 
 def list_templates(session: Session) -> list[dict[str, Any]]:

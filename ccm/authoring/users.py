@@ -8,7 +8,7 @@ from __future__ import annotations
 import getpass
 import re
 
-from ccm.templatestore import LIBRARY_AUTHOR
+from ccm.authoring.store import LIBRARY_AUTHOR
 
 USER_NAME = re.compile(r"^[\w.@+-]{1,100}$")
 

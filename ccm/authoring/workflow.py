@@ -24,7 +24,7 @@ from ccm.authoring.audit import actors, record
 from ccm.authoring.problems import Problem, errors
 from ccm.authoring.validation import Library, validate
 from ccm.models import Template, TemplateVersion, utcnow
-from ccm.templatestore import (BLOCK_KINDS, ImmutableVersionError, effective_versions, get_version,
+from ccm.authoring.store import (BLOCK_KINDS, ImmutableVersionError, effective_versions, get_version,
                                referenced_templates, source_hash)
 
 KINDS = ("statement", "bill", "letter", "email_subject", "email_html", "email_text", "sms", "partial", "asset",

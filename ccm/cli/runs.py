@@ -10,7 +10,7 @@ from channels import ChannelConfigError
 from ccm.cli.common import clean_errors, engine, require_schema
 from ccm.runs import (EXECUTORS, ExecutorError, PlanError, PolicyError, RunReport, RunStateError, list_runs, report, resume,
                       run_cycle, set_state)
-from ccm.templatestore import TemplateStoreError
+from ccm.authoring import TemplateStoreError
 
 RUN_ERRORS = (PlanError, PolicyError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError, ExecutorError)
 EXECUTOR_HELP = "local: processes on this machine; celery: workers started with `ccm worker` (default: [ccm] executor)."

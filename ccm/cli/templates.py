@@ -11,13 +11,12 @@ from flask import Flask
 from sqlalchemy import select
 
 from ccm.authoring import queries, workflow
-from ccm.authoring.preview import PreviewError, render_bundle, sms_json, write_preview
 from ccm.authoring.problems import Problem
-from ccm.authoring.proofs import ProofError, send_proof
+from ccm.previews import PreviewError, ProofError, render_bundle, send_proof, sms_json, write_preview
 from ccm.authoring.users import UserError, resolve_user
 from ccm.cli.common import clean_errors, engine
 from ccm.models import Template
-from ccm.templatestore import TemplateStoreError, sync_library_checked
+from ccm.authoring import TemplateStoreError, sync_library_checked
 from documents import TemplateProblem
 
 ERRORS = (workflow.WorkflowError, TemplateStoreError, LookupError, UserError, PreviewError, ProofError, TemplateProblem)
@@ -282,7 +281,7 @@ def preview_command(name: str, version: int | None, customer: str | None, cycle:
 def test_send_command(name: str, seed: str, version: int | None, customer: str | None, user: str | None, as_json: bool) -> None:
     actor = resolve_user(user, engine().settings["ccm"].get("user"))
     ccm = engine()
-    from ccm.authoring.proofs import seed_list
+    from ccm.previews import seed_list
 
     seed_list(ccm.settings, seed)  # an unknown list fails before anything renders
     bundle = render_bundle(ccm, name, version=version, customer=customer, sample=customer is None)

@@ -28,7 +28,7 @@ def get_communication(session: Session, name: str) -> Communication:
 def known_contents(session: Session, templates_dir: Path | None) -> set[str]:
     names = set(session.scalars(select(Template.name)))
     if templates_dir is not None:
-        from ccm.templatestore import read_manifest
+        from ccm.authoring import read_manifest
 
         names.update(entry.name for entry in read_manifest(templates_dir))
     return names

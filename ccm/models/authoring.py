@@ -1,7 +1,7 @@
 """Records of the authoring workflow: the audit log.
 
 Template versions themselves live in ``ccm.models`` (``Template``, ``TemplateVersion``);
-content blocks are templates of a block kind (``ccm.templatestore.BLOCK_KINDS``).
+content blocks are templates of a block kind (``ccm.authoring.store.BLOCK_KINDS``).
 Users and roles arrive with the web UI; until then the CLI names the acting user.
 """
 from __future__ import annotations

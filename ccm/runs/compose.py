@@ -17,7 +17,7 @@ from typing import Any
 from channels import Outbound
 from ccm.links import MessageLinks, Tracker
 from ccm.models import Communication, Customer, FeedRecord, Message
-from ccm.templatestore import PinnedTemplates
+from ccm.authoring import PinnedTemplates
 from documents import (
     Attachment,
     StaticPages,

@@ -41,7 +41,7 @@ from ccm.runs.periodic import Every
 from ccm.runs.policy import suppressions_for
 from ccm.runs.ratelimit import ChannelLimits
 from ccm.runs.retry import RetryPolicy
-from ccm.templatestore import load_pinned
+from ccm.authoring import load_pinned
 from documents import TemplateProblem
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from ccm.runs.eligibility import Eligibility
 from ccm.runs.policy import Choice, PolicyError, sms_reminder
 from ccm.runs.compose import check_templates
 from ccm.segments import segment_clause
-from ccm.templatestore import effective_versions, load_pinned, sync_library
+from ccm.authoring import effective_versions, load_pinned, sync_library
 
 log = logging.getLogger(__name__)
 CYCLE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")

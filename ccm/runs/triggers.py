@@ -32,7 +32,7 @@ from ccm.models import Communication, Customer, Message, MessageState, Run, RunS
 from ccm.runs import outbox
 from ccm.runs.eligibility import Eligibility
 from ccm.runs.policy import Choice
-from ccm.templatestore import effective_versions, sync_library
+from ccm.authoring import effective_versions, sync_library
 
 log = logging.getLogger(__name__)
 

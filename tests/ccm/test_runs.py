@@ -263,7 +263,7 @@ def test_pdfs_use_the_approved_stylesheet_not_an_unapproved_edit_on_disk(make_se
 
     from app import create_app
     from ccm.imports import import_customers, import_feed
-    from ccm.templatestore import sync_library
+    from ccm.authoring.store import sync_library
 
     library = tmp_path / "library"
     shutil.copytree(Path(__file__).resolve().parents[2] / "templates", library)

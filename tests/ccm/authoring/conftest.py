@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from ccm.templatestore import sync_library
+from ccm.authoring.store import sync_library
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

@@ -13,7 +13,7 @@ from ccm.authoring import workflow
 from ccm.imports import import_feed
 from ccm.models import Message, Run, utcnow
 from ccm.runs import service
-from ccm.templatestore import effective_versions, get_version, sync_library
+from ccm.authoring.store import effective_versions, get_version, sync_library
 
 BLOCK = "inserts/go_paperless.html"  # the print insert of the monthly statement
 NEW_BLOCK = """<aside class="insert insert--paperless">

@@ -108,7 +108,7 @@ def test_test_send_mails_a_marked_proof_to_the_seed_list_and_no_run_counts_it(ma
 
 
 def test_all_variants_put_the_decisions_choices_first(store):
-    from ccm.authoring.preview import Source, _decided_contents, slot_candidates
+    from ccm.previews.preview import Source, _decided_contents, slot_candidates
     from ccm.communications import ensure_built_in, get_communication
     from ccm.authoring.workflow import library
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app import create_app
 from ccm.models import Template, TemplateVersion
-from ccm.templatestore import get_version, source_hash, sync_library
+from ccm.authoring.store import get_version, source_hash, sync_library
 
 LIBRARY = Path(__file__).resolve().parents[3] / "templates"
 EMAIL = "email/statement_ready.html"

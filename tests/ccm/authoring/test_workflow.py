@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 
 from ccm.authoring import workflow
 from ccm.models import Template, TemplateVersion
-from ccm.templatestore import ImmutableVersionError, get_version
+from ccm.authoring.store import ImmutableVersionError, get_version
 
 from .conftest import GOOD_INSERT
 

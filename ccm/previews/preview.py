@@ -29,7 +29,7 @@ from ccm.communications import ensure_built_in
 from ccm.engine import Engine
 from ccm.models import Communication, Customer, FeedRecord, Template, TemplateVersion
 from ccm.runs import customer_context, statement_context
-from ccm.templatestore import BLOCK_KINDS, get_version
+from ccm.authoring.store import BLOCK_KINDS, get_version
 from documents import Attachment, TemplateEnvironment, WeasyPrintRenderer, compose_email, make_message_id, sms_info
 
 DOCUMENT_KINDS = ("statement", "bill", "letter")

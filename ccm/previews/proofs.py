@@ -11,7 +11,7 @@ from typing import Any
 
 from channels import Outbound, channel_from_url
 from ccm.authoring.audit import record
-from ccm.authoring.preview import Bundle, compose
+from ccm.previews.preview import Bundle, compose
 from ccm.engine import Engine
 
 PROOF_HEADER = "X-CCM-Proof"
