@@ -13,7 +13,7 @@ from flask import Flask
 import flask.cli
 from flask.cli import FlaskGroup
 
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.logs import configure_logging
 from ccm.settings import SettingsError, load_settings
 

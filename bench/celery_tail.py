@@ -60,7 +60,7 @@ def _timed_run(admin_url: str, statements: int, *, kill_after: int | None) -> di
 def _run(database: str, statements: int, kill_after: int | None) -> dict:
     from sqlalchemy import create_engine, text
 
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
     from ccm.imports import import_customers, import_feed
 
     _redis_ready()  # flushes the broker's database: no task of an earlier run is left

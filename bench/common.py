@@ -68,7 +68,7 @@ def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None
     alone; the import is not timed."""
     from sqlalchemy import select
 
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
     from ccm.imports import import_customers, import_feed
     from ccm.models import ArchivedDocument
     from ccm.runs import service

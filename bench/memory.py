@@ -87,7 +87,7 @@ def measure(messages: int, folder: Path, port: int | None, *, paper: bool = Fals
 
 
 def _load(settings_file: str, people: str, feed: str) -> dict:
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
     from ccm.imports import import_customers, import_feed
 
     engine = Engine.from_settings(json.loads(Path(settings_file).read_text(encoding="utf-8")))
@@ -101,7 +101,7 @@ def _load(settings_file: str, people: str, feed: str) -> dict:
 
 
 def _run(settings_file: str) -> dict:
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
     from ccm.runs import service
 
     engine = Engine.from_settings(json.loads(Path(settings_file).read_text(encoding="utf-8")))

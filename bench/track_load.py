@@ -51,7 +51,7 @@ def _port() -> int:
 
 def _prepare(folder: Path, customers: int) -> tuple[dict, dict[str, list[str]], list[tuple[int, str]]]:
     """A campaign sent to ``customers`` e-mail customers; the paths of their pixels and first links."""
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
     from ccm.links import Signer
     from ccm.imports import import_customers
     from ccm.models import Message

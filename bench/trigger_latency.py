@@ -40,8 +40,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def _engine(folder: Path, events: int, rate: float) -> tuple[dict[str, float], float]:
-    from ccm.engine import Engine
-    from ccm.feedback.api import create_token
+    from ccm.wiring import Engine
+    from ccm.feedback.reported_events import create_token
     from ccm.imports import import_customers
     from ccm.models import Message
     from sqlalchemy import select

@@ -7,7 +7,7 @@ secret: set ``CCM_WEB__SECRET_KEY`` on all of them.
 
 Each use gets its own key, ``HMAC-SHA256(secret, "ccm.<purpose>")``, so that one key
 tells nothing about another. The suppression list's key hashes the addresses of erased
-customers (``ccm.runs.policy.hashed_address``); sessions of an :class:`ccm.engine.Engine`
+customers (``ccm.runs.policy.hashed_address``); sessions of an :class:`ccm.wiring.Engine`
 carry its settings, so the lookups at planning and send time find it.
 """
 from __future__ import annotations

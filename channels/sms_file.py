@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from .base import Channel, Delivered, DeliveryResult, Forgotten, Outbound
-from .inbound import parse_events
+from .callback_events import parse_events
 from .files import DeliveryMarkers, fsync_folder
 from .redact import os_error_detail
 from .urls import folder_from_url, folder_url, split_url
@@ -41,7 +41,7 @@ class SmsFileChannel(Channel):
     max_body: ClassVar[int | None] = 1600
 
     def parse_inbound(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Callbacks in the engine's JSON format (``channels.inbound``)."""
+        """Callbacks in the engine's JSON format (``channels.callback_events``)."""
         return parse_events(payload, "sms")
 
     def __init__(self, url: str) -> None:

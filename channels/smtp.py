@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from .base import Channel, ChannelConfigError, DeliveryResult, Outbound
-from .inbound import parse_events
+from .callback_events import parse_events
 from .redact import os_error_detail, redact
 from .urls import query_options, server_url, split_url
 
@@ -83,7 +83,7 @@ class SmtpChannel(Channel):
 
     def parse_inbound(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Bounces, complaints and receipts your mail provider posts, in the engine's JSON
-        format (``channels.inbound``); DSN e-mails are read with ``ccm feedback bounces``."""
+        format (``channels.callback_events``); DSN e-mails are read with ``ccm feedback bounces``."""
         return parse_events(payload, "email")
 
     def __init__(self, url: str, *, ssl_context: ssl.SSLContext | None = None) -> None:

@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from app import create_app
-from ccm.engine import Engine
+from ccm.wiring import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ store: the first import into an empty store is version 1 of everything, approved
 ``library`` system user, so a fresh installation can run at once. After that, a library
 file whose source is not yet stored becomes a new *draft* that goes through review like
 any edit; an approved version is never overwritten. Every file is checked as a save is
-(``ccm.authoring.validation``); a file with errors is not imported.
+(``ccm.authoring.checks``); a file with errors is not imported.
 
 Approved versions are immutable: the engine refuses it here (an ORM event on every flush)
 and the database refuses it too (a trigger, migration 0002). A version takes effect at
@@ -184,7 +184,7 @@ def _library_problems(session: Session, pending: dict[str, tuple[LibraryEntry, s
                       settings: Mapping[str, Any]) -> dict[str, list[Any]]:
     """The errors of each pending file, validated against the store with all pending files in it."""
     from ccm.authoring.problems import errors
-    from ccm.authoring.validation import validate
+    from ccm.authoring.checks import validate
     from ccm.authoring.workflow import library
 
     kinds = {name: known[name].kind if name in known else entry.kind for name, (entry, _) in pending.items()}

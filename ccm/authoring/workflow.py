@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from ccm.authoring.audit import actors, record
 from ccm.authoring.problems import Problem, errors
-from ccm.authoring.validation import Library, validate
+from ccm.authoring.checks import Library, validate
 from ccm.models import Template, TemplateVersion, utcnow
 from ccm.authoring.store import (BLOCK_KINDS, ImmutableVersionError, effective_versions, get_version,
                                referenced_templates, source_hash)

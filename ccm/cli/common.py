@@ -10,7 +10,7 @@ from flask import Flask, current_app, has_app_context
 from flask.cli import ScriptInfo
 
 from ccm.db import Database, DatabaseLocationError
-from ccm.engine import Engine
+from ccm.wiring import Engine
 
 
 def flask_app() -> Flask:

@@ -52,7 +52,7 @@ def demo_group() -> None:
 
 
 def _cycle(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    from ccm.validation import FieldError, period
+    from ccm.field_values import FieldError, period
 
     try:
         return period(value, "cycle")

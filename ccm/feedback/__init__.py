@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccm.feedback.api import API_TYPES, ApiInputError, authenticate, create_token, handle_api_event, list_tokens, revoke_token
+from ccm.feedback.reported_events import API_TYPES, ApiInputError, authenticate, create_token, handle_api_event, list_tokens, revoke_token
 from ccm.feedback.erase import erase_customer
-from ccm.feedback.inbound import handle_events, read_reports
+from ccm.feedback.provider_events import handle_events, read_reports
 from ccm.feedback.preferences import PreferenceError, Preferences
 from ccm.feedback.preferences import as_submitted as preferences_as_submitted
 from ccm.feedback.preferences import load as load_preferences
 from ccm.feedback.preferences import save as save_preferences
 from ccm.feedback.render import print_report, write_csv
-from ccm.feedback.report import Report, communication_report
-from ccm.feedback.report import run_report as response_report
+from ccm.feedback.response_report import Report, communication_report
+from ccm.feedback.response_report import run_report as response_report
 from ccm.feedback.tracking import Hit, UnknownLink, record_click, record_open, record_short, unsubscribe
 from ccm.feedback.webhooks import SignatureError, check_headers, sign, verify
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccm.feedback.report import Report
+from ccm.feedback.response_report import Report
 
 LABELS = {"opened": "opened", "clicked": "clicked", "converted": "converted", "paid": "paid"}
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.feedback.erase_db import scrub
 from ccm.feedback.erase_files import Kept, Removed, Trail, erase_files
 from ccm.models.feedback import ResponseEvent

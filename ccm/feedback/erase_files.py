@@ -28,7 +28,7 @@ from ccm.models import ArchivedDocument, Customer, FeedRecord, Message
 from ccm.runs import archive_root
 
 if TYPE_CHECKING:
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
 
 CHANNEL_KINDS = ("print", "email", "sms")
 RETAINED = "kept by [erasure] retain"

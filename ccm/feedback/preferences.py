@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.feedback.events import Event, record, set_consent
 from ccm.links import Signer, TokenError
 from ccm.models import Customer, Message, utcnow

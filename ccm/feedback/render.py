@@ -7,7 +7,7 @@ from typing import Callable
 
 from defusedcsv import csv
 
-from ccm.feedback.report import Report, Row
+from ccm.feedback.response_report import Report, Row
 
 COLUMNS = ("messages", "sent", "delivered", "opened", "clicked", "responded", "converted", "unsubscribed", "bounced")
 

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.feedback.events import Event, MessageInfo, message_info, record, seen, withdraw_consent
 from ccm.links import ShortCodes, Signer, TokenError
 from ccm.models import Message, utcnow

@@ -1,6 +1,6 @@
 """Import customers and the billing feed from CSV or JSONL files.
 
-Every row is validated (``ccm.validation``). A bad row goes to a rejects file with its
+Every row is validated (``ccm.field_values``). A bad row goes to a rejects file with its
 physical line number, the field, the reason and the raw text, and the rest of the file
 goes on. Good rows are upserted in chunks (one transaction per chunk): by ``external_id``
 for customers, by ``(account, period)`` for statements. Each stored row keeps a hash of

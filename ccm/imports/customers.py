@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from ccm import validation as v
+from ccm import field_values as v
 from ccm.db import Database
 from ccm.imports.files import (
     CHUNK_ROWS,
@@ -25,7 +25,7 @@ from ccm.imports.files import (
     _row_hash,
 )
 from ccm.models import CHANNEL_KINDS, PURPOSES, Consent, Customer, utcnow
-from ccm.validation import FieldError
+from ccm.field_values import FieldError
 
 ATTRIBUTE_TEXT_LIMIT = 1_000
 ATTRIBUTES_JSON_LIMIT = 16_000

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from ccm import validation as v
+from ccm import field_values as v
 from ccm.db import Database
 from ccm.imports.files import (
     CHUNK_ROWS,
@@ -25,7 +25,7 @@ from ccm.imports.files import (
     _row_hash,
 )
 from ccm.models import Customer, FeedRecord, utcnow
-from ccm.validation import FieldError
+from ccm.field_values import FieldError
 
 DESCRIPTION_LIMIT = 500
 LINE_DATE_GRACE = dt.timedelta(days=31)  # statement lines may be dated this far outside the period

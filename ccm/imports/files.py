@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, TextIO
 
 from ccm.db import Database
 from ccm.progress import Progress
-from ccm.validation import FieldError
+from ccm.field_values import FieldError
 
 CHUNK_ROWS = 500
 RAW_LIMIT = 10_000  # characters of a rejected row kept in the rejects file

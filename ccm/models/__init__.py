@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from ccm.types import JsonDoc, Money
+from ccm.column_types import JsonDoc, Money
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ccm.authoring.context import SAMPLE_EVENT, SAMPLE_HELPERS, SAMPLE_LINKS, sample_context
-from ccm.authoring.validation import Library, email_parts
+from ccm.authoring.checks import Library, email_parts
 from ccm.authoring.problems import errors
 from ccm.authoring.workflow import check, library
 from ccm.communications import ensure_built_in
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Communication, Customer, FeedRecord, Template, TemplateVersion
 from ccm.runs import customer_context, statement_context
 from ccm.authoring.store import BLOCK_KINDS, get_version

@@ -12,7 +12,7 @@ from typing import Any
 from channels import Outbound, channel_from_url
 from ccm.authoring.audit import record
 from ccm.previews.preview import Bundle, compose
-from ccm.engine import Engine
+from ccm.wiring import Engine
 
 PROOF_HEADER = "X-CCM-Proof"
 

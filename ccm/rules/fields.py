@@ -20,7 +20,7 @@ class FieldSpec:
     type: str
     help: str
     expression: Callable[[], Any]  # -> SQLAlchemy column expression (raw stored value)
-    money: bool = False  # stored as scaled integers (ccm.types.Money): SQL divides by SCALE
+    money: bool = False  # stored as scaled integers (ccm.column_types.Money): SQL divides by SCALE
 
 
 def _customer(column: str) -> Callable[[], Any]:

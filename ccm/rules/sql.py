@@ -23,7 +23,7 @@ from ccm.rules import tree as t
 from ccm.rules.types import (
     BOOL, FALSE_WORDS, MAX_ATTRIBUTE_NUMBER, MAX_NUMERIC_TEXT, MOD_LIMIT, NUMBER, OPERAND_LIMIT, OPERAND_MIN, TEXT, TIME, TRUE_WORDS,
 )
-from ccm.types import SCALE
+from ccm.column_types import SCALE
 
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 SegmentClause = Callable[[str], ColumnElement]

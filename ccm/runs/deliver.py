@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from channels import Channel, DeliveryResult, Outbound, channel_from_url
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Communication, Customer, Message, Run, RunState, utcnow
 from ccm.runs import archive, gate, outbox
 from ccm.runs.compose import Composed, Composer

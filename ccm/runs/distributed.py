@@ -21,7 +21,7 @@ from celery import Celery
 from sqlalchemy import func, select
 
 from ccm.db import Database
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Message, Run, utcnow
 from ccm.progress import progress_bar
 from ccm.runs.outbox import claimable

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from ccm.communications import is_marketing
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Communication, Customer, utcnow
 from ccm.rules import load_values
 from ccm.runs.caps import frequency_problem, last_marketing, over_cap

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from channels import channel_from_url
 from ccm.db import Database
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Message, MessageState, Run, RunState, utcnow
 from ccm.progress import progress_bar
 from ccm.runs import outbox
@@ -34,7 +34,7 @@ from ccm.runs.outbox import release_dead_claims, worker_id
 from ccm.runs.periodic import Every
 from ccm.runs.deliver import Worker
 from ccm.runs.gate import critical_channels
-from ccm.runs.report import read_books
+from ccm.runs.books import read_books
 
 log = logging.getLogger(__name__)
 FINAL_STATES = ("sent", "dead", "suppressed")

@@ -28,7 +28,7 @@ from sqlalchemy import and_, bindparam, delete, insert, or_, select, true, updat
 from sqlalchemy.orm import Session
 
 from ccm.db import insert_or_ignore
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import ArchivedDocument, Message, MessageState, Run, RunState, utcnow
 
 

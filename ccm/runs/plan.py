@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ccm.communications import ensure_built_in, get_communication, is_marketing
 from ccm.decisions import decide_run
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Communication, Customer, FeedRecord, Message, Run, RunState, utcnow
 from ccm.runs import outbox
 from ccm.runs.eligibility import Eligibility

@@ -19,7 +19,7 @@ import logging
 
 from sqlalchemy import func, or_
 
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Customer
 from ccm.runs.plan import PlanError, PlanResult, plan_audience
 from ccm.runs.local_time import zone

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 
 from channels import ChannelConfigError, channel_from_url
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Run, RunState, utcnow
 from ccm.runs import outbox
 from ccm.runs.outbox import observed_state, release_dead_claims
 from ccm.runs.executor import RunStateError, execute, load_run
 from ccm.runs.plan import PlanResult, plan_run
-from ccm.runs.report import RunReport, run_report
+from ccm.runs.books import RunReport, run_report
 
 ALLOWED = {
     "paused": ("planned", "running", "waiting", "interrupted"),

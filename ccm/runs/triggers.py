@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ccm.communications import ensure_built_in
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Communication, Customer, Message, MessageState, Run, RunState, utcnow
 from ccm.runs import outbox
 from ccm.runs.eligibility import Eligibility

@@ -28,7 +28,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ccm.db import dialect_insert
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Message, Run, utcnow
 from ccm.runs import execute, hold_until_local_time, observed_state, plan_reminders, plan_run, report
 from ccm.scheduling.clock import database_now

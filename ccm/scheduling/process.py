@@ -47,7 +47,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select, update
 
 from ccm.db import insert_or_ignore
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.scheduling.clock import database_now
 from ccm.models.scheduling import Schedule, SchedulerLease
 from ccm.scheduling.service import fingerprint, trigger_of

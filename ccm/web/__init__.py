@@ -2,7 +2,7 @@
 
 - ``track``: the public endpoints customers reach from their messages (open pixel, click
   redirect, one-click unsubscribe, preference centre), rate limited per client;
-- ``inbound``: provider callbacks (SMS replies, delivery receipts, bounces, complaints),
+- ``callbacks``: provider callbacks (SMS replies, delivery receipts, bounces, complaints),
   signed with ``[feedback] webhook_secret``;
 - ``api``: the REST API under ``/api/v1``, token-authenticated, with its OpenAPI document.
 
@@ -23,7 +23,7 @@ csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
-    from ccm.web import api, hardening, i18n, inbound, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
+    from ccm.web import api, callbacks, hardening, i18n, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
 
     settings = app.config["CCM"]
     hops = int(settings["web"]["proxy_hops"])
@@ -48,14 +48,14 @@ def init_app(app: Flask) -> None:
     # Machines: the API per token, callbacks per sender address with a budget a provider's
     # few servers fit in.
     limiter.limit(settings["web"]["api_rate_limit"], key_func=api.rate_key)(api.blueprint)
-    limiter.limit(settings["web"]["callback_rate_limit"])(inbound.blueprint)
+    limiter.limit(settings["web"]["callback_rate_limit"])(callbacks.blueprint)
     # One-click unsubscribe is a POST from a mail program without cookies (RFC 8058), callbacks and
     # the API come from machines: their tokens and signatures authenticate them, not a session.
     csrf.exempt(track.unsubscribe)
-    csrf.exempt(inbound.blueprint)
+    csrf.exempt(callbacks.blueprint)
     csrf.exempt(api.blueprint)
     app.register_error_handler(CSRFError, lambda error: track.form_expired(error) or hardening.http_error(error))
     app.register_blueprint(track.blueprint)
     app.register_blueprint(track.unsubscribe_blueprint)
-    app.register_blueprint(inbound.blueprint)
+    app.register_blueprint(callbacks.blueprint)
     app.register_blueprint(api.blueprint)

@@ -99,7 +99,7 @@ def test_cli_demo_data(tmp_path):
 
 def test_demo_history_gives_the_rules_engine_trends_to_find(tmp_path):
     """With 12 months of history the demo has every lifecycle stage the decisions use."""
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
     from ccm.segments import refresh_computed
 
     customers, feed = write_demo_data(tmp_path / "demo", customers=120, history=12, seed=3)

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from ccm import validation as v
-from ccm.validation import FieldError
+from ccm import field_values as v
+from ccm.field_values import FieldError
 
 BAD = object()  # marks a value that must raise FieldError
 

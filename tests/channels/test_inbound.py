@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from channels import channel_from_url
-from channels.inbound import InboundError
+from channels.callback_events import InboundError
 
 URLS = {
     "smtp": "smtp://127.0.0.1:2525?starttls=off",

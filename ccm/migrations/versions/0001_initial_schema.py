@@ -6,7 +6,7 @@ Create Date: 2026-11-22 06:49:24.397199
 """
 from alembic import op
 import sqlalchemy as sa
-import ccm.types
+import ccm.column_types
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'
@@ -97,14 +97,14 @@ def upgrade() -> None:
     sa.Column('account', sa.String(length=64), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('period', sa.String(length=7), nullable=False),
-    sa.Column('opening_balance', ccm.types.Money(), nullable=False),
-    sa.Column('closing_balance', ccm.types.Money(), nullable=False),
-    sa.Column('amount_due', ccm.types.Money(), nullable=False),
+    sa.Column('opening_balance', ccm.column_types.Money(), nullable=False),
+    sa.Column('closing_balance', ccm.column_types.Money(), nullable=False),
+    sa.Column('amount_due', ccm.column_types.Money(), nullable=False),
     sa.Column('due_date', sa.Date(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('lines', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('total_debits', ccm.types.Money(), nullable=False),
-    sa.Column('total_credits', ccm.types.Money(), nullable=False),
+    sa.Column('total_debits', ccm.column_types.Money(), nullable=False),
+    sa.Column('total_credits', ccm.column_types.Money(), nullable=False),
     sa.Column('source_file', sa.String(length=255), nullable=False),
     sa.Column('source_line', sa.Integer(), nullable=False),
     sa.Column('row_hash', sa.String(length=64), nullable=False),

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 07:30:00
 """
 from alembic import op
 import sqlalchemy as sa
-import ccm.types
+import ccm.column_types
 from sqlalchemy.dialects import postgresql
 
 revision = '0003'
@@ -40,11 +40,11 @@ def upgrade() -> None:
     )
     op.create_table('customer_metrics',
     sa.Column('customer_id', sa.Integer(), nullable=False),
-    sa.Column('spend', ccm.types.Money(), nullable=False),
-    sa.Column('spend_recent', ccm.types.Money(), nullable=False),
-    sa.Column('spend_before', ccm.types.Money(), nullable=False),
+    sa.Column('spend', ccm.column_types.Money(), nullable=False),
+    sa.Column('spend_recent', ccm.column_types.Money(), nullable=False),
+    sa.Column('spend_before', ccm.column_types.Money(), nullable=False),
     sa.Column('spend_rank', sa.Integer(), nullable=False),
-    sa.Column('spend_ahead', ccm.types.Money(), nullable=False),
+    sa.Column('spend_ahead', ccm.column_types.Money(), nullable=False),
     sa.Column('periods_active', sa.Integer(), nullable=False),
     sa.Column('last_active_period', sa.String(length=7), nullable=True),
     sa.Column('tenure_months', sa.Integer(), nullable=False),

@@ -7,7 +7,7 @@ Create Date: 2026-11-29 23:00:00
 """
 from alembic import op
 import sqlalchemy as sa
-import ccm.types
+import ccm.column_types
 from sqlalchemy.dialects import postgresql
 
 revision = '0004'
@@ -44,7 +44,7 @@ def upgrade() -> None:
     sa.Column('customer_id', sa.Integer(), nullable=True),
     sa.Column('occurred_at', sa.DateTime(), nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
-    sa.Column('amount', ccm.types.Money(), nullable=True),
+    sa.Column('amount', ccm.column_types.Money(), nullable=True),
     sa.Column('currency', sa.String(length=3), nullable=True),
     sa.Column('bot', sa.Boolean(), nullable=False),
     sa.Column('detail', sa.String(length=300), nullable=True),

@@ -12,7 +12,7 @@ import pytest
 from ccm.authoring import workflow
 from ccm.authoring.context import sample_context
 from ccm.authoring.problems import errors
-from ccm.authoring.validation import validate
+from ccm.authoring.checks import validate
 from documents import TemplateEnvironment, TemplateProblem
 
 from .conftest import ssti_corpus

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from app import create_app
 from ccm.models import Customer, Message, Suppression
 
-from ccm.feedback.report import two_proportion_z
+from ccm.feedback.response_report import two_proportion_z
 from ccm.runs.compose import file_id
 
 from .conftest import CAMPAIGN_CYCLE, delivered, feedback_settings, free_port, in_holdout, people, signed, write_people

@@ -9,10 +9,10 @@ import mailbox
 import pytest
 from sqlalchemy import select
 
-from channels.inbound import InboundError, parse_events
+from channels.callback_events import InboundError, parse_events
 from ccm.feedback import create_token
 from ccm.feedback.events import attribute
-from ccm.feedback.inbound import keyword
+from ccm.feedback.provider_events import keyword
 from ccm.models.feedback import ResponseEvent
 from ccm.models import Message, Suppression, utcnow
 

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from app import create_app
-from ccm.feedback.report import run_report
+from ccm.feedback.response_report import run_report
 from ccm.imports import import_customers, import_feed
 from ccm.models import Customer, Message, Run, Suppression
 from ccm.runs import service

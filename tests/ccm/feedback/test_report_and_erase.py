@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ccm.feedback.erase import erase_customer
 from ccm.feedback.events import Event, record
-from ccm.feedback.report import compare, run_report, two_proportion_z
+from ccm.feedback.response_report import compare, run_report, two_proportion_z
 from ccm.imports import import_customers, import_feed
 from ccm.models import ArchivedDocument, Consent, Customer, FeedRecord, Message, Suppression, utcnow
 from ccm.runs import service
@@ -119,7 +119,7 @@ def test_erasure_removes_personal_data_and_a_reimport_stays_suppressed(loaded, t
 
 
 def test_suppression_hashes_are_keyed_by_the_engines_secret_and_unkeyed_ones_still_hold(loaded, make_settings, tmp_path):
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
     from ccm.keys import suppression_key
     from ccm.runs.policy import hashed_address, legacy_hash
 

@@ -18,7 +18,7 @@ _spec.loader.exec_module(fixtures)
 @pytest.fixture
 def campaign_engine(make_settings, tmp_path):
     """An engine with customers E000..E059 and S000..S007 (e-mail and SMS), quiet hours off."""
-    from ccm.engine import Engine
+    from ccm.wiring import Engine
 
     engine = Engine.from_settings(fixtures.feedback_settings(make_settings, tmp_path))
     engine.db.upgrade()

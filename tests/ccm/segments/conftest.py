@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 import pytest
 
 from app import create_app
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.models import Customer, FeedRecord
 
 REFERENCE = "2026-11"

@@ -25,8 +25,8 @@ from typing import Any, Iterable
 
 from sqlalchemy import select, update
 
-from ccm import validation as v
-from ccm.engine import Engine
+from ccm import field_values as v
+from ccm.wiring import Engine
 from ccm.feedback.events import Event, record
 from ccm.models.feedback import ApiToken, ResponseEvent
 from ccm.models import Customer, utcnow

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from channels import Outbound, channel_from_url
 from channels.redact import redact
-from ccm.engine import Engine
+from ccm.wiring import Engine
 from ccm.feedback.events import Event, Recorded, record, suppress
 from ccm.models import Customer, Message, utcnow
 
@@ -107,7 +107,7 @@ def _sender(kind: str, raw: str) -> str | None:
     is never put on the suppression list and is never answered)."""
     if kind != "sms":
         return raw.strip().lower()
-    from ccm.validation import FieldError, phone
+    from ccm.field_values import FieldError, phone
 
     try:
         return phone(raw, "from", region="US" if not raw.strip().startswith("+") else None)

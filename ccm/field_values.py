@@ -34,7 +34,7 @@ from email_validator import EmailNotValidError, validate_email
 from documents import locale_supported
 
 from ccm.models import CHANNEL_KINDS, PURPOSES
-from ccm.types import MAX_MONEY
+from ccm.column_types import MAX_MONEY
 
 __all__ = [
     "FieldError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from channels import channel_from_url
-from channels.inbound import InboundError
+from channels.callback_events import InboundError
 from ccm.feedback import ApiInputError, SignatureError, check_headers, handle_events, verify
 from ccm.web.api import json_body
 from ccm.web.hardening import problem
