@@ -26,19 +26,12 @@ def write_files(tmp_path, statement):
     return customers, feed
 
 
-def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resume(make_settings, tmp_path, smtp_server):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("ccm_test_data", Path(__file__).with_name("conftest.py"))
-    data = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(data)
-
+def test_smtp_outcomes_are_classified_and_a_transient_failure_is_retried_on_resume(make_settings, tmp_path, smtp_server, statement_data):
     server = smtp_server()
     app = create_app(make_settings(tmp_path, channels={"email": server.url()}, email={"attach_pdf": False}))
     engine = app.extensions["ccm"]
     engine.db.upgrade()
-    customers, feed = write_files(tmp_path, data.statement)
+    customers, feed = write_files(tmp_path, statement_data)
     import_customers(engine.db, customers, rejects_dir=tmp_path, progress=False)
     import_feed(engine.db, feed, rejects_dir=tmp_path, progress=False)
     runner = app.test_cli_runner()

@@ -117,7 +117,7 @@ def test_a_missing_field_fails_that_message_with_its_reason_not_the_run(make_set
     from ccm.imports import import_customers, import_feed
 
     library = tmp_path / "library"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", library)
+    shutil.copytree(Path(__file__).resolve().parents[3] / "templates", library)
     sms = library / "sms" / "payment_due.txt"
     sms.write_text(sms.read_text(encoding="utf-8") + "{{ customer.attributes.plan }}", encoding="utf-8")
     app = create_app(make_settings(tmp_path, ccm={"templates_dir": str(library)}))
@@ -167,7 +167,7 @@ def test_a_template_syntax_error_stops_the_run_before_anything_is_planned(make_s
     from ccm.imports import import_customers, import_feed
 
     library = tmp_path / "library"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", library)
+    shutil.copytree(Path(__file__).resolve().parents[3] / "templates", library)
     subject = library / "email" / "statement_ready.subject.txt"
     subject.write_text("Your statement {{ statement.period }\n", encoding="utf-8")
     app = create_app(make_settings(tmp_path, ccm={"templates_dir": str(library)}))
@@ -266,7 +266,7 @@ def test_pdfs_use_the_approved_stylesheet_not_an_unapproved_edit_on_disk(make_se
     from ccm.authoring.store import sync_library
 
     library = tmp_path / "library"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", library)
+    shutil.copytree(Path(__file__).resolve().parents[3] / "templates", library)
     app = create_app(make_settings(tmp_path, ccm={"templates_dir": str(library)}))
     engine = app.extensions["ccm"]
     engine.db.upgrade()
