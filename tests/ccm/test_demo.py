@@ -74,12 +74,11 @@ def test_demo_imports_with_exactly_the_planned_rejects(demo, tmp_path):
     db.dispose()
 
 
-def test_demo_twenty_thousand_is_fast(tmp_path):
-    import time
-
-    started = time.monotonic()
-    write_demo_data(tmp_path, customers=20_000)
-    assert time.monotonic() - started < 10
+def test_demo_writes_twenty_thousand_customers(tmp_path):
+    """How fast is for the benchmarks (make demo CUSTOMERS=20000 shows it); here, that it works."""
+    customers, _ = write_demo_data(tmp_path, customers=20_000)
+    with open(customers, encoding="utf-8") as fh:
+        assert sum(1 for _ in fh) >= 20_000
 
 
 def test_cli_demo_data(tmp_path):
