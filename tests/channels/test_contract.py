@@ -300,7 +300,7 @@ def test_an_adapter_with_several_sessions_takes_sends_from_that_many_threads(cas
     with channel_from_url(case.url(env)) as channel:
         assert isinstance(channel.sessions, int) and channel.sessions >= 1
         if channel.sessions == 1:
-            return
+            pytest.skip(f"{case.id} sends one message at a time (sessions = 1)")
         outs = [case.outbound(env) for _ in range(3 * channel.sessions)]
         with ThreadPoolExecutor(channel.sessions) as pool:
             results = list(pool.map(channel.send, outs))
