@@ -44,7 +44,7 @@ MARKERS = ".delivered"
 DOCUMENTS = "documents"
 COLUMNS = ("sequence", "message_id", "customer", "pages", "household_key", "postal_code", "file")
 DEFAULT_BATCH = "default"
-_BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -83,12 +83,12 @@ class PrintChannel(Channel):
         Raises ``ValueError`` for a batch id that is not a plain name and ``OSError``
         if the folder cannot be made.
         """
-        if not _BATCH_ID.fullmatch(batch_id):
-            raise ValueError(f"print batch id {batch_id!r} must match {_BATCH_ID.pattern}")
+        if not BATCH_ID.fullmatch(batch_id):
+            raise ValueError(f"print batch id {batch_id!r} must match {BATCH_ID.pattern}")
         self._unlock()
         self._batch = batch_id
         os.makedirs(os.path.join(self.folder, batch_id, DOCUMENTS), exist_ok=True)
-        self._lock_fd = _lock(os.path.join(self.folder, batch_id), blocking=True)
+        self._lock_fd = lock_batch(os.path.join(self.folder, batch_id), blocking=True)
         self._load_manifest()
         self._recover(except_batch=batch_id)
 
@@ -180,7 +180,7 @@ class PrintChannel(Channel):
     def _delivered_before(self, message_id: str) -> str | None:
         """The file of this message in an earlier batch, if it really got there."""
         batch = self.markers.get(message_id)
-        if not batch or batch == self._batch or not _BATCH_ID.fullmatch(batch):
+        if not batch or batch == self._batch or not BATCH_ID.fullmatch(batch):
             return None
         for row in read_manifest(os.path.join(self.folder, batch)):
             if row["message_id"] == message_id:
@@ -218,7 +218,7 @@ class PrintChannel(Channel):
                 continue  # not a worker batch (e.g. a production folder, which has streams of its own)
             has_manifest = os.path.exists(os.path.join(entry.path, MANIFEST))
             if has_manifest and not os.path.exists(os.path.join(entry.path, STREAM)):
-                lock = _lock(entry.path, blocking=False)
+                lock = lock_batch(entry.path, blocking=False)
                 if lock is None:
                     continue  # a live worker has this batch open
                 try:
@@ -231,7 +231,7 @@ class PrintChannel(Channel):
                     os.close(lock)
 
 
-def _lock(batch_folder: str, *, blocking: bool) -> int | None:
+def lock_batch(batch_folder: str, *, blocking: bool) -> int | None:
     """An exclusive lock on a batch, held by an open file descriptor; None if busy."""
     fd = os.open(os.path.join(batch_folder, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
     try:

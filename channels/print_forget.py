@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable
 
 from .base import Delivered, Forgotten
 from .files import fsync_folder
-from .print import _BATCH_ID, DOCUMENTS, MANIFEST, STREAM, _lock, build_stream, read_manifest
+from .print import BATCH_ID, DOCUMENTS, MANIFEST, STREAM, build_stream, lock_batch, read_manifest
 from .print_production import produce
 
 PRODUCTION = "production-"
@@ -48,7 +48,7 @@ def _located(item: Delivered) -> tuple[str | None, str]:
     if f"/{DOCUMENTS}/" in file:
         batch, rest = file.split(f"/{DOCUMENTS}/", 1)
         file = f"{DOCUMENTS}/{rest}"
-    if not batch or not _BATCH_ID.fullmatch(batch) or not _DOCUMENT.fullmatch(file):
+    if not batch or not BATCH_ID.fullmatch(batch) or not _DOCUMENT.fullmatch(file):
         return None, ""
     return batch, file
 
@@ -58,7 +58,7 @@ def _forget_in_batch(batch_folder: str, files: set[str]) -> set[str]:
     the files that were there (as a document or a manifest row)."""
     if not os.path.isdir(batch_folder):
         return set()
-    lock = _lock(batch_folder, blocking=True)
+    lock = lock_batch(batch_folder, blocking=True)
     try:
         rows = read_manifest(batch_folder)
         kept = [row for row in rows if row["file"] not in files]
