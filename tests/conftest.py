@@ -10,6 +10,7 @@ import asyncio
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,9 +137,23 @@ class SmtpServer:
         return f"{scheme}://{auth}127.0.0.1:{self.port}?{query}"
 
     def hang_up_idle(self) -> None:
-        """Close the server side of the last connection, as an idle timeout would."""
+        """Close the server side of the last connection, as an idle timeout would; returns
+        once it is closed."""
         server = self.handler.last_server
         self.controller.loop.call_soon_threadsafe(server.transport.close)
+        self.wait_until(lambda: server.transport is None or server.transport.is_closing(), "the connection did not close")
+
+    def wait_until_idle(self, seconds: float = 10) -> None:
+        """Until no client is connected (a killed sender's connection is closed and what it
+        had sent is received)."""
+        self.wait_until(lambda: getattr(self.controller.server, "_active_count", 0) == 0, "a client stayed connected", seconds)
+
+    @staticmethod
+    def wait_until(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.01)
 
 
 def free_port() -> int:

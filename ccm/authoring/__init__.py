@@ -10,9 +10,19 @@ and the library files that seed the store.
 
 Previews and proofs render through the runs and live above them (``ccm.previews``).
 """
-from ccm.authoring.problems import Problem
-from ccm.authoring.store import (BLOCK_KINDS, PinnedTemplates, TemplateStoreError, effective_versions, load_pinned, read_manifest,
-                                 sync_library, sync_library_checked)
+from ccm.authoring.audit import record as audit
+from ccm.authoring.checks import Library, email_parts
+from ccm.authoring.context import SAMPLE_EVENT, SAMPLE_HELPERS, SAMPLE_LINKS, sample_context
+from ccm.authoring.problems import Problem, errors
+from ccm.authoring.queries import diff, list_templates, show, template_history
+from ccm.authoring.store import (BLOCK_KINDS, PinnedTemplates, TemplateStoreError, effective_versions, get_version, load_pinned,
+                                 library, read_manifest, sync_library, sync_library_checked)
+from ccm.authoring.users import UserError, resolve_user
+from ccm.authoring.workflow import KINDS, ValidationFailed, WorkflowError, approve, check, reject, retire, save_draft, submit
 
-__all__ = ["BLOCK_KINDS", "PinnedTemplates", "Problem", "TemplateStoreError", "effective_versions", "load_pinned", "read_manifest",
-           "sync_library", "sync_library_checked"]
+__all__ = [
+    "SAMPLE_EVENT", "SAMPLE_HELPERS", "SAMPLE_LINKS", "Library", "email_parts", "errors", "library", "sample_context",
+    "BLOCK_KINDS", "KINDS", "PinnedTemplates", "Problem", "TemplateStoreError", "UserError", "ValidationFailed", "WorkflowError",
+    "approve", "audit", "check", "diff", "effective_versions", "get_version", "list_templates", "load_pinned", "read_manifest",
+    "reject", "resolve_user", "retire", "save_draft", "show", "submit", "sync_library", "sync_library_checked", "template_history",
+]

@@ -28,7 +28,11 @@ from typing import Any, Iterable
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
+from ccm.authoring.audit import record
+from ccm.authoring.checks import Library, validate
+from ccm.authoring.problems import errors
 from ccm.models import Template, TemplateVersion, utcnow
+from ccm.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +128,6 @@ def sync_library_checked(session: Session, templates_dir: Path, settings: Mappin
     files); a file with errors is refused and nothing of it is stored. ``settings``:
     the engine's (default: those of the session's engine, else the configured ones).
     """
-    from ccm.authoring.audit import record
-
     entries = read_manifest(templates_dir)
     known = {t.name: t for t in session.scalars(select(Template))}
     seeding = not known
@@ -183,10 +185,6 @@ def _changed_files(templates_dir: Path, entries: list[LibraryEntry],
 def _library_problems(session: Session, pending: dict[str, tuple[LibraryEntry, str]], known: dict[str, Template],
                       settings: Mapping[str, Any]) -> dict[str, list[Any]]:
     """The errors of each pending file, validated against the store with all pending files in it."""
-    from ccm.authoring.problems import errors
-    from ccm.authoring.checks import validate
-    from ccm.authoring.workflow import library
-
     kinds = {name: known[name].kind if name in known else entry.kind for name, (entry, _) in pending.items()}
     candidates = library(session)
     for name, (entry, source) in pending.items():
@@ -219,8 +217,6 @@ def _settings(session: Session, settings: Mapping[str, Any] | None) -> Mapping[s
         return settings
     if (engine_settings := session.info.get("ccm.settings")) is not None:  # set by the Engine for its sessions
         return engine_settings
-    from ccm.settings import load_settings
-
     return load_settings()
 
 
@@ -353,3 +349,15 @@ def _committed(state: Any, attribute: str) -> Any:
     if history.unchanged:
         return history.unchanged[0]
     return None
+
+
+def library(session: Session) -> Library:
+    """What templates may refer to: per name the version in effect, else the newest one not retired."""
+    effective = set(effective_versions(session).values())
+    sources, kinds, meta = {}, {}, {}
+    for template in session.scalars(select(Template)):
+        live = [v for v in template.versions if v.state != "retired"]
+        chosen = next((v for v in reversed(live) if v.id in effective), live[-1] if live else None)
+        if chosen is not None:
+            sources[template.name], kinds[template.name], meta[template.name] = chosen.source, template.kind, dict(chosen.meta or {})
+    return Library(sources, kinds, meta)

@@ -24,7 +24,7 @@ from ccm.authoring.audit import actors, record
 from ccm.authoring.problems import Problem, errors
 from ccm.authoring.checks import Library, validate
 from ccm.models import Template, TemplateVersion, utcnow
-from ccm.authoring.store import (BLOCK_KINDS, ImmutableVersionError, effective_versions, get_version,
+from ccm.authoring.store import (BLOCK_KINDS, ImmutableVersionError, effective_versions, get_version, library,
                                referenced_templates, source_hash)
 
 KINDS = ("statement", "bill", "letter", "email_subject", "email_html", "email_text", "sms", "partial", "asset",
@@ -48,18 +48,6 @@ class Saved:
     version: int
     state: str
     problems: list[Problem]
-
-
-def library(session: Session) -> Library:
-    """What templates may refer to: per name the version in effect, else the newest one not retired."""
-    effective = set(effective_versions(session).values())
-    sources, kinds, meta = {}, {}, {}
-    for template in session.scalars(select(Template)):
-        live = [v for v in template.versions if v.state != "retired"]
-        chosen = next((v for v in reversed(live) if v.id in effective), live[-1] if live else None)
-        if chosen is not None:
-            sources[template.name], kinds[template.name], meta[template.name] = chosen.source, template.kind, dict(chosen.meta or {})
-    return Library(sources, kinds, meta)
 
 
 def check(session: Session, settings: Mapping[str, Any], version: TemplateVersion) -> list[Problem]:

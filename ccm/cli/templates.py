@@ -10,16 +10,15 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
-from ccm.authoring import queries, workflow
-from ccm.authoring.problems import Problem
 from ccm.previews import PreviewError, ProofError, render_bundle, send_proof, sms_json, write_preview
-from ccm.authoring.users import UserError, resolve_user
 from ccm.cli.common import clean_errors, engine
 from ccm.models import Template
-from ccm.authoring import TemplateStoreError, sync_library_checked
+from ccm.authoring import (KINDS, Problem, TemplateStoreError, UserError, ValidationFailed, WorkflowError, approve, audit, check, diff,
+                           get_version, list_templates, reject, resolve_user, retire, save_draft, show, submit,
+                           sync_library_checked, template_history)
 from documents import TemplateProblem
 
-ERRORS = (workflow.WorkflowError, TemplateStoreError, LookupError, UserError, PreviewError, ProofError, TemplateProblem)
+ERRORS = (WorkflowError, TemplateStoreError, LookupError, UserError, PreviewError, ProofError, TemplateProblem)
 user_option = click.option("--user", help="Who acts (default: $CCM_USER, else your login). Roles come with the web UI.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
@@ -75,7 +74,7 @@ def sync_command(as_json: bool) -> None:
 @clean_errors(*ERRORS)
 def list_command(as_json: bool) -> None:
     with engine().db.session() as session:
-        rows = queries.list_templates(session)
+        rows = list_templates(session)
     text = "\n".join(f"{r['name']:<40} {r['kind']:<14} v{r['latest']} {r['latest_state']:<10} in effect: "
                      f"{'v' + str(r['in_effect']) if r['in_effect'] else '-'}" for r in rows)
     _emit(rows, as_json, text or "no templates: run `ccm templates sync`")
@@ -89,7 +88,7 @@ def list_command(as_json: bool) -> None:
 @clean_errors(*ERRORS)
 def show_command(name: str, version: int | None, source_only: bool, as_json: bool) -> None:
     with engine().db.session() as session:
-        data = queries.show(session, name, version)
+        data = show(session, name, version)
     if source_only:
         click.echo(data["source"], nl=False)
         return
@@ -102,7 +101,7 @@ def show_command(name: str, version: int | None, source_only: bool, as_json: boo
 @click.argument("name")
 @click.option("--file", "file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--version", "version", type=int, help="Update this draft instead of making a new one.")
-@click.option("--kind", type=click.Choice(workflow.KINDS), help="Kind of a new template.")
+@click.option("--kind", type=click.Choice(KINDS), help="Kind of a new template.")
 @click.option("--title", help="Title of a new template.")
 @click.option("--slots", help="Comma-separated slots the template offers (default: as the newest version).")
 @user_option
@@ -123,8 +122,8 @@ def edit_command(name: str, file: Path, version: int | None, kind: str | None, t
                 current = session.scalar(select(Template).where(Template.name == name))
                 base = dict(current.versions[-1].meta or {}) if current and current.versions else {}
                 meta = {**base, "slots": [s.strip() for s in slots.split(",") if s.strip()]}
-            saved = workflow.save_draft(session, ccm.settings, name, source, actor, kind=kind, title=title, meta=meta, version=version)
-    except workflow.ValidationFailed as exc:
+            saved = save_draft(session, ccm.settings, name, source, actor, kind=kind, title=title, meta=meta, version=version)
+    except ValidationFailed as exc:
         for problem in exc.problems:
             if problem.severity == "error":
                 click.echo(str(problem), err=True)
@@ -143,19 +142,19 @@ def _step(name: str, version: int, user: str | None, action: str, **kwargs: Any)
     try:
         with ccm.db.session() as session:
             if action == "submit":
-                problems = workflow.submit(session, ccm.settings, name, version, actor)
+                problems = submit(session, ccm.settings, name, version, actor)
                 click.echo(f"{name} v{version} is in review; another person approves it with: ccm templates approve {name} {version}")
                 _problems(problems)
             elif action == "approve":
-                done = workflow.approve(session, ccm.settings, name, version, actor, **kwargs)
+                done = approve(session, ccm.settings, name, version, actor, **kwargs)
                 click.echo(f"{name} v{version} approved by {actor}, in effect from {done.effective_from:%Y-%m-%d %H:%M} UTC")
             elif action == "reject":
-                workflow.reject(session, name, version, actor, **kwargs)
+                reject(session, name, version, actor, **kwargs)
                 click.echo(f"{name} v{version} rejected, back to draft")
             else:
-                workflow.retire(session, name, version, actor)
+                retire(session, name, version, actor)
                 click.echo(f"{name} v{version} retired")
-    except workflow.ValidationFailed as exc:
+    except ValidationFailed as exc:
         for problem in exc.problems:
             if problem.severity == "error":
                 click.echo(str(problem), err=True)
@@ -208,7 +207,7 @@ def retire_command(name: str, version: int, user: str | None) -> None:
 def validate_command(name: str, version: int | None, as_json: bool) -> None:
     ccm = engine()
     with ccm.db.session() as session:
-        problems = workflow.check(session, ccm.settings, workflow.get_version(session, name, version))
+        problems = check(session, ccm.settings, get_version(session, name, version))
     _emit([p.to_json() for p in problems], as_json, "\n".join(str(p) for p in problems) or "no problems")
     if any(p.severity == "error" for p in problems):
         raise SystemExit(1)
@@ -222,7 +221,7 @@ def validate_command(name: str, version: int | None, as_json: bool) -> None:
 @clean_errors(*ERRORS)
 def diff_command(name: str, first: int, second: int, as_json: bool) -> None:
     with engine().db.session() as session:
-        text = queries.diff(session, name, first, second)
+        text = diff(session, name, first, second)
     _emit({"name": name, "from": first, "to": second, "diff": text}, as_json, text.rstrip("\n") or "no differences")
 
 
@@ -232,7 +231,7 @@ def diff_command(name: str, first: int, second: int, as_json: bool) -> None:
 @clean_errors(*ERRORS)
 def history_command(name: str, as_json: bool) -> None:
     with engine().db.session() as session:
-        entries = queries.template_history(session, name)
+        entries = template_history(session, name)
     text = "\n".join(f"{e['at']}  {e['actor']:<16} {e['action']:<13} v{e['version']}"
                      + (f"  {json.dumps(e['details'], ensure_ascii=False)}" if e["details"] else "") for e in entries)
     _emit(entries, as_json, text or "no history")
@@ -257,9 +256,7 @@ def preview_command(name: str, version: int | None, customer: str | None, cycle:
     folder = out or Path(ccm.settings["authoring"]["preview_dir"]) / f"{name.replace('/', '__')}-v{bundle.version}"
     files = write_preview(bundle, folder, ccm.settings)
     with ccm.db.session() as session:
-        from ccm.authoring.audit import record
-
-        record(session, actor, "preview", name, bundle.version, sample=sample or None, variants=all_variants or None)
+        audit(session, actor, "preview", name, bundle.version, sample=sample or None, variants=all_variants or None)
     data: dict[str, Any] = {"name": name, "version": bundle.version, "out": str(folder), "files": [str(f) for f in files],
                             "pages": bundle.pages}
     if bundle.sms is not None:

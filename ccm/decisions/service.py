@@ -18,6 +18,7 @@ from ccm.decisions.spec import parse_spec, spec_to_data
 from ccm.models import Communication, Customer, FeedRecord, Message, Template, utcnow
 from ccm.rules import load_values
 from ccm.segments import segment_clause, segment_names
+from ccm.authoring import read_manifest
 
 
 def get_communication(session: Session, name: str) -> Communication:
@@ -28,8 +29,6 @@ def get_communication(session: Session, name: str) -> Communication:
 def known_contents(session: Session, templates_dir: Path | None) -> set[str]:
     names = set(session.scalars(select(Template.name)))
     if templates_dir is not None:
-        from ccm.authoring import read_manifest
-
         names.update(entry.name for entry in read_manifest(templates_dir))
     return names
 

@@ -30,6 +30,7 @@ from channels.redact import redact
 from ccm.wiring import Engine
 from ccm.feedback.events import Event, Recorded, record, suppress
 from ccm.models import Customer, Message, utcnow
+from ccm.field_values import FieldError, phone
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,6 @@ def _sender(kind: str, raw: str) -> str | None:
     is never put on the suppression list and is never answered)."""
     if kind != "sms":
         return raw.strip().lower()
-    from ccm.field_values import FieldError, phone
-
     try:
         return phone(raw, "from", region="US" if not raw.strip().startswith("+") else None)
     except FieldError:

@@ -30,6 +30,7 @@ from ccm.wiring import Engine
 from ccm.feedback.events import Event, record
 from ccm.models.feedback import ApiToken, ResponseEvent
 from ccm.models import Customer, utcnow
+from ccm.runs import TriggerConflict, event_types, trigger
 
 API_TYPES = {"conversion": "converted", "payment": "paid"}
 MAX_ID = 2**63 - 1  # the largest id a database column holds
@@ -127,8 +128,6 @@ class ApiOutcome:
 
 def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
     """Record a conversion or payment, or send what a trigger event asks for."""
-    from ccm.runs import TriggerConflict, event_types, trigger
-
     with engine.db.session() as session:
         known = event_types(session)
     parsed = parse_event(body, known)

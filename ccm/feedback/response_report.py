@@ -37,6 +37,8 @@ from sqlalchemy.orm import Session
 from ccm.models.feedback import RESPONSES
 from ccm.models.feedback import ResponseEvent
 from ccm.models import Communication, Customer, Message, Run
+from ccm.communications import get_communication
+from ccm.models.segments import Segment, SegmentMember
 
 METRICS = ("messages", "sent", "delivered", "opened", "clicked", "responded", "converted", "unsubscribed", "bounced", "complained")
 HOLDOUT = "holdout"
@@ -148,8 +150,6 @@ def run_report(session: Session, run_id: int, costs: dict[str, str], receipts: I
 
 
 def communication_report(session: Session, name: str, costs: dict[str, str], receipts: Iterable[str] = ()) -> Report:
-    from ccm.communications import get_communication
-
     communication = get_communication(session, name)
     runs = list(session.scalars(select(Run.id).where(Run.communication_id == communication.id).order_by(Run.id)))
     if not runs:
@@ -207,8 +207,6 @@ def _report(session: Session, title: str, runs: list[int], costs: dict[str, str]
 def _segments_of(session: Session, runs: list[int]) -> dict[int, list[str]]:
     """customer id -> the named segments they are in now (their last refresh), for the
     customers these runs wrote to."""
-    from ccm.models.segments import Segment, SegmentMember
-
     audience = select(Message.customer_id).where(Message.run_id.in_(runs))
     found: dict[int, list[str]] = defaultdict(list)
     rows = session.execute(select(SegmentMember.customer_id, Segment.name).join(Segment, SegmentMember.segment_id == Segment.id)

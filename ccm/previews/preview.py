@@ -21,15 +21,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ccm.authoring.context import SAMPLE_EVENT, SAMPLE_HELPERS, SAMPLE_LINKS, sample_context
-from ccm.authoring.checks import Library, email_parts
-from ccm.authoring.problems import errors
-from ccm.authoring.workflow import check, library
+from ccm.authoring import (BLOCK_KINDS, SAMPLE_EVENT, SAMPLE_HELPERS, SAMPLE_LINKS, Library, check, email_parts, errors, get_version,
+                           library, sample_context)
 from ccm.communications import ensure_built_in
 from ccm.wiring import Engine
 from ccm.models import Communication, Customer, FeedRecord, Template, TemplateVersion
 from ccm.runs import customer_context, statement_context
-from ccm.authoring.store import BLOCK_KINDS, get_version
+from ccm.decisions import compiled_decisions
 from documents import Attachment, TemplateEnvironment, WeasyPrintRenderer, compose_email, make_message_id, sms_info
 
 DOCUMENT_KINDS = ("statement", "bill", "letter")
@@ -158,7 +156,7 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
     communication = _communication_for(session, chosen.template)
     document = communication.config.get("document") if communication else None
     slots = dict(communication.config.get("slots", {})) if communication else {}
-    decided = _decided_contents(session, communication)
+    decided = decided_contents(session, communication)
     company = dict(engine.settings["company"])
     if sample or customer is None:
         if not sample:
@@ -196,11 +194,9 @@ def _communication_for(session: Session, template: Template) -> Communication | 
     return communications[0] if communications else None
 
 
-def _decided_contents(session: Session, communication: Communication | None) -> dict[str, list[str]]:
+def decided_contents(session: Session, communication: Communication | None) -> dict[str, list[str]]:
     if communication is None:
         return {}
-    from ccm.decisions import compiled_decisions
-
     return {slot: sorted(decision.spec.contents()) for slot, decision in compiled_decisions(session, communication).items()}
 
 

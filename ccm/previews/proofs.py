@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels import Outbound, channel_from_url
-from ccm.authoring.audit import record
+from ccm.authoring import audit as record
 from ccm.previews.preview import Bundle, compose
 from ccm.wiring import Engine
 

@@ -14,6 +14,7 @@ from ccm.rules.fields import FIELDS
 from ccm.rules.parse import parse
 from ccm.rules.python import Condition, compile_python
 from ccm.rules.sql import SegmentClause, compile_sql
+from ccm.models import Customer
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,6 @@ class Rule:
 
 def values_columns(rules: Iterable[Rule], segment_clause: SegmentClause | None = None) -> list[Any]:
     """Labelled columns that load what ``rules`` read: fields, attributes, segment membership."""
-    from ccm.models import Customer
-
     rules = list(rules)
     names = sorted(set().union(*(rule.fields for rule in rules))) if rules else []
     columns: list[Any] = [Customer.id.label("id"), Customer.external_id.label("external_id"), Customer.attributes.label("attributes")]
@@ -71,8 +70,6 @@ def load_values(
     batch: int = 5000,
 ) -> Iterator[dict[str, Any]]:
     """The values of every customer (or those matching ``where``), in id order, streamed."""
-    from ccm.models import Customer
-
     query = select(*values_columns(rules, segment_clause)).order_by(Customer.id)
     if where is not None:
         query = query.where(where)

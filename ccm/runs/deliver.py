@@ -300,7 +300,7 @@ class Worker:
             "links": composed.links,
             "artifact_sha256": composed.artifact_sha256,
             "pages": composed.pages,
-            "batch_id": _print_batch(result, sending.batch_id) if message.channel == "print" else None,
+            "batch_id": print_batch_of(result, sending.batch_id) if message.channel == "print" else None,
         }
         self.record_result(message, result, values, sending.archived)
 
@@ -479,7 +479,7 @@ def _send(channel: Channel, outbound: Outbound, message_id: int) -> DeliveryResu
         return DeliveryResult("transient", detail=f"channel error ({type(exc).__name__})")
 
 
-def _print_batch(result: DeliveryResult, current: str) -> str:
+def print_batch_of(result: DeliveryResult, current: str) -> str:
     """The batch a printed document is really in: a re-send after a crash may have found it
     already printed in an earlier batch (provider id ``<batch>/documents/<file>``)."""
     if result.status == "sent" and result.provider_id and "/documents/" in result.provider_id:

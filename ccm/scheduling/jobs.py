@@ -34,6 +34,7 @@ from ccm.runs import execute, hold_until_local_time, observed_state, plan_remind
 from ccm.scheduling.clock import database_now
 from ccm.models.scheduling import BUILT_IN_SWEEPER, Schedule, ScheduleRun
 from ccm.scheduling.timing import billing_period, cycle_label
+from ccm.segments import refresh
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +266,6 @@ def reminders(engine: Engine, schedule: Schedule, fire_time: dt.datetime) -> tup
 
 
 def segments_refresh(engine: Engine, schedule: Schedule, fire_time: dt.datetime) -> tuple[list[int], str]:
-    from ccm.segments import refresh
-
     with engine.db.session() as session:
         result = refresh(session, engine.settings)
     segments = "".join(f"; {name}: {count}" for name, count in result.counts.items())

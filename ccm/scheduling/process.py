@@ -51,6 +51,7 @@ from ccm.wiring import Engine
 from ccm.scheduling.clock import database_now
 from ccm.models.scheduling import Schedule, SchedulerLease
 from ccm.scheduling.service import fingerprint, trigger_of
+from ccm.scheduling.jobs import execute_schedule, perform, reclaim_interrupted, record_missed, record_not_run, renew_leases, sweep_built_in
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
@@ -184,8 +185,6 @@ class FireTimeExecutor(ThreadPoolExecutor):
 
     def _on_max_instances(self, event: Any) -> None:
         """A fire time due while the schedule's previous execution still runs: not run, recorded."""
-        from ccm.scheduling.jobs import record_not_run
-
         last = event.scheduled_run_times[-1]
         earlier = self._passed.pop((event.job_id, last), [])
         schedule_id = _schedule_id(event.job_id)
@@ -196,8 +195,6 @@ class FireTimeExecutor(ThreadPoolExecutor):
 
 def _record_missed(job_id: str, fire_times: list[dt.datetime]) -> None:
     """Fire times missed by more than the grace time: recorded in the schedule's history."""
-    from ccm.scheduling.jobs import record_missed
-
     schedule_id = _schedule_id(job_id)
     if _engine is not None and schedule_id is not None:
         log.warning("schedule %s: the run due at %s was missed (no scheduler within the grace time)", schedule_id, fire_times[-1])
@@ -210,8 +207,6 @@ def _as_fire_time(moment: dt.datetime) -> dt.datetime:
 
 def run_schedule(schedule_id: int) -> None:
     """The job APScheduler stores for every schedule (a reference by name, an id as argument)."""
-    from ccm.scheduling.jobs import execute_schedule
-
     fire = getattr(_fire, "time", None) or dt.datetime.now(dt.timezone.utc)
     earlier = getattr(_fire, "passed_over", None) or []
     assert _engine is not None, "run_schedule runs inside `ccm scheduler`"
@@ -220,16 +215,12 @@ def run_schedule(schedule_id: int) -> None:
 
 def perform_again(execution_id: int) -> None:
     """A one-off job: finish an execution a stopped scheduler left half done."""
-    from ccm.scheduling.jobs import perform
-
     assert _engine is not None
     perform(_engine, execution_id, _holder)
 
 
 def sweep() -> None:
     """The built-in retry sweeper, recorded as ``ccm-retry-sweeper``."""
-    from ccm.scheduling.jobs import sweep_built_in
-
     assert _engine is not None
     fire = getattr(_fire, "time", None) or dt.datetime.now(dt.timezone.utc)
     done = sweep_built_in(_engine, _as_fire_time(fire), _holder)
@@ -279,8 +270,6 @@ def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
 
 def finish_interrupted(engine: Engine, scheduler: BackgroundScheduler) -> None:
     """Take over the executions whose scheduler stopped renewing them, to perform them again."""
-    from ccm.scheduling.jobs import reclaim_interrupted
-
     for execution_id in reclaim_interrupted(engine, _holder):
         log.warning("scheduler %s: finishing execution %s, which a stopped scheduler left half done", _holder, execution_id)
         scheduler.add_job(perform_again, args=[execution_id], id=f"again-{execution_id}", jobstore="memory",
@@ -311,8 +300,6 @@ def _keep_going(engine: Engine, scheduler: BackgroundScheduler) -> None:
 
 def serve(engine: Engine, *, once: threading.Event | None = None, stop: threading.Event | None = None) -> None:
     """Wait for the lease, schedule while holding it; until SIGTERM/SIGINT or ``stop``."""
-    from ccm.scheduling.jobs import renew_leases
-
     holder = holder_id()
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from ccm.models import utcnow
 from ccm.models.scheduling import BUILT_IN_SWEEPER, JOBS, Schedule, ScheduleRun
+from ccm.segments import segment_names
+from ccm.communications import ensure_built_in, get_communication, is_marketing
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -159,8 +161,6 @@ def add_schedule(session: Session, name: str, job: str, *, communication: str | 
     elif communication:
         raise ScheduleError(f"{job} takes no communication")
     if "audience" in options:
-        from ccm.segments import segment_names
-
         if options["audience"] not in segment_names(session):
             raise ScheduleError(f"audience: no such segment {options['audience']!r}")
     now = utcnow()
@@ -172,8 +172,6 @@ def add_schedule(session: Session, name: str, job: str, *, communication: str | 
 
 
 def _communication(session: Session, job: str, name: str | None) -> str:
-    from ccm.communications import ensure_built_in, get_communication, is_marketing
-
     if not name:
         raise ScheduleError(f"{job} needs a communication (--communication NAME)")
     ensure_built_in(session)

@@ -143,3 +143,18 @@ def write_config(path: Path, settings: dict) -> Path:
 def config_file(tmp_path: Path):
     """``config_file(settings)``: write them to a TOML file for CCM_CONFIG; returns its path."""
     return lambda settings: write_config(tmp_path / "ccm.toml", settings)
+
+
+@pytest.fixture
+def campaign_engine(make_settings, tmp_path):
+    """An engine with the shared population (``shared_population``: customers E000..E059,
+    S000..S007, BOTH and NONE), quiet hours off."""
+    from ccm.imports import import_customers
+    from ccm.wiring import Engine
+    from shared_population import feedback_settings, people, write_people
+
+    engine = Engine.from_settings(feedback_settings(make_settings, tmp_path))
+    engine.db.upgrade()
+    import_customers(engine.db, write_people(tmp_path / "people.csv", people()), rejects_dir=tmp_path, progress=False)
+    yield engine
+    engine.close()

@@ -108,13 +108,13 @@ def test_test_send_mails_a_marked_proof_to_the_seed_list_and_no_run_counts_it(ma
 
 
 def test_all_variants_put_the_decisions_choices_first(store):
-    from ccm.previews.preview import Source, _decided_contents, slot_candidates
+    from ccm.previews.preview import Source, decided_contents, slot_candidates
     from ccm.communications import ensure_built_in, get_communication
-    from ccm.authoring.workflow import library
+    from ccm.authoring.store import library
 
     with store.db.session() as session:
         ensure_built_in(session)
-        decided = _decided_contents(session, get_communication(session, "statement"))
+        decided = decided_contents(session, get_communication(session, "statement"))
         source = Source(library(session), {}, {"statement.insert": {"print": "inserts/go_paperless.html"}}, None, "en_US", "UTC", decided)
     # the shipped decision chooses among these three; the communication's default comes with them
     assert set(decided["statement.insert"]) == {"inserts/go_paperless.html", "inserts/premium_upgrade.html", "inserts/winback_offer.html"}

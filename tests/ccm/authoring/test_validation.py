@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from ccm.authoring import workflow
+from ccm.authoring.store import library as store_library
 from ccm.authoring.context import sample_context
 from ccm.authoring.problems import errors
 from ccm.authoring.checks import validate
@@ -26,7 +27,7 @@ def check(store):
 
     def run(source, name=INSERT, kind="insert", meta=None, **settings):
         with store.db.session() as session:
-            library = workflow.library(session)
+            library = store_library(session)
         merged = {**store.settings, **settings}
         return validate(name, kind, source, meta or {}, library, merged)
 

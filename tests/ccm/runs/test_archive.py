@@ -60,8 +60,8 @@ def test_a_document_that_cannot_be_archived_is_not_sent(loaded, runner):
 
 def test_a_reprinted_batch_is_the_one_the_document_really_is_in():
     from channels import DeliveryResult
-    from ccm.runs.deliver import _print_batch
+    from ccm.runs.deliver import print_batch_of
 
     found = DeliveryResult("sent", provider_id="run1-000000100/documents/000001-m000000105-abc.pdf")
-    assert _print_batch(found, "run1-000000105") == "run1-000000100"
-    assert _print_batch(DeliveryResult("sent", provider_id="documents/000001-x.pdf"), "run1-000000105") == "run1-000000105"
+    assert print_batch_of(found, "run1-000000105") == "run1-000000100"
+    assert print_batch_of(DeliveryResult("sent", provider_id="documents/000001-x.pdf"), "run1-000000105") == "run1-000000105"

@@ -101,7 +101,7 @@ def test_a_stopped_pipelined_run_resends_at_most_what_it_had_in_flight(engine, s
         time.sleep(0.002)
     process.send_signal(how)
     process.communicate(timeout=60)
-    time.sleep(0.5)  # let the server finish a message whose data arrived just before the end
+    server.wait_until_idle()  # the stopped run's connection closed: what it sent has arrived
 
     before = received_ids(server)
     assert max(before.values()) == 1

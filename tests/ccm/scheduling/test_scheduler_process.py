@@ -4,6 +4,7 @@ over, runs the fire time it missed once, and goes on. A scheduler killed and res
 fire time due while it was down runs once on restart; nothing runs twice."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -16,12 +17,13 @@ from sqlalchemy import func, select
 from ccm.models import Message, Run
 from ccm.models.scheduling import BUILT_IN_SWEEPER, ScheduleRun
 from ccm.scheduling.process import lease_holder, pid_of
+from shared_population import feedback_settings, people
 
 CCM = str(Path(sys.executable).with_name("ccm"))
 
 
-def _env(config_file, make_settings, tmp_path, fixtures) -> dict:
-    settings = fixtures.feedback_settings(make_settings, tmp_path, scheduler={"lease_seconds": 3, "renew_seconds": 1},
+def _env(config_file, make_settings, tmp_path) -> dict:
+    settings = feedback_settings(make_settings, tmp_path, scheduler={"lease_seconds": 3, "renew_seconds": 1},
                                           ccm={"log_level": "INFO", "workers": 1})
     return dict(os.environ, CCM_CONFIG=str(config_file(settings)))
 
@@ -56,10 +58,9 @@ def _ccm(env: dict, *args: str) -> None:
 
 
 def test_two_schedulers_one_active_and_a_takeover_after_sigkill(campaign_engine, config_file, make_settings, tmp_path):
-    from .conftest import fixtures
 
     engine = campaign_engine
-    env = _env(config_file, make_settings, tmp_path, fixtures)
+    env = _env(config_file, make_settings, tmp_path)
     _ccm(env, "schedules", "add", "deals-often", "--job", "campaign", "--communication", "deals", "--every", "4")
     log = tmp_path / "schedulers.log"
     first = _start(env, log)
@@ -93,14 +94,13 @@ def test_two_schedulers_one_active_and_a_takeover_after_sigkill(campaign_engine,
         per_run = set(session.execute(select(func.count()).select_from(Message).group_by(Message.run_id)).scalars())
     started = [e for e in executions if e.run_id is not None]
     assert runs == len(started)  # one run per execution
-    assert per_run == {len(fixtures.people())}  # in each run one message per customer, never two
+    assert per_run == {len(people())}  # in each run one message per customer, never two
 
 
 def test_a_fire_time_missed_while_the_scheduler_was_down_runs_once_on_restart(campaign_engine, config_file, make_settings, tmp_path):
-    from .conftest import fixtures
 
     engine = campaign_engine
-    env = _env(config_file, make_settings, tmp_path, fixtures)
+    env = _env(config_file, make_settings, tmp_path)
     _ccm(env, "schedules", "add", "refresh", "--job", "segments-refresh", "--every", "5")
     log = tmp_path / "scheduler.log"
     scheduler = _start(env, log)
@@ -109,8 +109,10 @@ def test_a_fire_time_missed_while_the_scheduler_was_down_runs_once_on_restart(ca
         scheduler.send_signal(signal.SIGKILL)
         scheduler.wait()
         down_from = len(_executions(engine))
-        time.sleep(11)  # two fire times or more pass with no scheduler at all
-        assert len(_executions(engine)) == down_from
+        last_fire = _executions(engine)[-1].fire_time  # naive UTC
+        missed = last_fire + dt.timedelta(seconds=11)  # two fire times of the 5-second schedule, and a second
+        _until(lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) >= missed, 30, "the clock did not move")
+        assert len(_executions(engine)) == down_from  # they passed with no scheduler at all
         scheduler = _start(env, log)
         _until(lambda: any(e.state == "completed" for e in _executions(engine)[down_from:]), 40,
                "the restarted scheduler did not catch up")
