@@ -116,7 +116,7 @@ def list_command(as_json: bool) -> None:
     with ccm.db.reader() as session:
         rows = [
             {"id": run.id, "communication": name, "cycle": run.cycle, "state": state, "records_in": run.records_in,
-             "error": run.error if state != "interrupted" or run.state == "interrupted" else f"its process {run.owner} died"}
+             "error": run.error or (f"its process {run.owner} died" if state == "interrupted" else None)}
             for run, name, state in list_runs(session, ccm.settings)
         ]
     if as_json:

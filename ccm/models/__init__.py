@@ -218,7 +218,7 @@ class Run(Base):
     communication: Mapped[Communication] = relationship()
 
 
-# A run's outcome, each with its own exit code of `ccm run` / `ccm runs resume` (ccm.cli.runs):
+# A run's state; each outcome has its own exit code of `ccm run` / `ccm runs resume` (ccm.cli.runs):
 # completed clean; undelivered (completed, some messages had no channel left); waiting (for
 # retries, quiet hours, limits); paused (by a person, or after failures in a row);
 # interrupted (its process died); failed (an error, or books that do not balance).
@@ -248,7 +248,6 @@ class MessageState(StrEnum):
     DEFERRED = "deferred"
 
 
-RUN_STATES = tuple(RunState)
 MESSAGE_STATES = tuple(MessageState)
 
 

@@ -18,10 +18,8 @@ id (no duplicate at all); SMTP retries reuse the Message-ID, so receivers can dr
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -29,7 +27,7 @@ from typing import Any, Callable
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from channels import Channel, DeliveryResult, Outbound, channel_from_url
+from channels import Channel, DeliveryResult, channel_from_url
 from ccm.wiring import Engine
 from ccm.models import Communication, Customer, Message, Run, RunState, utcnow
 from ccm.runs import archive, gate, outbox
@@ -41,6 +39,7 @@ from ccm.runs.periodic import Every
 from ccm.runs.policy import suppressions_for
 from ccm.runs.ratelimit import ChannelLimits
 from ccm.runs.retry import RetryPolicy
+from ccm.runs.sending import Senders, YoungCollections, send_one
 from ccm.authoring import load_pinned
 from documents import TemplateProblem
 
@@ -114,7 +113,7 @@ class Worker:
         self.last_marketing: dict[int, dt.datetime] = {}  # customer -> last marketing message sent
         self.renewed_at = 0.0
         self.paused_itself = False  # after too many failures in a row: give the rest of the chunk back
-        self.senders: dict[str, _Senders] = {}  # per channel with several sessions
+        self.senders: dict[str, Senders] = {}  # per channel with several sessions
         self.sent_back: queue.SimpleQueue[_Sending] = queue.SimpleQueue()  # sends done by the senders
         self.in_flight = 0  # handed to the senders, not back yet
         self.unrecorded: list[_Outcome] = []
@@ -164,10 +163,10 @@ class Worker:
             self.close_channels()
 
     def deliver_chunk(self, ids: list[int]) -> None:
-        with lease_keeper(self.engine, self.run_id, self.identity), _YoungCollections() as collector:
+        with lease_keeper(self.engine, self.run_id, self.identity), YoungCollections() as collector:
             self._deliver_chunk(ids, collector)
 
-    def _deliver_chunk(self, ids: list[int], collector: _YoungCollections) -> None:
+    def _deliver_chunk(self, ids: list[int], collector: YoungCollections) -> None:
         batch_id = f"run{self.run_id}-{ids[0]:09d}"
         with self.engine.db.session() as session:
             messages = list(
@@ -272,11 +271,11 @@ class Worker:
             self.flush()
         sending = _Sending(message, composed, archived, batch_id)
         if at_once <= 1:
-            sending.result = _send(channel, composed.outbound, message.id)
+            sending.result = send_one(channel, composed.outbound, message.id)
             self.finish(sending)
             return
         if message.channel not in self.senders:
-            self.senders[message.channel] = _Senders(channel, at_once, self.sent_back)
+            self.senders[message.channel] = Senders(channel, at_once, self.sent_back)
         self.senders[message.channel].todo.put(sending)
         self.in_flight += 1
 
@@ -416,67 +415,6 @@ def lease_keeper(engine: Engine, run_id: int, identity: str) -> Every:
     when another worker (or a resume) takes them."""
     lease = dt.timedelta(seconds=engine.settings["ccm"]["lease_seconds"])
     return Every(lease.total_seconds() / 3, lambda: outbox.renew_leases(engine, run_id, identity, lease), f"lease-run{run_id}")
-
-
-class _Senders:
-    """Threads that send on a channel's sessions, one send each at a time; every send
-    comes back on ``done`` with its result, in the order they finish."""
-
-    def __init__(self, channel: Channel, count: int, done: queue.SimpleQueue) -> None:
-        self.todo: queue.SimpleQueue[_Sending | None] = queue.SimpleQueue()
-        self.threads = [
-            threading.Thread(target=self._work, args=(channel, done), name=f"send-{channel.name}-{n}", daemon=True)
-            for n in range(count)
-        ]
-        for thread in self.threads:
-            thread.start()
-
-    def _work(self, channel: Channel, done: queue.SimpleQueue) -> None:
-        while (sending := self.todo.get()) is not None:
-            try:
-                sending.result = _send(channel, sending.composed.outbound, sending.message.id)
-            except BaseException as exc:  # never leave the worker waiting for a send that died
-                sending.result = DeliveryResult("transient", detail=f"channel error ({type(exc).__name__})")
-            done.put(sending)
-            del sending  # an idle thread holds no message (it would outlive the chunk's collection)
-
-    def stop(self) -> None:
-        for _ in self.threads:
-            self.todo.put(None)
-        for thread in self.threads:
-            thread.join()
-
-
-class _YoungCollections:
-    """The cyclic garbage collector during a chunk: after each message on what that message
-    left (generation 0), at the end on what the chunk left (generation 1), never on its own.
-
-    Left alone, it promotes the chunk's records (alive through many automatic collections)
-    to the oldest generation, which then fills up and is walked whole every 150 or so
-    e-mails: every object of the process, about 90 ms each time, an eighth of the time of
-    an e-mail run. Rendering PDFs keeps it off in the same way (``documents.pdf``)."""
-
-    def __enter__(self) -> _YoungCollections:
-        self.enabled = gc.isenabled()
-        gc.disable()
-        return self
-
-    def after_message(self) -> None:
-        if self.enabled:
-            gc.collect(0)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            gc.enable()
-            gc.collect(1)
-
-
-def _send(channel: Channel, outbound: Outbound, message_id: int) -> DeliveryResult:
-    try:
-        return channel.send(outbound)
-    except Exception as exc:  # adapters must not raise; if one does, retry later like a transient failure
-        log.error("message %s: channel %s raised %s", message_id, channel.name, type(exc).__name__, exc_info=True)
-        return DeliveryResult("transient", detail=f"channel error ({type(exc).__name__})")
 
 
 def print_batch_of(result: DeliveryResult, current: str) -> str:

@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 
 from ccm.db import Database
 from ccm.wiring import Engine
-from ccm.models import Message, Run, utcnow
+from ccm.models import Message, utcnow
 from ccm.progress import progress_bar
+from ccm.runs import outbox
 from ccm.runs.outbox import claimable
 from ccm.runs.deliver import Worker
 
@@ -111,11 +112,6 @@ def check_ready(engine: Engine) -> None:
         raise ExecutorError("the celery executor needs a broker: set CCM_BROKER_URL (redis://host:6379/0 or amqp://…)")
 
 
-def _state(engine: Engine, run_id: int) -> str | None:
-    with engine.db.reader() as session:
-        return session.scalar(select(Run.state).where(Run.id == run_id))
-
-
 def run_with_celery(engine: Engine, run_id: int, stop: Any, progress: bool) -> None:
     """Queue the run's chunks and wait until the outbox has nothing open (or ``stop()``)."""
     check_ready(engine)
@@ -134,7 +130,7 @@ def run_with_celery(engine: Engine, run_id: int, stop: Any, progress: bool) -> N
             if done > seen:
                 bar.advance(done - seen)
                 seen = done
-            if remaining == 0 or _state(engine, run_id) not in ("planned", "running"):
+            if remaining == 0 or outbox.run_state(engine, run_id) not in ("planned", "running"):
                 break  # done, or paused/cancelled (by a command or after failures in a row)
             if time.monotonic() - last_submit > RESUBMIT_SECONDS and _claimable_now(engine, run_id):
                 app.send_task(TASK, args=[run_id])  # e.g. claims of a dead worker whose lease ended

@@ -88,10 +88,6 @@ def _count(engine: Engine, run_id: int, states: tuple[str, ...]) -> int:
         return session.scalar(select(func.count()).where(Message.run_id == run_id, Message.state.in_(states))) or 0
 
 
-def _set_state(engine: Engine, run_id: int, *conditions: Any, **values: Any) -> None:
-    outbox.set_run_now(engine, run_id, *conditions, **values)
-
-
 def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress: bool = True, executor: str | None = None) -> str:
     """Deliver every claimable message of the run; return the run's state afterwards.
 
@@ -111,7 +107,7 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
     if freed:
         log.info("run %s: took back %s claims of stopped workers", run_id, freed)
     owner = worker_id()
-    _set_state(engine, run_id, state="running", finished_at=None, error=None, owner=owner, heartbeat_at=utcnow(),
+    outbox.set_run_now(engine, run_id, state="running", finished_at=None, error=None, owner=owner, heartbeat_at=utcnow(),
                started_at=func.coalesce(Run.started_at, utcnow()))
     stop = _StopFlag()
     previous = stop.install()
@@ -119,12 +115,12 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
         with heartbeat(engine, run_id, owner):
             _deliver_until_done(engine, run_id, kind, worker_count(engine, workers), stop, progress)
     except BrokenProcessPool as exc:  # a worker process died (killed, out of memory): resumable, not an error of the run
-        _set_state(engine, run_id, state="interrupted", owner=None,
+        outbox.set_run_now(engine, run_id, state="interrupted", owner=None,
                    error=f"a worker process died ({exc}); ccm runs resume {run_id} finishes it (so does the retry sweeper)")
         log.error("run %s interrupted: a worker process died", run_id)
         return "interrupted"
     except Exception as exc:
-        _set_state(engine, run_id, state="failed", owner=None, error=f"stopped by an error: {type(exc).__name__}: {exc}"[:1000], finished_at=utcnow())
+        outbox.set_run_now(engine, run_id, state="failed", owner=None, error=f"stopped by an error: {type(exc).__name__}: {exc}"[:1000], finished_at=utcnow())
         raise
     finally:
         _StopFlag.restore(previous)
@@ -148,7 +144,7 @@ def _deliver_until_done(engine: Engine, run_id: int, kind: str, count: int, stop
                 _watch_inline(engine, run_id, stop, bar)
             else:
                 _run_pool(engine, run_id, count, stop, bar, done_before)
-            if stop() or _run_state(engine, run_id) != "running":
+            if stop() or outbox.run_state(engine, run_id) != "running":
                 return
             due = _next_due(engine, run_id)
             if due is None:
@@ -345,15 +341,10 @@ def _undelivered_why(session: Any, run_id: int, dead: int) -> str:
     return f"{dead} {'message' if dead == 1 else 'messages'} undelivered, no channel left ({why})"[:2000]
 
 
-def _run_state(engine: Engine, run_id: int) -> str | None:
-    with engine.db.reader() as session:
-        return session.scalar(select(Run.state).where(Run.id == run_id))
-
-
 def heartbeat(engine: Engine, run_id: int, owner: str) -> Every:
     """While a process executes a run it is the run's ``owner`` and renews ``heartbeat_at``
     every sixth of ``[ccm] lease_seconds``. A run left ``running`` whose owner died (on
     this host) or that was not heard from for a whole lease (another host) is
     *interrupted* (``outbox.observed_state``), and the retry sweeper resumes it."""
     return Every(engine.settings["ccm"]["lease_seconds"] / 6,
-                 lambda: _set_state(engine, run_id, Run.owner == owner, heartbeat_at=utcnow()), f"heartbeat-run{run_id}")
+                 lambda: outbox.set_run_now(engine, run_id, Run.owner == owner, heartbeat_at=utcnow()), f"heartbeat-run{run_id}")

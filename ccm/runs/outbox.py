@@ -154,6 +154,12 @@ def open_run(session: Session, **values: Any) -> None:
     session.execute(insert_or_ignore(session, Run, "communication_id", "cycle").values(**values))
 
 
+def run_state(engine: Engine, run_id: int) -> str | None:
+    """The run's state as written (``observed_state`` tells a dead process's run apart)."""
+    with engine.db.reader() as session:
+        return session.scalar(select(Run.state).where(Run.id == run_id))
+
+
 def set_run(session: Session, run_id: int, *conditions: Any, **values: Any) -> bool:
     """Write the run's state and bookkeeping (only where ``conditions`` hold); True when it did."""
     return session.execute(update(Run).where(Run.id == run_id, *conditions).values(**values)).rowcount == 1
