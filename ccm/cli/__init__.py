@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ccm.cli import archive, db, decide, feedback, imports, runs, schedules, segments, templates
+    from ccm.cli import archive, db, decide, feedback, imports, runs, schedules, segments, templates, users
 
-    for module in (archive, db, imports, runs, segments, templates, decide, feedback, schedules):
+    for module in (archive, db, imports, runs, segments, templates, decide, feedback, schedules, users):
         module.init_app(app)

@@ -9,8 +9,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from ccm.cli.common import clean_errors, engine, require_schema
+from ccm.cli.identity import acting
 from ccm.models import ArchivedDocument, Customer
 from ccm.runs import archive_root, ArchiveError, reprint
+from ccm.staff import record
 
 
 @click.command("reprint", help="Write the archived document of a message, exactly as it was sent (never re-rendered).")
@@ -19,9 +21,11 @@ from ccm.runs import archive_root, ArchiveError, reprint
 @clean_errors(ArchiveError)
 def reprint_command(message_id: int, out: Path | None) -> None:
     require_schema()
+    actor = acting("archive:reprint", fresh=True)
     ccm = engine()
-    with ccm.db.reader() as session:
+    with ccm.db.session() as session:
         entry, data = reprint(session, archive_root(ccm.var_dir), message_id)
+        record(session, actor.name, "reprint", "message", str(message_id), account=entry.account, cycle=entry.cycle, via="cli")
     target = out or Path(f"reprint-{message_id}.pdf")
     target.write_bytes(data)
     click.echo(f"{target}: message {message_id}, account {entry.account}, cycle {entry.cycle}, {entry.pages} pages, sha256 {entry.sha256[:16]}… verified")
@@ -40,6 +44,7 @@ def archive_group() -> None:
 @clean_errors()
 def find_command(external_id: str, account: str | None, cycle: str | None, as_json: bool) -> None:
     require_schema()
+    acting("archive:view")
     with engine().db.reader() as session:
         query = select(ArchivedDocument).join(Customer).where(Customer.external_id == external_id)
         if account:

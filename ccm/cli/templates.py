@@ -12,14 +12,14 @@ from sqlalchemy import select
 
 from ccm.previews import PreviewError, ProofError, render_bundle, send_proof, sms_json, write_preview
 from ccm.cli.common import clean_errors, engine
+from ccm.cli.identity import acting
 from ccm.models import Template
-from ccm.authoring import (KINDS, Problem, TemplateStoreError, UserError, ValidationFailed, WorkflowError, approve, audit, check, diff,
-                           get_version, list_templates, reject, resolve_user, retire, save_draft, show, submit,
+from ccm.authoring import (KINDS, Problem, TemplateStoreError, ValidationFailed, WorkflowError, approve, audit, check, diff,
+                           get_version, list_templates, reject, retire, save_draft, show, submit,
                            sync_library_checked, template_history)
 from documents import TemplateProblem
 
-ERRORS = (WorkflowError, TemplateStoreError, LookupError, UserError, PreviewError, ProofError, TemplateProblem)
-user_option = click.option("--user", help="Who acts (default: $CCM_USER, else your login). Roles come with the web UI.")
+ERRORS = (WorkflowError, TemplateStoreError, LookupError, PreviewError, ProofError, TemplateProblem)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
@@ -104,12 +104,11 @@ def show_command(name: str, version: int | None, source_only: bool, as_json: boo
 @click.option("--kind", type=click.Choice(KINDS), help="Kind of a new template.")
 @click.option("--title", help="Title of a new template.")
 @click.option("--slots", help="Comma-separated slots the template offers (default: as the newest version).")
-@user_option
 @json_option
 @clean_errors(*ERRORS)
 def edit_command(name: str, file: Path, version: int | None, kind: str | None, title: str | None, slots: str | None,
-                 user: str | None, as_json: bool) -> None:
-    actor = resolve_user(user, engine().settings["ccm"].get("user"))
+                 as_json: bool) -> None:
+    actor = acting("templates:edit").name
     ccm = engine()
     try:
         source = file.read_text(encoding="utf-8")
@@ -136,8 +135,12 @@ def edit_command(name: str, file: Path, version: int | None, kind: str | None, t
     _problems(saved.problems)
 
 
-def _step(name: str, version: int, user: str | None, action: str, **kwargs: Any) -> None:
-    actor = resolve_user(user, engine().settings["ccm"].get("user"))
+STEP_PERMISSIONS = {"submit": "templates:submit", "approve": "templates:approve", "reject": "templates:approve",
+                    "retire": "templates:approve"}
+
+
+def _step(name: str, version: int, action: str, **kwargs: Any) -> None:
+    actor = acting(STEP_PERMISSIONS[action], fresh=action == "approve").name
     ccm = engine()
     try:
         with ccm.db.session() as session:
@@ -164,39 +167,35 @@ def _step(name: str, version: int, user: str | None, action: str, **kwargs: Any)
 @templates_group.command("submit", help="Submit a draft for review (validated again).")
 @click.argument("name")
 @click.argument("version", type=int)
-@user_option
 @clean_errors(*ERRORS)
-def submit_command(name: str, version: int, user: str | None) -> None:
-    _step(name, version, user, "submit")
+def submit_command(name: str, version: int) -> None:
+    _step(name, version, "submit")
 
 
 @templates_group.command("approve", help="Approve a version in review; the approver must not be its author or submitter.")
 @click.argument("name")
 @click.argument("version", type=int)
 @click.option("--effective-from", help="When it takes effect: YYYY-MM-DD or an ISO datetime (UTC unless a zone is given). Default: now.")
-@user_option
 @clean_errors(*ERRORS)
-def approve_command(name: str, version: int, effective_from: str | None, user: str | None) -> None:
-    _step(name, version, user, "approve", effective_from=_datetime(effective_from))
+def approve_command(name: str, version: int, effective_from: str | None) -> None:
+    _step(name, version, "approve", effective_from=_datetime(effective_from))
 
 
 @templates_group.command("reject", help="Send a version in review back to draft, with a reason.")
 @click.argument("name")
 @click.argument("version", type=int)
 @click.option("--reason", required=True, help="What must change (no customer data).")
-@user_option
 @clean_errors(*ERRORS)
-def reject_command(name: str, version: int, reason: str, user: str | None) -> None:
-    _step(name, version, user, "reject", reason=reason)
+def reject_command(name: str, version: int, reason: str) -> None:
+    _step(name, version, "reject", reason=reason)
 
 
 @templates_group.command("retire", help="Retire an approved version: runs planned from now on no longer use it.")
 @click.argument("name")
 @click.argument("version", type=int)
-@user_option
 @clean_errors(*ERRORS)
-def retire_command(name: str, version: int, user: str | None) -> None:
-    _step(name, version, user, "retire")
+def retire_command(name: str, version: int) -> None:
+    _step(name, version, "retire")
 
 
 @templates_group.command("validate", help="Validate a version (default: the newest) and print every problem with line and column.")
@@ -245,12 +244,11 @@ def history_command(name: str, as_json: bool) -> None:
 @click.option("--sample", is_flag=True, help="Use sample data instead of a customer.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: [authoring] preview_dir/NAME-vV).")
 @click.option("--all-variants", is_flag=True, help="Also render the document with every block each slot could hold.")
-@user_option
 @json_option
 @clean_errors(*ERRORS)
 def preview_command(name: str, version: int | None, customer: str | None, cycle: str | None, sample: bool, out: Path | None,
-                    all_variants: bool, user: str | None, as_json: bool) -> None:
-    actor = resolve_user(user, engine().settings["ccm"].get("user"))
+                    all_variants: bool, as_json: bool) -> None:
+    actor = acting("templates:view").name
     ccm = engine()
     bundle = render_bundle(ccm, name, version=version, customer=customer, cycle=cycle, sample=sample, all_variants=all_variants)
     folder = out or Path(ccm.settings["authoring"]["preview_dir"]) / f"{name.replace('/', '__')}-v{bundle.version}"
@@ -272,11 +270,10 @@ def preview_command(name: str, version: int | None, customer: str | None, cycle:
 @click.option("--to", "seed", required=True, help="Name of a seed list in [proofs] seed_lists.")
 @click.option("--version", "version", type=int, help="Version (default: the newest).")
 @click.option("--customer", help="Render with this customer's data (default: sample data).")
-@user_option
 @json_option
 @clean_errors(*ERRORS)
-def test_send_command(name: str, seed: str, version: int | None, customer: str | None, user: str | None, as_json: bool) -> None:
-    actor = resolve_user(user, engine().settings["ccm"].get("user"))
+def test_send_command(name: str, seed: str, version: int | None, customer: str | None, as_json: bool) -> None:
+    actor = acting("templates:edit").name
     ccm = engine()
     from ccm.previews import seed_list
 

@@ -13,6 +13,7 @@ from ccm.feedback.preferences import as_submitted as preferences_as_submitted
 from ccm.feedback.preferences import load as load_preferences
 from ccm.feedback.preferences import save as save_preferences
 from ccm.feedback.render import print_report, write_csv
+from ccm.feedback.tasks import TaskCounts, task_counts
 from ccm.feedback.response_report import Report, communication_report
 from ccm.feedback.response_report import run_report as response_report
 from ccm.feedback.tracking import Hit, UnknownLink, record_click, record_open, record_short, unsubscribe
@@ -27,6 +28,7 @@ def write_chart(report: Report, path: Path) -> Path:
 
 
 __all__ = [
+    "TaskCounts", "task_counts",
     "API_TYPES", "ApiInputError", "Hit", "PreferenceError", "Preferences", "Report", "SignatureError", "UnknownLink",
     "authenticate", "check_headers", "communication_report", "create_token", "erase_customer", "handle_api_event",
     "handle_events", "list_tokens", "load_preferences", "preferences_as_submitted", "print_report", "read_reports",

@@ -55,7 +55,8 @@ class ResponseEvent(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for ``/api/v1``; only its SHA-256 is stored."""
+    """A bearer token for ``/api/v1``; only its SHA-256 is stored. A personal token
+    (``user_id`` set, made by ``ccm login``) acts as its user, with the user's permissions."""
 
     __tablename__ = "api_tokens"
 
@@ -66,3 +67,5 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -4,7 +4,8 @@
   redirect, one-click unsubscribe, preference centre), rate limited per client;
 - ``callbacks``: provider callbacks (SMS replies, delivery receipts, bounces, complaints),
   signed with ``[feedback] webhook_secret``;
-- ``api``: the REST API under ``/api/v1``, token-authenticated, with its OpenAPI document.
+- ``api``: the REST API under ``/api/v1``, token-authenticated, with its OpenAPI document;
+- ``console``: the staff console under ``/console`` (sign-in, roles, the desks, the audit log).
 
 Views are thin: they parse input, call one function of ``ccm.feedback`` and answer.
 Pages render from ``ccm/web/pages`` with Flask's own (autoescaping) Jinja environment;
@@ -23,7 +24,7 @@ csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
-    from ccm.web import api, callbacks, hardening, i18n, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
+    from ccm.web import api, callbacks, console, hardening, i18n, limits_storage, track  # noqa: F401  (limits_storage registers ccm-memory://)
 
     settings = app.config["CCM"]
     hops = int(settings["web"]["proxy_hops"])
@@ -54,8 +55,10 @@ def init_app(app: Flask) -> None:
     csrf.exempt(track.unsubscribe)
     csrf.exempt(callbacks.blueprint)
     csrf.exempt(api.blueprint)
-    app.register_error_handler(CSRFError, lambda error: track.form_expired(error) or hardening.http_error(error))
+    app.register_error_handler(CSRFError, lambda error: track.form_expired(error) or console.form_expired(error)
+                               or hardening.http_error(error))
     app.register_blueprint(track.blueprint)
     app.register_blueprint(track.unsubscribe_blueprint)
     app.register_blueprint(callbacks.blueprint)
     app.register_blueprint(api.blueprint)
+    console.init_app(app)

@@ -1,5 +1,6 @@
 """The pages' language (Flask-Babel): a customer's page speaks the customer's language
 (``customers.locale``, once a view has read their token: ``speak``), any other page the
+language a console user chose in their account (``staff_locale``), any other page the
 language the browser asks for (``Accept-Language``), English where we have no catalogue.
 
 Catalogues: ``ccm/web/translations/<locale>/LC_MESSAGES/messages.po``, compiled to ``.mo``
@@ -52,7 +53,7 @@ def bdi(value: object) -> Markup:
 
 
 def _locale() -> str:
-    chosen = g.get("customer_locale")
+    chosen = g.get("customer_locale") or g.get("staff_locale")  # a customer's page; a console user's setting
     if chosen is not None:
         return negotiate(chosen, LANGUAGES[1:]) or "en"
     best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans", "zh-SG"], default="en")
