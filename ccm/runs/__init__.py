@@ -12,6 +12,7 @@ from ccm.runs.local_time import hold_until_local_time, release_time, zone
 from ccm.runs.plan import PlanError, PlanResult, message_key, plan_audience, plan_run
 from ccm.runs.policy import PolicyError, address, hashed_address, legacy_hash
 from ccm.runs.reminders import due_condition, plan_reminders
+from ccm.runs.resend import ResendError, Resent, resend_statement
 from ccm.runs.books import RunReport, list_runs
 from ccm.runs.service import CycleOutcome, check_channels, outputs, report, resume, run_cycle, set_state
 from ccm.runs.triggers import Dispatcher, Triggered, TriggerConflict, dispatcher, event_types, listeners, trigger
