@@ -34,6 +34,7 @@ demo: $(VENV)/.installed
 	@# The quick start sends everything now, at any hour: quiet hours (SMS reminders wait for the
 	@# morning in each customer's time zone) are shown in the README's second step instead.
 	CCM_DELIVERY__QUIET_HOURS= $(CCM) run statement --cycle $(CYCLE)
+	@$(CCM) demo users
 
 test: $(VENV)/.installed-test
 	@sh scripts/os-deps.sh test

@@ -19,7 +19,12 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from faker import Faker
+
+if TYPE_CHECKING:
+    from ccm.wiring import Engine
 
 __all__ = ["write_demo_data", "DEMO_BAD_CUSTOMERS", "DEMO_BAD_STATEMENTS", "CUSTOMER_HEADER"]
 
@@ -277,3 +282,21 @@ def write_demo_data(
             wrong = dict(ghost, account="A99999902", customer_id="C999998")
         ffh.write(json.dumps(wrong, ensure_ascii=False) + "\n")
     return customers_path, feed_path
+
+
+def demo_users(engine: "Engine", *, actor: str) -> list[tuple[str, str, str]]:
+    """One demo user per built-in role, named after it, each with a new random password
+    (an existing demo user gets a new one): (name, role, password)."""
+    import secrets
+
+    from ccm.staff import BUILT_IN_ROLES, UserError, create_user, set_password
+
+    made = []
+    for role in BUILT_IN_ROLES:
+        password = secrets.token_urlsafe(12)
+        try:
+            create_user(engine, role, password, [role], actor=actor, display_name=f"Demo {role}")
+        except UserError:  # made by an earlier demo: a new password
+            set_password(engine, role, password, actor=actor)
+        made.append((role, role, password))
+    return made

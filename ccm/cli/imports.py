@@ -76,6 +76,19 @@ def demo_data(count: int, cycle: str, seed: int, history: int, out: str | None) 
     click.echo(f"next: ccm customers import {customers} && ccm feed import {feed}")
 
 
+@demo_group.command("users", help="One console user per role (admin, marketer, approver, billing, scheduler, service, "
+                                   "viewer), each with a new random password, printed once.")
+def demo_users_command() -> None:
+    from ccm.cli.identity import shell_actor
+    from ccm.demo import demo_users
+
+    made = demo_users(engine(), actor=shell_actor())
+    web = engine().settings["web"]
+    click.echo(f"console users (sign in at {web['public_url'].rstrip('/')}/console after `ccm serve`):")
+    for name, role, password in made:
+        click.echo(f"  {name:<10} {password}   ({role})")
+
+
 def init_app(app: Flask) -> None:
     for group in (customers_group, feed_group, demo_group):
         app.cli.add_command(group)

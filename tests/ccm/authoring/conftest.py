@@ -1,5 +1,6 @@
 """Fixtures of the authoring tests: a store seeded from the shipped library, a CLI helper
-that acts as a named user, and files to save as drafts."""
+that acts as a signed-in user (a personal token, the password for approvals), and files to
+save as drafts."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,6 +10,7 @@ import pytest
 from click.testing import Result
 
 from ccm.authoring.store import sync_library
+from signed_in import as_user
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -28,17 +30,25 @@ def store(engine):
 
 
 @pytest.fixture
-def ccm(runner, store) -> Callable[..., Result]:
-    """``ccm("templates", "submit", NAME, "2", user="mara")``: run a command as a user."""
+def tokens(store) -> dict[str, dict[str, str]]:
+    """The environment of a CLI signed in as each of the test's authors (``signed_in.ROLES``:
+    authors who may also approve, so that the engine's maker-checker rule, not a missing
+    permission, refuses them their own work)."""
+    return {name: as_user(store, name) for name in ("mara", "olga", "mallory", "bob")}
 
-    def invoke(*args: str, user: str | None = "mara") -> Result:
-        extra = ["--user", user] if user and args[:1] == ("templates",) and args[1] in ACTING else []
-        return runner.invoke(args=[*args, *extra])
+
+@pytest.fixture
+def ccm(runner, store, tokens) -> Callable[..., Result]:
+    """``ccm("templates", "submit", NAME, "2", user="mara")``: run a command signed in as a
+    user (``user=None``: signed in as no one; ``password``: what they answer when asked again)."""
+
+    def invoke(*args: str, user: str | None = "mara", password: str | None = None) -> Result:
+        env = dict(tokens[user]) if user else {"CCM_TOKEN": ""}
+        if password is not None:
+            env["CCM_PASSWORD"] = password
+        return runner.invoke(args=list(args), env=env)
 
     return invoke
-
-
-ACTING = {"edit", "submit", "approve", "reject", "retire", "preview", "test-send"}
 
 
 @pytest.fixture

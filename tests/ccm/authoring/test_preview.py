@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+from signed_in import as_user
 from sqlalchemy import func, select
 
 from ccm.models import Message, Run
@@ -85,18 +86,18 @@ def test_test_send_mails_a_marked_proof_to_the_seed_list_and_no_run_counts_it(ma
     runner = app.test_cli_runner()
     assert runner.invoke(args=["templates", "sync"]).exit_code == 0
 
-    result = runner.invoke(args=["templates", "test-send", "email/statement_ready.html", "--to", "qa", "--user", "mara"])
+    result = runner.invoke(args=["templates", "test-send", "email/statement_ready.html", "--to", "qa"], env=as_user(engine, "mara"))
     assert result.exit_code == 0, result.output
     assert "sent to 2 address(es) of seed list qa" in result.output
     received = [email.message_from_bytes(raw, policy=email.policy.default) for raw in server.handler.messages]
     assert sorted(m["To"].addresses[0].addr_spec for m in received) == ["lead@corp.example", "proofs@corp.example"]
     assert all(m["X-CCM-Proof"] == "yes" and m["Subject"].startswith("[PROOF] ") for m in received)
 
-    sms = runner.invoke(args=["templates", "test-send", "sms/payment_due.txt", "--to", "qa", "--user", "mara"])
+    sms = runner.invoke(args=["templates", "test-send", "sms/payment_due.txt", "--to", "qa"], env=as_user(engine, "mara"))
     assert sms.exit_code == 0
     assert "GSM-7" in email.message_from_bytes(server.handler.messages[-1], policy=email.policy.default).get_body(("plain",)).get_content()
 
-    unknown = runner.invoke(args=["templates", "test-send", "sms/payment_due.txt", "--to", "customers", "--user", "mara"])
+    unknown = runner.invoke(args=["templates", "test-send", "sms/payment_due.txt", "--to", "customers"], env=as_user(engine, "mara"))
     assert unknown.exit_code == 1
     assert unknown.output.strip() == "Error: no such seed list: customers (configured in [proofs] seed_lists: qa)"
     with engine.db.session() as session:

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from signed_in import as_user
 from sqlalchemy import select
 
 from app import create_app
@@ -107,16 +108,16 @@ def test_a_stored_draft_that_fails_the_checks_is_neither_previewed_nor_sent(libr
         session.add(TemplateVersion(template=template, version=2, source=source, source_hash=source_hash(source),
                                     state="draft", meta={}, author="library"))
 
-    preview = runner.invoke(args=["templates", "preview", EMAIL, "--sample", "--out", str(tmp_path / "p"), "--user", "mara"])
+    preview = runner.invoke(args=["templates", "preview", EMAIL, "--sample", "--out", str(tmp_path / "p")], env=as_user(engine, "mara"))
     assert preview.exit_code == 1
     assert preview.output.startswith(f"Error: {EMAIL} v2 fails validation and is not rendered: {EMAIL}, line ")
     assert not (tmp_path / "p").exists()
 
-    proof = runner.invoke(args=["templates", "test-send", EMAIL, "--to", "qa", "--user", "mara"])
+    proof = runner.invoke(args=["templates", "test-send", EMAIL, "--to", "qa"], env=as_user(engine, "mara"))
     assert proof.exit_code == 1 and "fails validation" in proof.output
     assert server.handler.messages == []
 
-    approved = runner.invoke(args=["templates", "test-send", EMAIL, "--version", "1", "--to", "qa", "--user", "mara"])
+    approved = runner.invoke(args=["templates", "test-send", EMAIL, "--version", "1", "--to", "qa"], env=as_user(engine, "mara"))
     assert approved.exit_code == 0, approved.output
     sent = email.message_from_bytes(server.handler.messages[-1], policy=email.policy.default)
     assert "tracker.evil.example" not in sent.get_body(("html",)).get_content()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from signed_in import as_user
 from sqlalchemy import select, text
 
 from ccm.authoring import workflow
@@ -149,14 +150,30 @@ def test_a_document_can_include_a_block_by_name_and_unknown_blocks_are_refused(c
     assert ccm("templates", "approve", "letters/welcome.html", "1", user="olga").exit_code == 0
 
 
-def test_the_library_user_is_reserved_and_unknown_objects_are_one_line_errors(ccm, write):
-    spoof = ccm("templates", "edit", INSERT, "--file", str(write(GOOD_INSERT)), user="library")
-    assert spoof.exit_code == 1 and "system user" in spoof.output
+def test_no_one_acts_as_the_library_or_by_a_typed_name_and_unknown_objects_are_one_line_errors(ccm, write, store):
+    from ccm.staff import UserError, create_user
+
+    with pytest.raises(UserError, match="a name the engine acts under"):
+        create_user(store, "library", "a long test password", ["marketer"], actor="test")
+    anonymous = ccm("templates", "edit", INSERT, "--file", str(write(GOOD_INSERT)), user=None)
+    assert anonymous.exit_code == 1 and anonymous.output.strip() == "Error: sign in first: ccm login (or set CCM_TOKEN to a personal token)"
+    typed = ccm("templates", "submit", INSERT, "2", "--user", "olga")
+    assert typed.exit_code == 2 and "No such option '--user'" in typed.output
     for args in (("templates", "show", "nope.html"), ("templates", "diff", INSERT, "1", "9"),
                  ("templates", "history", "nope.html"), ("templates", "submit", INSERT, "7")):
         result = ccm(*args)
         assert result.exit_code == 1, args
         assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error: "), result.output
+
+
+def test_approving_needs_the_permission_and_the_password_again(ccm, write, store):
+    assert ccm("templates", "edit", INSERT, "--file", str(write(GOOD_INSERT)), user="mara").exit_code == 0
+    assert ccm("templates", "submit", INSERT, "2", user="mara").exit_code == 0
+    refused = ccm("templates", "approve", INSERT, "2", user="bob")  # a marketer only
+    assert refused.exit_code == 1 and "bob may not do this: it needs the permission templates:approve" in refused.output
+    wrong = ccm("templates", "approve", INSERT, "2", user="olga", password="not her password")
+    assert wrong.exit_code == 1 and "that password is not right; nothing was done" in wrong.output
+    assert ccm("templates", "approve", INSERT, "2", user="olga").exit_code == 0
 
 
 def test_every_templates_command_has_help(runner):
@@ -165,20 +182,6 @@ def test_every_templates_command_has_help(runner):
     for command in commands:
         result = runner.invoke(args=["templates", command, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output, command
-
-
-def test_user_comes_from_ccm_user_setting(make_settings, tmp_path, write):
-    from app import create_app
-
-    app = create_app(make_settings(tmp_path, ccm={"user": "vera"}))
-    engine = app.extensions["ccm"]
-    engine.db.upgrade()
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["templates", "sync"]).exit_code == 0
-    assert runner.invoke(args=["templates", "edit", INSERT, "--file", str(write(GOOD_INSERT))]).exit_code == 0
-    history = json.loads(runner.invoke(args=["templates", "history", INSERT, "--json"]).output)
-    assert history[-1]["actor"] == "vera"
-    engine.close()
 
 
 @pytest.mark.postgres
@@ -190,11 +193,11 @@ def test_postgresql_refuses_changes_to_approved_versions_too(make_settings, tmp_
     engine.db.upgrade()
     runner = app.test_cli_runner()
     assert runner.invoke(args=["templates", "sync"]).exit_code == 0
-    assert runner.invoke(args=["templates", "edit", INSERT, "--file", str(write(GOOD_INSERT)), "--user", "mara"]).exit_code == 0
-    assert runner.invoke(args=["templates", "submit", INSERT, "2", "--user", "mara"]).exit_code == 0
-    assert runner.invoke(args=["templates", "approve", INSERT, "2", "--user", "olga"]).exit_code == 0
-    assert runner.invoke(args=["templates", "retire", INSERT, "1", "--user", "olga"]).exit_code == 0
-    assert runner.invoke(args=["templates", "edit", INSERT, "--file", str(write(GOOD_INSERT + " ")), "--user", "mara"]).exit_code == 0
+    assert runner.invoke(args=["templates", "edit", INSERT, "--file", str(write(GOOD_INSERT))], env=as_user(engine, "mara")).exit_code == 0
+    assert runner.invoke(args=["templates", "submit", INSERT, "2"], env=as_user(engine, "mara")).exit_code == 0
+    assert runner.invoke(args=["templates", "approve", INSERT, "2"], env=as_user(engine, "olga")).exit_code == 0
+    assert runner.invoke(args=["templates", "retire", INSERT, "1"], env=as_user(engine, "olga")).exit_code == 0
+    assert runner.invoke(args=["templates", "edit", INSERT, "--file", str(write(GOOD_INSERT + " "))], env=as_user(engine, "mara")).exit_code == 0
     for statement, refusal in (("UPDATE template_versions SET source = 'x' WHERE version = 2", "immutable"),
                                ("UPDATE template_versions SET state = 'approved' WHERE state = 'retired'", "can only be retired"),
                                ("DELETE FROM template_versions WHERE state = 'approved'", "cannot be deleted"),
