@@ -13,7 +13,9 @@ from ccm.feedback.preferences import as_submitted as preferences_as_submitted
 from ccm.feedback.preferences import load as load_preferences
 from ccm.feedback.preferences import save as save_preferences
 from ccm.feedback.render import print_report, write_csv
-from ccm.feedback.tasks import TaskCounts, task_counts
+from ccm.feedback.tasks import TaskCounts, TaskError, TaskRow, assign_task, close_task, collect_tasks, comment_task, get_task, list_tasks, task_counts
+from ccm.feedback.customers import Entry, Profile, Sent, archived_pdf, customer_by_external_id, find_customers, normalise_phone, profile, sent_message
+from ccm.feedback.on_behalf import Changed, change_consent, change_preferences
 from ccm.feedback.response_report import Report, communication_report
 from ccm.feedback.response_report import run_report as response_report
 from ccm.feedback.tracking import Hit, UnknownLink, record_click, record_open, record_short, unsubscribe
@@ -28,7 +30,10 @@ def write_chart(report: Report, path: Path) -> Path:
 
 
 __all__ = [
-    "TaskCounts", "task_counts",
+    "TaskCounts", "TaskError", "TaskRow", "assign_task", "close_task", "collect_tasks", "comment_task", "get_task", "list_tasks",
+    "task_counts",
+    "Changed", "Entry", "Profile", "Sent", "archived_pdf", "change_consent", "change_preferences", "customer_by_external_id",
+    "find_customers", "normalise_phone", "profile", "sent_message",
     "API_TYPES", "ApiInputError", "Hit", "PreferenceError", "Preferences", "Report", "SignatureError", "UnknownLink",
     "authenticate", "check_headers", "communication_report", "create_token", "erase_customer", "handle_api_event",
     "handle_events", "list_tokens", "load_preferences", "preferences_as_submitted", "print_report", "read_reports",
