@@ -171,7 +171,7 @@ def form_expired(error: Exception) -> Response | None:
 
 
 def init_app(app: Flask) -> None:
-    from ccm.web.console import account, audit_log, billing, dashboard, schedules, service, signin  # noqa: F401  (routes)
+    from ccm.web.console import account, audit_log, billing, dashboard, schedules, service, signin, users  # noqa: F401  (routes)
 
     settings = app.config["CCM"]["console"]
     login_manager.init_app(app)
@@ -231,6 +231,7 @@ def _nav(signed: SignedIn | None) -> list[tuple[str, str, str]]:
         return []
     desks = [("console.dashboard", _("Dashboard"), None), ("console.runs", _("Billing"), "runs:view"),
              ("console.schedules", _("Schedules"), "schedules:view"), ("console.customers", _("Customers"), "customers:view"),
-             ("console.tasks", _("Follow-ups"), "tasks:view"), ("console.audit", _("Audit"), "audit:view")]
+             ("console.tasks", _("Follow-ups"), "tasks:view"), ("console.audit", _("Audit"), "audit:view"),
+             ("console.users", _("Users"), "users:manage")]
     return [(endpoint, label, permission or "") for endpoint, label, permission in desks
             if permission is None or signed.can(permission)]
