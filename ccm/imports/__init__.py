@@ -29,6 +29,7 @@ Billing feed, CSV: one row per statement line, the statement columns repeated:
 from ccm.imports.customers import CUSTOMER_COLUMNS, household_key, import_customers
 from ccm.imports.feed import FEED_CSV_COLUMNS, FEED_JSON_KEYS, import_feed
 from ccm.imports.files import ImportFileError, ImportReport
+from ccm.imports.uploads import Reject, Upload, import_upload, imported_periods, load_upload, read_rejects, rejects_file, upload_periods
 
 __all__ = [
     "ImportFileError",
@@ -39,4 +40,5 @@ __all__ = [
     "FEED_CSV_COLUMNS",
     "FEED_JSON_KEYS",
     "household_key",
+    "Reject", "Upload", "import_upload", "imported_periods", "load_upload", "read_rejects", "rejects_file", "upload_periods",
 ]

@@ -14,11 +14,15 @@ from ccm.runs.policy import PolicyError, address, hashed_address, legacy_hash
 from ccm.runs.reminders import due_condition, plan_reminders
 from ccm.runs.resend import ResendError, Resent, resend_statement
 from ccm.runs.books import RunReport, list_runs
+from ccm.runs.background import cycle_communications, executing, resume_in_background, retry_failed_now, start_cycle, wait
+from ccm.runs.desk import ArchiveHit, MessageView, PrintFile, RunProgress, Unsent, message_view, print_file, print_files, run_progress, search_archive, unsent_by_reason
 from ccm.runs.service import CycleOutcome, check_channels, outputs, report, resume, run_cycle, set_state
 from ccm.runs.triggers import Dispatcher, Triggered, TriggerConflict, dispatcher, event_types, listeners, trigger
 
 __all__ = [
-    "EXECUTORS", "TASK", "ArchiveError", "CycleOutcome", "Dispatcher", "ExecutorError", "PlanError", "PlanResult", "PolicyError",
+    "EXECUTORS", "TASK", "ArchiveHit", "MessageView", "PrintFile", "RunProgress", "Unsent", "cycle_communications", "executing",
+    "message_view", "print_file", "print_files", "resume_in_background", "retry_failed_now", "run_progress", "search_archive",
+    "start_cycle", "unsent_by_reason", "wait", "ArchiveError", "CycleOutcome", "Dispatcher", "ExecutorError", "PlanError", "PlanResult", "PolicyError",
     "RunReport", "RunStateError", "TriggerConflict", "Triggered", "address", "archive_root", "check_channels",
     "customer_context", "dispatcher", "due_condition", "event_types", "execute", "fallback_after_bounce", "hashed_address",
     "hold_until_local_time", "legacy_hash", "list_runs", "listeners", "make_celery", "message_key", "observed_state",
