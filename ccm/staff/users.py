@@ -45,6 +45,7 @@ class Staff:
     locale: str | None = None
     timezone: str | None = None
     totp: bool = False
+    epoch: str = ""  # changes with the password: sessions made before a change end
 
     def can(self, permission: str) -> bool:
         return grants(self.permissions, permission)
@@ -54,7 +55,8 @@ def as_staff(user: User) -> Staff:
     permissions = frozenset(p for role in user.roles for p in role.permissions)
     return Staff(id=user.id, name=user.name, display_name=user.display_name or user.name,
                  roles=tuple(sorted(role.name for role in user.roles)), permissions=permissions, locale=user.locale,
-                 timezone=user.timezone, totp=user.totp_secret is not None)
+                 timezone=user.timezone, totp=user.totp_secret is not None,
+                 epoch=user.password_changed_at.isoformat() if user.password_changed_at else "")
 
 
 # --------------------------------------------------------------------------- roles

@@ -191,7 +191,9 @@ def _load_user(user_id: str) -> SignedIn | None:
     if time.time() - started > hours * 3600:
         return None
     found = get_staff(engine(), int(user_id)) if user_id.isdigit() else None
-    return SignedIn(found) if found is not None else None
+    if found is None or session.get("epoch") != found.epoch:  # disabled, removed, or its password changed since
+        return None
+    return SignedIn(found)
 
 
 def _to_sign_in() -> Response:

@@ -11,7 +11,7 @@ from flask import Response, flash, redirect, render_template, request, session, 
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from ccm.staff import UserError, confirm_password, confirm_totp, set_password, set_preferences, start_totp, totp_uri
+from ccm.staff import UserError, confirm_password, confirm_totp, get_staff, set_password, set_preferences, start_totp, totp_uri
 from ccm.web.console import SIGNED_IN, blueprint, engine, requires, staff
 from ccm.web.i18n import LANGUAGES
 
@@ -48,7 +48,9 @@ def account_password() -> Response:
     else:
         try:
             set_password(engine(), me.name, request.form.get("new", ""), actor=me.name)
-            flash(_("Your password is changed."))
+            changed = get_staff(engine(), me.id)
+            session["epoch"] = changed.epoch if changed else ""  # this session goes on; any other one ends
+            flash(_("Your password is changed. Other sessions of yours have ended."))
         except UserError as exc:
             flash(str(exc), "error")
     return redirect(url_for("console.account"))

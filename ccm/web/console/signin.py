@@ -30,6 +30,7 @@ def _start_session(signed: SignedIn) -> Response:
     session.clear()  # a new session for the new identity (no fixation)
     session.permanent = True
     session["signed_in_at"] = session["fresh_at"] = time.time()
+    session["epoch"] = signed.staff.epoch
     login_user(signed)
     return redirect(safe_next(back))
 

@@ -110,3 +110,14 @@ def test_security_headers_on_console_pages(console_as):
     assert answer.headers["X-Frame-Options"] == "DENY" and answer.headers["Cache-Control"] == "no-store"
     with client.get("/console/static/vendor/htmx.min.js") as script:
         assert script.status_code == 200 and script.mimetype == "text/javascript"
+
+
+def test_a_password_change_ends_the_users_other_sessions(console_as, engine):
+    phone, _ = console_as("viewer")
+    desk, csrf = console_as("viewer")
+    changed = desk.post("/console/account/password", data={"current": PASSWORD, "new": "a brand new passphrase",
+                                                           "again": "a brand new passphrase", "csrf_token": csrf},
+                        follow_redirects=True)
+    assert "Other sessions of yours have ended" in changed.get_data(as_text=True)
+    assert desk.get("/console/").status_code == 200
+    assert phone.get("/console/").status_code == 302  # sent to sign in again
