@@ -73,9 +73,9 @@ def find_customers(engine: Engine, query: str, limit: int = LIMIT) -> list[Custo
     query = query.strip()
     if not query:
         return []
-    like = f"%{query.lower().replace('%', '').replace('_', '')}%"
-    terms = [func.lower(Customer.external_id).like(like), func.lower(Customer.name).like(like),
-             func.lower(Customer.email).like(like)]
+    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like = f"%{escaped}%"
+    terms = [func.lower(column).like(like, escape="\\") for column in (Customer.external_id, Customer.name, Customer.email)]
     number = normalise_phone(query)
     if number:
         terms.append(Customer.phone == number)
