@@ -62,3 +62,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(callbacks.blueprint)
     app.register_blueprint(api.blueprint)
     console.init_app(app)
+    # Guessing passwords across many staff names from one address (the lockout counts per user):
+    # one budget for both steps of signing in.
+    signin_budget = limiter.shared_limit(settings["console"]["signin_rate_limit"], scope="signin", methods=["POST"])
+    for endpoint in ("console.signin", "console.signin_code"):
+        app.view_functions[endpoint] = signin_budget(app.view_functions[endpoint])

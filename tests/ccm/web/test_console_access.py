@@ -121,3 +121,16 @@ def test_a_password_change_ends_the_users_other_sessions(console_as, engine):
     assert "Other sessions of yours have ended" in changed.get_data(as_text=True)
     assert desk.get("/console/").status_code == 200
     assert phone.get("/console/").status_code == 302  # sent to sign in again
+
+
+def test_sign_in_attempts_are_limited_per_address_across_names(make_settings, tmp_path):
+    from app import create_app
+
+    app = create_app(make_settings(tmp_path, console={"signin_rate_limit": "3/minute"}))
+    app.extensions["ccm"].db.upgrade()
+    client = app.test_client()
+    csrf = csrf_of(client.get("/console/signin").get_data(as_text=True))
+    answers = [client.post("/console/signin", data={"name": f"guess{n}", "password": "password guess", "csrf_token": csrf}).status_code
+               for n in range(4)]
+    assert answers == [401, 401, 401, 429]
+    assert client.get("/console/signin").status_code == 200  # the page itself is not limited
