@@ -11,7 +11,6 @@ from flask import Flask
 
 from ccm.cli.common import clean_errors, engine, flask_app, require_schema
 from ccm.cli.identity import acting
-from ccm.staff import record
 from ccm.cli.imports import customers_group
 
 
@@ -164,9 +163,7 @@ def erase(external_id: str, yes: bool) -> None:
     actor = acting("customers:erase", fresh=True)
     if not yes:
         click.confirm(f"Erase customer {external_id}'s personal data? This cannot be undone", abort=True)
-    done = erase_customer(engine(), external_id)
-    with engine().db.session() as session:
-        record(session, actor.name, "erase", "customer", f"erased-{done.customer_id}", via="cli")
+    done = erase_customer(engine(), external_id, actor=actor.name, via="cli")
     click.echo(f"customer {external_id} erased (now erased-{done.customer_id})")
     for line in done.report():
         click.echo(line)

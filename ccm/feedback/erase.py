@@ -34,6 +34,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ccm.wiring import Engine
+from ccm.staff import record as audit_record
 from ccm.feedback.erase_db import scrub
 from ccm.feedback.erase_files import Kept, Removed, Trail, erase_files
 from ccm.models.feedback import ResponseEvent
@@ -76,7 +77,9 @@ class Erasure:
         return lines
 
 
-def erase_customer(engine: Engine, external_id: str) -> Erasure:
+def erase_customer(engine: Engine, external_id: str, *, actor: str | None = None, via: str | None = None) -> Erasure:
+    """Erase a customer's personal data; ``actor`` (the member of staff who asked) is
+    audited in the same transaction, before the database files are cleaned."""
     retain = set(engine.settings["erasure"]["retain"])
     with engine.db.reader() as session:
         customer = _erasable(session, external_id)
@@ -95,6 +98,8 @@ def erase_customer(engine: Engine, external_id: str) -> Erasure:
         if "archive" not in retain:
             rows["archive index entries"] = session.execute(
                 delete(ArchivedDocument).where(ArchivedDocument.customer_id == customer_id)).rowcount
+        if actor is not None:  # named by its anonymous record: the external id was personal data
+            audit_record(session, actor, "customer.erase", "customer", customer.external_id, via=via, messages=rows["messages"])
     database = scrub(engine.db, [model.__tablename__ for model in TABLES])
     log.info("customer %s erased: %s messages, %s events", customer_id, rows["messages"], rows["events"])
     documents = next((item.count for item in removed if item.kind == "archive"), 0)

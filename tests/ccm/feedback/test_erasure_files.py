@@ -19,6 +19,7 @@ from app import create_app
 from ccm.imports import import_customers, import_feed
 from ccm.models import Customer, Message
 from ccm.runs import service
+from signed_in import as_user
 
 CYCLE = "2026-11"
 COLUMNS = ["external_id", "name", "email", "phone", "address_line1", "address_line2", "city", "region", "postal_code",
@@ -128,7 +129,7 @@ def test_erasure_leaves_nothing_of_the_customer_in_the_engines_files(make_settin
     assert any(place.startswith("print/production-run1/") for place in before[ERASED["name"]])
     assert any(place.startswith("print/run1-") and place.endswith("print-stream.pdf") for place in before[ERASED["name"]])
 
-    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"])
+    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"], env=as_user(engine, "sue", "service"))
     assert result.exit_code == 0, result.output
     assert hits(var) == {}
     assert (var / "ccm.db-wal").stat().st_size == 0  # checkpointed and emptied
@@ -161,7 +162,7 @@ def test_what_retention_keeps_stays_and_the_output_says_why(make_settings, tmp_p
     with engine.db.reader() as session:
         customer_id = session.scalar(select(Customer.id).where(Customer.external_id == "C-ERASE"))
     archived = list((var / "archive").rglob("*.pdf"))
-    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"])
+    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"], env=as_user(engine, "sue", "service"))
     assert result.exit_code == 0, result.output
     assert "kept:\n  archive: 1 archived PDFs, kept by [erasure] retain" in result.output
     ours = [path for path in archived if ACCOUNT in path.as_posix()]
@@ -180,7 +181,7 @@ def test_with_smtp_the_output_says_the_e_mail_is_out_of_reach_and_nothing_is_lef
     server = smtp_server()
     app, engine = start(make_settings, tmp_path, channels={"email": server.url()})
     assert any(b"Zebulon Quartermaine" in message for message in server.handler.messages)
-    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"])
+    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"], env=as_user(engine, "sue", "service"))
     assert result.exit_code == 0, result.output
     assert f"kept:\n  email: 1 e-mails, delivered through smtp://127.0.0.1:{server.port}" in result.output
     assert "which keeps no copy here; what the recipient received is out of reach" in result.output
@@ -200,7 +201,7 @@ def test_an_erasure_with_a_message_being_delivered_is_refused(make_settings, tmp
     with engine.db.session() as session:
         message = session.scalar(select(Message).join(Customer).where(Customer.external_id == "C-ERASE").limit(1))
         message.state = "claimed"
-    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"])
+    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"], env=as_user(engine, "sue", "service"))
     assert result.exit_code == 1 and "being delivered in run" in result.output
     assert hits(engine.var_dir)[ERASED["name"]]  # nothing touched
 
@@ -208,7 +209,7 @@ def test_an_erasure_with_a_message_being_delivered_is_refused(make_settings, tmp
 @pytest.mark.postgres
 def test_on_postgresql_the_touched_tables_are_vacuumed(make_settings, tmp_path, postgres_url):
     app, engine = start(make_settings, tmp_path, ccm={"database_url": postgres_url})
-    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"])
+    result = app.test_cli_runner().invoke(args=["customers", "erase", "C-ERASE", "--yes"], env=as_user(engine, "sue", "service"))
     assert result.exit_code == 0, result.output
     assert "PostgreSQL: VACUUM of" in result.output and "customers" in result.output
     assert hits(engine.var_dir) == {}

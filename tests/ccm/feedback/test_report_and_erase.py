@@ -14,6 +14,7 @@ from ccm.feedback.response_report import compare, run_report, two_proportion_z
 from ccm.imports import import_customers, import_feed
 from ccm.models import ArchivedDocument, Consent, Customer, FeedRecord, Message, Suppression, utcnow
 from ccm.runs import service
+from signed_in import as_user
 
 
 
@@ -78,16 +79,20 @@ def test_erasure_removes_personal_data_and_a_reimport_stays_suppressed(loaded, t
         customer_id, email, phone = customer.id, customer.email, customer.phone
         archived = [engine.var_dir / "archive" / d.path for d in session.scalars(select(ArchivedDocument).where(ArchivedDocument.customer_id == customer_id))]
     assert archived and all(path.exists() for path in archived)
-    runner = engine_runner(engine)
-    refused = runner.invoke(args=["customers", "erase", "C-PRINT"], input="n\n")
+    runner, agent = engine_runner(engine), as_user(engine, "sue", "service")
+    refused = runner.invoke(args=["customers", "erase", "C-PRINT"], input="n\n", env=agent)
     assert refused.exit_code == 1
-    done = runner.invoke(args=["customers", "erase", "C-PRINT", "--yes"])
+    done = runner.invoke(args=["customers", "erase", "C-PRINT", "--yes"], env=agent)
     assert done.exit_code == 0, done.output
-    assert runner.invoke(args=["customers", "erase", "C-PRINT", "--yes"]).exit_code == 1  # no such customer any more
+    assert runner.invoke(args=["customers", "erase", "C-PRINT", "--yes"], env=agent).exit_code == 1  # no such customer any more
     with engine.db.session() as session:
         erased = session.get(Customer, customer_id)
         assert (erased.name, erased.email, erased.phone, erased.address_line1, erased.attributes) == ("(erased)", None, None, None, {})
         assert erased.external_id == f"erased-{customer_id}" and erased.erased_at is not None
+        from ccm.models.authoring import AuditLog
+
+        audited = session.scalar(select(AuditLog).where(AuditLog.action == "customer.erase"))
+        assert (audited.actor, audited.object_name, audited.details["via"]) == ("sue", f"erased-{customer_id}", "cli")
         assert session.scalar(select(func.count()).select_from(Consent).where(Consent.customer_id == customer_id)) == 0
         keys = list(session.scalars(select(Message.idempotency_key).where(Message.customer_id == customer_id)))
         assert keys and all(":erased-" in key for key in keys)  # made again from the anonymised account

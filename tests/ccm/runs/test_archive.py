@@ -12,11 +12,13 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from ccm.models import ArchivedDocument, Message
+from signed_in import as_user
 
 CYCLE = "2026-11"
 
 
-def test_reprint_returns_the_document_as_sent_and_refuses_an_altered_one(loaded, runner, tmp_path):
+def test_reprint_returns_the_document_as_sent_and_refuses_an_altered_one(loaded, app, tmp_path):
+    runner = app.test_cli_runner(env=as_user(loaded, "ben", "billing"))
     assert runner.invoke(args=["run", "statement", "--cycle", CYCLE]).exit_code == 0
     with loaded.db.session() as session:
         emailed = session.scalar(select(Message).where(Message.idempotency_key.endswith("ACC-1:statement")))
