@@ -182,12 +182,10 @@ def customers_erase(external_id: str) -> Response | str:
         flash(_("Type the customer's id exactly to confirm the erasure."), "error")
         return render_template("console/service/erase.html", customer=customer), 400  # type: ignore[return-value]
     try:
-        done = erase_customer(engine(), external_id)
+        done = erase_customer(engine(), external_id, actor=staff().name, via="console")  # audited in its own transaction
     except LookupError as exc:  # ErasureError: erased already, or a message is being delivered
         flash(str(exc), "error")
         return redirect(url_for("console.customers_profile", external_id=external_id))
-    audit("customer.erase", "customer", f"erased-{done.customer_id}", messages=done.messages, events=done.events,
-          documents=done.documents)
     return render_template("console/service/erased.html", report=done.report())
 
 
