@@ -342,7 +342,7 @@ def next_fire_times(trigger: Trigger, count: int, now: dt.datetime | None = None
     times: list[dt.datetime] = []
     moment = trigger.get_next_fire_time(None, _aware(now or utcnow()))
     while moment is not None and len(times) < count:
-        times.append(moment)
+        times.append(_normal(moment))
         moment = trigger.get_next_fire_time(moment, moment)
     return times
 
@@ -355,7 +355,7 @@ def fires_between(trigger: Trigger, start: dt.datetime, end: dt.datetime, limit:
     times: list[dt.datetime] = []
     moment = trigger.get_next_fire_time(None, start)
     while moment is not None and moment < end and len(times) < limit:
-        times.append(moment)
+        times.append(_normal(moment))
         moment = trigger.get_next_fire_time(moment, moment)
     if moment is None or moment >= end:
         return times, 0
@@ -398,6 +398,12 @@ def _distinct(expression: str, span: dt.timedelta) -> int:
     return count
 
 
+def _normal(moment: dt.datetime) -> dt.datetime:
+    """The fire time as its zone shows it: a wall-clock time that does not happen (02:30 the
+    day clocks go forward, as APScheduler gives it) is the instant it stands for (03:30)."""
+    return moment.astimezone(dt.timezone.utc).astimezone(moment.tzinfo)
+
+
 def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
 
@@ -425,12 +431,11 @@ def upcoming(session: Session, start: dt.datetime, end: dt.datetime, limit: int 
 
 
 def schedulable_communications(session: Session) -> dict[str, list[str]]:
-    """The communications each job may run: campaigns, statements (and bills), reminders."""
+    """The communications for each job, each under one: reminders (those with reminder
+    settings), campaigns (marketing), statements (the rest: statements, bills...)."""
     ensure_built_in(session)
     found: dict[str, list[str]] = {job: [] for job in NEEDS_COMMUNICATION}
     for communication in session.scalars(select(Communication).order_by(Communication.name)):
-        job = "campaign" if is_marketing(communication) else "statement"
+        job = "reminders" if communication.config.get("reminder") else "campaign" if is_marketing(communication) else "statement"
         found[job].append(communication.name)
-        if communication.config.get("reminder"):
-            found["reminders"].append(communication.name)
     return found
