@@ -23,7 +23,7 @@ from ccm.web.console import audit, blueprint, engine, requires, viewer_zone
 ZONES = sorted(available_timezones())
 NEXT = 5  # fire times shown per schedule in the list and on its page
 PER_SCHEDULE = 40  # fire times shown per schedule in the calendar; the rest are counted
-WEEKS = (4, 6, 8, 12)
+WEEKS = (5, 8, 13)  # the first: this week and four more, so at least four weeks ahead
 OPTION_FIELDS = ("audience", "local_time", "period")
 
 

@@ -146,12 +146,12 @@ def test_the_calendar_shows_the_coming_weeks_bounded_per_schedule(console_as, en
     client.post("/console/schedules/resting/pause", data={"csrf_token": csrf})
     page = client.get("/console/schedules/calendar").get_data(as_text=True)
     days = re.findall(r'<section class="day[^"]*" aria-labelledby="day-(\d{4}-\d\d-\d\d)"', page)
-    assert len(days) == 28 and dt.date.fromisoformat(days[0]).weekday() == 0  # four weeks from this Monday
+    assert len(days) == 35 and dt.date.fromisoformat(days[0]).weekday() == 0  # this week from Monday, and four more
     daily = page.count('href="/console/schedules/daily"')
-    assert 21 <= daily <= 29  # once a day from now to the end of the fourth week
+    assert 28 <= daily <= 36  # once a day from now to the end of the fourth week after this one
     assert page.count('href="/console/schedules/busy"') == 40 + 1  # the first 40, and the line that says how many more
     more = re.search(r'busy</a>: the first 40 shown, and (\d+) more in these weeks', page)
-    assert more and int(more.group(1)) > 21 * 24 * 60 - 40
+    assert more and int(more.group(1)) > 28 * 24 * 60 - 40
     assert re.search(r'sweep</a>: the first 40 shown, and \d+ more', page)
     assert "Paused, so not in the calendar:" in page and 'href="/console/schedules/resting"' in page
     assert page.count("CET") >= daily  # the daily schedule's own time, beside the viewer's (UTC)
