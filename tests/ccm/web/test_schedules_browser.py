@@ -41,6 +41,12 @@ def test_the_scheduler_adds_a_schedule_through_the_form_and_sees_it_in_the_calen
     expect(page.get_by_role("status")).to_contain_text(f"Schedule {name} added")
     expect(page.get_by_role("heading", name="Next fire times")).to_be_visible()
     assert fits(page)
+    page.screenshot(path=str(tmp_path / f"detail-{viewport['width']}.png"), full_page=True)
+
+    page.get_by_role("link", name="List").click()
+    expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+    assert fits(page), f"the list is wider than {viewport['width']} px"
+    page.screenshot(path=str(tmp_path / f"list-{viewport['width']}.png"), full_page=True)
 
     page.get_by_role("link", name="Calendar").click()
     page.wait_for_url(f"{served}/console/schedules/calendar")
