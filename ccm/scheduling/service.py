@@ -54,9 +54,38 @@ class WallClockCronTrigger(CronTrigger):
 
     def get_next_fire_time(self, previous_fire_time, now):  # type: ignore[no-untyped-def]
         upcoming = super().get_next_fire_time(previous_fire_time, now)
+        # Asked from before clocks go forward, APScheduler 3.11 can miss the first fire time
+        # after the change (a daily 00:00 in Berlin asked at 00:00:01 on the day summer time
+        # begins answers the day after next): ask again from the change.
+        change = _offset_change(now.astimezone(self.timezone), upcoming) if upcoming is not None else None
+        if change is not None:
+            again = super().get_next_fire_time(None, change)
+            if again is not None and again < upcoming:
+                upcoming = again
         while upcoming is not None and _repeated(upcoming):
             upcoming = super().get_next_fire_time(None, _after_repeated_hour(upcoming))
         return upcoming
+
+
+def _offset_change(start: dt.datetime, end: dt.datetime) -> dt.datetime | None:
+    """The first minute after ``start`` (and before ``end``) when the zone's UTC offset is
+    not ``start``'s, or None. Walks days, then halves the day of the change."""
+    zone, offset = start.tzinfo, start.utcoffset()
+    begin, stop = start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+    day = dt.timedelta(days=1)
+    while begin < stop:
+        step = min(day, stop - begin)
+        if (begin + step).astimezone(zone).utcoffset() != offset:
+            low, high = begin, begin + step
+            while high - low > dt.timedelta(minutes=1):
+                middle = low + (high - low) / 2
+                if middle.astimezone(zone).utcoffset() == offset:
+                    low = middle
+                else:
+                    high = middle
+            return high.astimezone(zone)
+        begin += step
+    return None
 
 
 def _repeated(moment: dt.datetime) -> bool:

@@ -47,6 +47,19 @@ def test_a_daily_job_at_a_time_that_does_not_exist_on_the_spring_forward_day():
     assert days[0] == dt.datetime(2026, 3, 27, 1, 30) and days[3] == dt.datetime(2026, 3, 30, 0, 30)
 
 
+@pytest.mark.parametrize(("expression", "zone", "start"), [
+    ("0 0 * * *", "Europe/Berlin", dt.datetime(2026, 3, 27, 12)),  # midnight before and after 2026-03-29's change
+    ("0 1 * * *", "Europe/Berlin", dt.datetime(2026, 3, 27, 12)),
+    ("0 0 * * *", "America/New_York", dt.datetime(2026, 3, 6, 12)),  # 2026-03-08
+    ("15 0 * * *", "Australia/Lord_Howe", dt.datetime(2026, 10, 2, 12)),  # a half-hour change, 2026-10-04
+])
+def test_a_daily_job_fires_every_day_around_the_spring_forward_change(expression, zone, start):
+    # APScheduler 3.11 alone, asked just after midnight of the change day, skips the next day.
+    days = [moment.astimezone(ZoneInfo(zone)).date() for moment in
+            (d.replace(tzinfo=UTC) for d in fires(expression, zone, start, 6))]
+    assert days == [days[0] + dt.timedelta(days=n) for n in range(6)]
+
+
 def test_a_daily_job_in_the_repeated_hour_of_the_fall_back_day_runs_once():
     days = fires("30 2 * * *", "Europe/Berlin", dt.datetime(2026, 10, 24), 3)  # 2026-10-25: 02:00-03:00 twice
     assert [d.date() for d in days] == [dt.date(2026, 10, 24), dt.date(2026, 10, 25), dt.date(2026, 10, 26)]
