@@ -113,7 +113,7 @@ def browser() -> Iterator[object]:
 def browser_sign_in(page, base: str, name: str, password: str = PASSWORD) -> None:  # type: ignore[no-untyped-def]
     """Sign in through the form, with the keyboard."""
     page.goto(f"{base}/console/signin")
-    page.get_by_label("Name").fill(name)
+    page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(password)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/console/")
