@@ -9,57 +9,64 @@ from __future__ import annotations
 
 from typing import Iterable
 
+
+def N_(text: str) -> str:
+    """Marks a text for the console's catalogues (``scripts/translations.sh``); the console
+    shows it translated, the CLI as it is."""
+    return text
+
+
 PERMISSIONS: dict[str, str] = {
-    "runs:view": "see runs, their progress, reconciliation and reports",
-    "runs:start": "import a billing feed and start a statement or bill cycle",
-    "runs:control": "pause, resume and cancel runs; retry failed messages now",
-    "print:download": "download print batches, streams and manifests",
-    "archive:view": "search the archive of sent statements",
-    "archive:reprint": "reprint an archived statement",
-    "schedules:view": "see schedules, their calendar and history",
-    "schedules:edit": "create, change, pause and remove schedules",
-    "customers:view": "find customers and see their profile and history",
-    "customers:edit": "change a customer's consents and preferences on their behalf",
-    "customers:resend": "send a customer's statement again",
-    "customers:erase": "erase a customer's personal data",
-    "tasks:view": "see the follow-up queue",
-    "tasks:work": "assign, comment on and close follow-up tasks",
-    "templates:view": "see templates, versions and previews",
-    "templates:edit": "create and change drafts of templates and content blocks, send proofs",
-    "templates:submit": "submit a draft for approval",
-    "templates:approve": "approve, reject and retire template versions",
-    "segments:view": "see segments and their counts",
-    "segments:edit": "create and change segments",
-    "decisions:view": "see decisions and experiments",
-    "decisions:edit": "change decisions and experiments",
-    "campaigns:view": "see campaigns and their reports",
-    "campaigns:edit": "create and change campaigns",
-    "campaigns:send": "send a campaign or the winner of a test",
-    "reports:view": "see reports",
-    "audit:view": "see the audit log",
-    "users:manage": "create users, change roles, disable users",
+    "runs:view": N_("see runs, their progress, reconciliation and reports"),
+    "runs:start": N_("import a billing feed and start a statement or bill cycle"),
+    "runs:control": N_("pause, resume and cancel runs; retry failed messages now"),
+    "print:download": N_("download print batches, streams and manifests"),
+    "archive:view": N_("search the archive of sent statements"),
+    "archive:reprint": N_("reprint an archived statement"),
+    "schedules:view": N_("see schedules, their calendar and history"),
+    "schedules:edit": N_("create, change, pause and remove schedules"),
+    "customers:view": N_("find customers and see their profile and history"),
+    "customers:edit": N_("change a customer's consents and preferences on their behalf"),
+    "customers:resend": N_("send a customer's statement again"),
+    "customers:erase": N_("erase a customer's personal data"),
+    "tasks:view": N_("see the follow-up queue"),
+    "tasks:work": N_("assign, comment on and close follow-up tasks"),
+    "templates:view": N_("see templates, versions and previews"),
+    "templates:edit": N_("create and change drafts of templates and content blocks, send proofs"),
+    "templates:submit": N_("submit a draft for approval"),
+    "templates:approve": N_("approve, reject and retire template versions"),
+    "segments:view": N_("see segments and their counts"),
+    "segments:edit": N_("create and change segments"),
+    "decisions:view": N_("see decisions and experiments"),
+    "decisions:edit": N_("change decisions and experiments"),
+    "campaigns:view": N_("see campaigns and their reports"),
+    "campaigns:edit": N_("create and change campaigns"),
+    "campaigns:send": N_("send a campaign or the winner of a test"),
+    "reports:view": N_("see reports"),
+    "audit:view": N_("see the audit log"),
+    "users:manage": N_("create users, change roles, disable users"),
 }
 
 VIEWING = [name for name in PERMISSIONS if name.endswith(":view")]
 
 BUILT_IN_ROLES: dict[str, tuple[str, list[str]]] = {
-    "admin": ("everything, including users and roles", ["*"]),
-    "marketer": ("authors templates, segments, decisions and campaigns", [
+    "admin": (N_("everything, including users and roles"), ["*"]),
+    "marketer": (N_("authors templates, segments, decisions and campaigns"), [
         "templates:view", "templates:edit", "templates:submit", "segments:view", "segments:edit", "decisions:view",
         "decisions:edit", "campaigns:view", "campaigns:edit", "reports:view", "customers:view", "runs:view",
         "schedules:view"]),
-    "approver": ("approves what marketers write and sends campaigns", [
+    "approver": (N_("approves what marketers write and sends campaigns"), [
         "templates:view", "templates:approve", "campaigns:view", "campaigns:send", "segments:view", "decisions:view",
         "reports:view", "runs:view"]),
-    "billing": ("runs statement and bill cycles, reconciles and reprints", [
+    "billing": (N_("runs statement and bill cycles, reconciles and reprints"), [
         "runs:view", "runs:start", "runs:control", "print:download", "archive:view", "archive:reprint", "reports:view",
         "customers:view", "schedules:view"]),
-    "scheduler": ("sets up recurring and triggered sends", [
+    "scheduler": (N_("sets up recurring and triggered sends"), [
         "schedules:view", "schedules:edit", "runs:view", "runs:control", "reports:view", "campaigns:view"]),
-    "service": ("customer service: profiles, consents, resends, erasure, follow-ups", [
+    "service": (N_("customer service: profiles, consents, resends, erasure, follow-ups"), [
         "customers:view", "customers:edit", "customers:resend", "customers:erase", "tasks:view", "tasks:work",
         "archive:view", "runs:view"]),
-    "viewer": ("sees everything, changes nothing", [*VIEWING, "reports:view"]),
+    "viewer": (N_("sees everything, changes nothing"), [*VIEWING, "reports:view"]),
 }
 
 

@@ -62,3 +62,19 @@ def free_port() -> int:
 
 def in_holdout(external_id: str) -> bool:
     return bucket("weekly-deals-offer", external_id) < 0.1
+
+
+def wait_for(url: str, seconds: float = 30) -> None:
+    """Until ``url`` answers 200 (a server started by the test is up)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")

@@ -117,8 +117,9 @@ def _same_site(url: str | None) -> str | None:
     return path if path.startswith("/console") and not path.startswith("//") else None
 
 
-def safe_next(url: str | None) -> str:
-    return _same_site(url) or url_for("console.dashboard")
+def safe_next(url: str | None, default: str = "console.dashboard") -> str:
+    """``url`` if it leads into this site's console, else the page of endpoint ``default``."""
+    return _same_site(url) or url_for(default)
 
 
 def htmx_redirect(target: str) -> Response:

@@ -17,7 +17,7 @@ from ccm.imports import (imported_periods, import_upload, load_upload, read_reje
 from ccm.runs import (ArchiveError, ExecutorError, PlanError, PolicyError, RunStateError, archive_root, cycle_communications,
                       executing, list_runs, message_view, print_file, print_files, report, reprint, resume_in_background,
                       retry_failed_now, run_progress, search_archive, set_state, start_cycle, unsent_by_reason)
-from ccm.web.console import audit, blueprint, engine, fresh, requires
+from ccm.web.console import audit, blueprint, engine, fresh, requires, safe_next
 
 RUN_ERRORS = (PlanError, PolicyError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError, ExecutorError)
 PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
@@ -91,7 +91,7 @@ def runs_start() -> Response:
     cycle = request.form.get("cycle", "")
     if communication not in dict(cycle_communications(engine())) or not PERIOD.match(cycle):
         flash(_("Choose a communication and a billing period (YYYY-MM)."), "error")
-        return redirect(request.referrer if request.referrer and "/console/runs" in request.referrer else url_for("console.runs"))
+        return redirect(safe_next(request.referrer, "console.runs"))
     try:
         plan = start_cycle(engine(), communication, cycle)
     except RUN_ERRORS as exc:

@@ -8,8 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,8 @@ from sqlalchemy import select
 
 from app import create_app
 from ccm.models import Consent, Message
+
+from shared_population import wait_for
 
 from .conftest import CAMPAIGN_CYCLE, delivered, feedback_settings, free_port, people, write_people
 
@@ -41,7 +41,7 @@ def test_a_customer_changes_preferences_and_unsubscribes_in_a_browser(make_setti
     preferences = re.search(r'href="([^"]+/p/[^"]+)"', mail.html).group(1)
     server = subprocess.Popen([CCM, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(f"{base}/api/v1/openapi.json")
+        wait_for(f"{base}/api/v1/openapi.json")
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page()
@@ -71,16 +71,6 @@ def test_a_customer_changes_preferences_and_unsubscribes_in_a_browser(make_setti
     engine.close()
 
 
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("ccm serve did not start")
 
 
 def test_the_preference_centre_saves_over_https_in_a_browser(make_settings, tmp_path, tls_files):

@@ -2,8 +2,13 @@
 in as one of them (``console_as("billing")``)."""
 from __future__ import annotations
 
+import os
 import re
-from typing import Callable
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 from flask.testing import FlaskClient
@@ -29,12 +34,10 @@ def sign_in(client: FlaskClient, name: str, password: str = PASSWORD) -> str:
 
 @pytest.fixture
 def staff(engine):
-    """One user per built-in role, named after it (``billing`` has the role billing), and
-    ``mara`` (marketer) and ``olga`` (approver)."""
+    """One user per built-in role, named after it (``billing`` has the role billing; the
+    admin is ``admin-user``)."""
     for role in ROLES:
-        create_user(engine, f"{role}-user" if role in ("admin",) else role, PASSWORD, [role], actor="test")
-    create_user(engine, "mara", PASSWORD, ["marketer"], actor="test")
-    create_user(engine, "olga", PASSWORD, ["approver"], actor="test")
+        create_user(engine, "admin-user" if role == "admin" else role, PASSWORD, [role], actor="test")
     return engine
 
 
@@ -51,14 +54,6 @@ def console_as(app, staff) -> Callable[[str], tuple[FlaskClient, str]]:
 
 # --------------------------------------------------------------------------- in a real browser
 
-import os  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Iterator  # noqa: E402
 
 CCM = str(Path(sys.executable).with_name("ccm"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -67,23 +62,13 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 PHONE = {"width": 390, "height": 844}
 
 
-def wait_for(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
 
 
 @pytest.fixture
 def served(settings, staff, config_file) -> Iterator[str]:
     """``ccm serve`` on a free port over the test's database (with its staff); yields the
     base URL."""
-    from shared_population import free_port
+    from shared_population import free_port, wait_for
 
     port = free_port()
     config = config_file({**settings, "web": {**settings.get("web", {}), "public_url": f"http://127.0.0.1:{port}", "port": port}})
