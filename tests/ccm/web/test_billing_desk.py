@@ -229,6 +229,11 @@ def test_the_archive_is_searched_and_a_statement_reprinted_byte_for_byte(finishe
     assert client.get(f"/console/archive/{doc.message_id}.pdf").data == archived  # to look at, not audited
     message = client.get(f"/console/messages/{doc.message_id}").get_data(as_text=True)
     assert "<bdi>C-PRINT</bdi>" in message and f"/console/archive/{doc.message_id}.pdf" in message
+    with engine.db.reader() as session:
+        sms = session.scalar(select(Message).where(Message.channel == "sms", Message.state == "sent"))
+        sms_id, texted_customer = sms.id, sms.customer.external_id
+    texted = client.get(f"/console/messages/{sms_id}").get_data(as_text=True)  # not archived: as kept by its channel
+    assert f"/console/customers/{texted_customer}/messages/{sms_id}" in texted
 
     assert client.post("/console/archive/999/reprint", data={"csrf_token": csrf}).status_code == 404
     with client.session_transaction() as session:
