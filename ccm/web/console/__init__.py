@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import secrets
 import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -30,8 +31,10 @@ blueprint = Blueprint("console", __name__, url_prefix="/console", template_folde
 login_manager = LoginManager()
 PUBLIC = "public"  # the permission of the few views anyone may reach (sign-in, the static files)
 SIGNED_IN = "signed-in"  # any signed-in member of staff (the dashboard, their own account)
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
-       "frame-src 'self' blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+# Styles from the app, plus a per-request nonce for the <style> elements the vendored editor
+# injects (CodeMirror's style-mod; ``csp_nonce()`` in the pages).
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data: blob:; "
+       "connect-src 'self'; frame-src 'self' blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
 class SignedIn(UserMixin):
@@ -182,7 +185,7 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_to_sign_in)
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", dt.timedelta(hours=int(settings["session_hours"])))
-    app.jinja_env.globals.update(local_time=local_time, permission_names=PERMISSIONS)
+    app.jinja_env.globals.update(local_time=local_time, permission_names=PERMISSIONS, csp_nonce=csp_nonce)
     app.register_blueprint(blueprint)
 
 
@@ -208,9 +211,16 @@ def _before() -> None:
         g.staff_locale = current_user.staff.locale
 
 
+def csp_nonce() -> str:
+    """This response's nonce for the editor's injected styles."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return str(g.csp_nonce)
+
+
 @blueprint.after_request
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers.setdefault("Content-Security-Policy", CSP.format(nonce=csp_nonce()))
     response.headers.setdefault("Cache-Control", "no-store")
     # Flask-WTF checks the Referer of a form sent over HTTPS: the console's own origin must see it.
     response.headers["Referrer-Policy"] = "same-origin"
@@ -236,5 +246,7 @@ def _nav(signed: SignedIn | None) -> list[tuple[str, str, str]]:
              ("console.schedules", _("Schedules"), "schedules:view"), ("console.customers", _("Customers"), "customers:view"),
              ("console.tasks", _("Follow-ups"), "tasks:view"), ("console.audit", _("Audit"), "audit:view"),
              ("console.users", _("Users"), "users:manage")]
+    desks += [("console.templates", _("Templates"), "templates:view"), ("console.segments", _("Segments"), "segments:view"),
+              ("console.campaigns", _("Campaigns"), "campaigns:view")]
     return [(endpoint, label, permission or "") for endpoint, label, permission in desks
-            if permission is None or signed.can(permission)]
+            if (permission is None or signed.can(permission)) and endpoint in current_app.view_functions]
