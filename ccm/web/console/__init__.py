@@ -175,7 +175,8 @@ def form_expired(error: Exception) -> Response | None:
 
 
 def init_app(app: Flask) -> None:
-    from ccm.web.console import account, audit_log, billing, dashboard, schedules, service, signin, users  # noqa: F401  (routes)
+    from ccm.web.console import (account, audit_log, billing, dashboard, schedules, service, signin,  # noqa: F401  (routes)
+                                 studio_audiences, studio_campaigns, studio_templates, users)
 
     settings = app.config["CCM"]["console"]
     login_manager.init_app(app)

@@ -1,0 +1,1 @@
+"""The marketers' studio: audiences (being built in issue 16)."""

@@ -1,0 +1,1 @@
+"""The marketers' studio: campaigns (being built in issue 16)."""

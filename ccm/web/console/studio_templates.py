@@ -1,0 +1,1 @@
+"""The marketers' studio: templates (being built in issue 16)."""
