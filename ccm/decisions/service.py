@@ -129,11 +129,16 @@ class DryRun:
 
 
 def dry_run(session: Session, communication: str, *, cycle: str | None = None, segment: str | None = None,
-            today: dt.date | None = None) -> DryRun:
+            today: dt.date | None = None, proposed: dict[str, Any] | None = None) -> DryRun:
     """Counts per rule and variant over the audience: customers with a statement in ``cycle``,
-    members of ``segment``, or everyone. Nothing is written."""
+    members of ``segment``, or everyone. ``proposed`` (slot -> decision data) counts with a
+    decision as it would be saved (version 0: not saved). Nothing is written."""
     comm = get_communication(session, communication)
     decisions = compiled_decisions(session, comm, today)
+    names = segment_names(session)
+    for slot, data in (proposed or {}).items():
+        spec = parse_spec(data, segments=names, contents=known_contents(session, None))
+        decisions[slot] = CompiledDecision(f"{comm.name}/{slot}", 0, spec, today)
     where = None
     clause = segment_clause(session)
     if cycle:
@@ -211,7 +216,14 @@ def describe_decision(session: Session, communication: str) -> list[dict[str, An
     return shown
 
 
+def decision_overview(session: Session) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """Every communication (name, title) with the decisions of its slots (as ``describe_decision``)."""
+    ensure_built_in(session)
+    return [(comm.name, comm.title, describe_decision(session, comm.name))
+            for comm in session.scalars(select(Communication).order_by(Communication.name))]
+
+
 __all__ = [
-    "CustomerDecision", "DryRun", "compiled_decisions", "current_version", "decide_for_customer",
+    "CustomerDecision", "DryRun", "decision_overview", "compiled_decisions", "current_version", "decide_for_customer",
     "decide_run", "describe_decision", "dry_run", "ensure_built_in_decisions", "save_decision",
 ]

@@ -176,7 +176,7 @@ def form_expired(error: Exception) -> Response | None:
 
 def init_app(app: Flask) -> None:
     from ccm.web.console import (account, audit_log, billing, dashboard, schedules, service, signin,  # noqa: F401  (routes)
-                                 studio_audiences, studio_campaigns, studio_templates, users)
+                                 studio_audiences, studio_campaigns, studio_decisions, studio_templates, users)
 
     settings = app.config["CCM"]["console"]
     login_manager.init_app(app)
@@ -248,6 +248,6 @@ def _nav(signed: SignedIn | None) -> list[tuple[str, str, str]]:
              ("console.tasks", _("Follow-ups"), "tasks:view"), ("console.audit", _("Audit"), "audit:view"),
              ("console.users", _("Users"), "users:manage")]
     desks += [("console.templates", _("Templates"), "templates:view"), ("console.segments", _("Segments"), "segments:view"),
-              ("console.campaigns", _("Campaigns"), "campaigns:view")]
+              ("console.decisions", _("Decisions"), "decisions:view"), ("console.campaigns", _("Campaigns"), "campaigns:view")]
     return [(endpoint, label, permission or "") for endpoint, label, permission in desks
             if (permission is None or signed.can(permission)) and endpoint in current_app.view_functions]
