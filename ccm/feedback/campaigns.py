@@ -1,0 +1,286 @@
+"""Campaigns of the marketers' studio: the record (owner, goal, audience, channels,
+communication, schedule, dates, budget, forecast), its measurement over the runs of its
+communication created between its start and end (the response report's spend, responses,
+conversions, revenue and ROI, against the forecast and the budget), its experiments'
+winners sent to the rest, and the channel-shift report (customers who left paper).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ccm.communications import ensure_built_in, get_communication
+from ccm.feedback.render import write_csv
+from ccm.feedback.response_report import Experiment, Report, _report
+from ccm.models import Communication, Customer, Message, Run, utcnow
+from ccm.models.campaigns import Campaign
+from ccm.models.feedback import ResponseEvent
+from ccm.models.scheduling import Schedule
+from ccm.runs import WinnerSent, send_winner
+from ccm.segments import segment_names
+from ccm.wiring import Engine
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+CHANNELS = ("email", "sms", "print")
+FIELDS = ("name", "title", "owner", "goal", "communication", "audience", "channels", "schedule", "starts_on", "ends_on",
+          "budget", "currency", "forecast_responses", "forecast_revenue")
+
+
+class CampaignError(ValueError):
+    """A campaign that cannot be saved or a winner that cannot be sent: the message names the field."""
+
+
+def list_campaigns(session: Session) -> list[Campaign]:
+    return list(session.scalars(select(Campaign).order_by(Campaign.starts_on.desc(), Campaign.name)))
+
+
+def get_campaign(session: Session, name: str) -> Campaign:
+    found = session.scalar(select(Campaign).where(Campaign.name == name))
+    if found is None:
+        raise LookupError(f"no such campaign: {name}")
+    return found
+
+
+def form_choices(session: Session) -> dict[str, list[str]]:
+    """What the fields may name: communications, segments, schedules, channels."""
+    ensure_built_in(session)
+    return {"communications": list(session.scalars(select(Communication.name).order_by(Communication.name))),
+            "segments": segment_names(session), "schedules": list(session.scalars(select(Schedule.name).order_by(Schedule.name))),
+            "channels": list(CHANNELS)}
+
+
+def save_campaign(session: Session, form: Mapping[str, Any], actor: str, *, name: str | None = None) -> Campaign:
+    """Create the campaign (``name`` None) or change it; CampaignError names the bad field."""
+    values = _checked(session, form)
+    if name is None:
+        if session.scalar(select(Campaign.id).where(Campaign.name == values["name"])):
+            raise CampaignError(f"name: a campaign {values['name']} exists already")
+        campaign = Campaign(created_by=actor, created_at=utcnow(), **values)
+        session.add(campaign)
+    else:
+        campaign = get_campaign(session, name)
+        values.pop("name")
+        for key, value in values.items():
+            setattr(campaign, key, value)
+    campaign.updated_at = utcnow()
+    session.flush()
+    return campaign
+
+
+def _checked(session: Session, form: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(form) - set(FIELDS))
+    if unknown:
+        raise CampaignError(f"{unknown[0]}: no such field")
+    text = {key: str(form.get(key) or "").strip() for key in FIELDS if key != "channels"}
+    choices = form_choices(session)
+    if not NAME.match(text["name"]):
+        raise CampaignError("name: lower-case letters, digits and '-', up to 100")
+    if not text["owner"]:
+        raise CampaignError("owner: who answers for the campaign")
+    if text["communication"] not in choices["communications"]:
+        raise CampaignError(f"communication: no such communication: {text['communication']}")
+    if text["audience"] and text["audience"] not in choices["segments"]:
+        raise CampaignError(f"audience: no such segment: {text['audience']}")
+    if text["schedule"] and text["schedule"] not in choices["schedules"]:
+        raise CampaignError(f"schedule: no such schedule: {text['schedule']}")
+    channels = [c for c in form.get("channels") or [] if c]
+    if not channels or any(c not in CHANNELS for c in channels):
+        raise CampaignError(f"channels: one or more of {', '.join(CHANNELS)}")
+    starts, ends = _date("starts_on", text["starts_on"], required=True), _date("ends_on", text["ends_on"])
+    if ends is not None and ends < starts:
+        raise CampaignError("ends_on: before the start")
+    currency = text["currency"].upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise CampaignError("currency: three letters, e.g. EUR")
+    forecast = text["forecast_responses"]
+    if forecast and not forecast.isdigit():
+        raise CampaignError("forecast_responses: a whole number")
+    return {"name": text["name"], "title": text["title"], "owner": text["owner"], "goal": text["goal"],
+            "communication": text["communication"], "audience": text["audience"] or None, "channels": channels,
+            "schedule": text["schedule"] or None, "starts_on": starts, "ends_on": ends, "currency": currency,
+            "budget": _money("budget", text["budget"]), "forecast_responses": int(forecast) if forecast else None,
+            "forecast_revenue": _money("forecast_revenue", text["forecast_revenue"])}
+
+
+def _date(field: str, value: str, required: bool = False) -> dt.date | None:
+    if not value and not required:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CampaignError(f"{field}: a date as YYYY-MM-DD") from None
+
+
+def _money(field: str, value: str) -> Decimal | None:
+    if not value:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise CampaignError(f"{field}: an amount such as 1500.00") from None
+    if not amount.is_finite() or amount < 0:
+        raise CampaignError(f"{field}: an amount of zero or more")
+    return amount.quantize(Decimal("0.01"))
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+@dataclass
+class CampaignReport:
+    campaign: Campaign
+    report: Report | None  # None: no run of its communication in its dates yet
+    runs: list[tuple[int, str]]  # (run id, cycle)
+
+    @property
+    def spend(self) -> Decimal:
+        return self.report.total.cost if self.report else Decimal("0")
+
+    @property
+    def revenue(self) -> Decimal:
+        return self.report.total.revenue if self.report else Decimal("0")
+
+    @property
+    def responses(self) -> int:
+        return self.report.total.responded if self.report else 0
+
+    @property
+    def conversions(self) -> int:
+        return self.report.total.converted if self.report else 0
+
+    @property
+    def roi(self) -> float | None:
+        return self.report.total.roi if self.report else None
+
+    @property
+    def budget_used(self) -> float | None:
+        """Spend as a share of the budget (1.0 = all of it)."""
+        budget = self.campaign.budget
+        return float(self.spend / budget) if budget else None
+
+    @property
+    def roi_on_budget(self) -> float | None:
+        """(revenue - budget) / budget: what the campaign earned against all it may spend."""
+        budget = self.campaign.budget
+        return float((self.revenue - budget) / budget) if budget else None
+
+    @property
+    def experiments(self) -> list[Experiment]:
+        return self.report.experiments if self.report else []
+
+    def winner_ready(self, experiment: str) -> str | None:
+        found = next((e for e in self.experiments if e.name == experiment), None)
+        return found.winner if found else None
+
+
+def campaign_runs(session: Session, campaign: Campaign) -> list[tuple[int, str]]:
+    """The runs of the campaign's communication created on its dates (end included)."""
+    communication = get_communication(session, campaign.communication)
+    start = dt.datetime.combine(campaign.starts_on, dt.time())
+    query = select(Run.id, Run.cycle).where(Run.communication_id == communication.id, Run.created_at >= start).order_by(Run.id)
+    if campaign.ends_on is not None:
+        query = query.where(Run.created_at < dt.datetime.combine(campaign.ends_on + dt.timedelta(days=1), dt.time()))
+    return [(run_id, cycle) for run_id, cycle in session.execute(query)]
+
+
+def campaign_report(engine: Engine, name: str) -> CampaignReport:
+    costs, receipts = engine.settings["costs"], engine.settings["feedback"]["receipt_channels"]
+    with engine.db.reader() as session:
+        campaign = get_campaign(session, name)
+        runs = campaign_runs(session, campaign)
+        report = _report(session, f"{campaign.name} · {len(runs)} runs", [r for r, _ in runs], costs, frozenset(receipts),
+                         per_run=True) if runs else None
+        session.expunge(campaign)
+    return CampaignReport(campaign, report, runs)
+
+
+def report_csv(result: CampaignReport) -> bytes:
+    """The report's rows as CSV, by the engine's writer (formula cells escaped)."""
+    if result.report is None:
+        raise LookupError(f"{result.campaign.name} has not run yet")
+    with tempfile.TemporaryDirectory() as folder:
+        return write_csv(result.report, Path(folder) / "report.csv").read_bytes()
+
+
+def send_winner_to_rest(engine: Engine, name: str, experiment: str, *, start: bool = True) -> WinnerSent:
+    """The significant winner of ``experiment`` to the rest of the audience of the campaign's
+    latest cycle; CampaignError while there is no significant winner."""
+    result = campaign_report(engine, name)
+    winner = result.winner_ready(experiment)
+    if winner is None:
+        raise CampaignError(f"experiment {experiment}: no significant winner yet")
+    cycles = [cycle for _, cycle in result.runs if not cycle.endswith("-rest")]
+    return send_winner(engine, result.campaign.communication, cycles[-1], experiment, winner,
+                       audience=result.campaign.audience, start=start)
+
+
+# --------------------------------------------------------------------------- channel shift
+
+
+@dataclass
+class ChannelShift:
+    start: dt.date
+    end: dt.date
+    currency: str
+    moved: dict[str, int]  # new channel -> customers who left paper for it in the period
+    saving_per_cycle: Decimal  # one statement each, at [costs]
+    unit_saving: dict[str, Decimal]  # channel -> print cost - its cost
+    sent_since: int  # statements they got by e-mail or SMS since their change, in the period
+    saved: Decimal  # what those cost less than paper
+
+    @property
+    def total(self) -> int:
+        return sum(self.moved.values())
+
+
+def channel_shift(engine: Engine, start: dt.date, end: dt.date) -> ChannelShift:
+    """Customers who moved from paper to e-mail or SMS between ``start`` and ``end``
+    (inclusive): a ``preferences`` event (preference centre, or by phone) in the period that
+    changed ``paperless`` to yes (to e-mail), or ``preferred_channel`` to e-mail or SMS for a
+    customer whose last message before it went by post. Savings at ``[costs]``."""
+    costs = engine.settings["costs"]
+    unit = {c: Decimal(str(costs.get("print", 0))) - Decimal(str(costs.get(c, 0))) for c in ("email", "sms")}
+    since: dict[int, tuple[str, dt.datetime]] = {}
+    lower, upper = dt.datetime.combine(start, dt.time()), dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
+    with engine.db.reader() as session:
+        rows = session.execute(
+            select(ResponseEvent.customer_id, Message.customer_id, ResponseEvent.occurred_at, ResponseEvent.data)
+            .outerjoin(Message, ResponseEvent.message_id == Message.id)
+            .where(ResponseEvent.type == "preferences", ResponseEvent.occurred_at >= lower, ResponseEvent.occurred_at < upper)
+            .order_by(ResponseEvent.occurred_at))
+        for direct, via_message, when, data in rows:
+            customer_id = direct or via_message
+            changed = (data or {}).get("changed", [])
+            customer = session.get(Customer, customer_id) if customer_id else None
+            if customer is None or customer_id in since:
+                continue
+            if "paperless" in changed and customer.paperless:
+                since[customer_id] = ("email", when)
+            elif "preferred_channel" in changed and customer.preferred_channel in ("email", "sms") \
+                    and _last_channel(session, customer_id, when) == "print":
+                since[customer_id] = (customer.preferred_channel, when)
+        sent, saved = 0, Decimal("0")
+        for customer_id, (channel, when) in since.items():
+            count = session.scalar(select(func.count()).where(
+                Message.customer_id == customer_id, Message.state == "sent", Message.channel.in_(("email", "sms")),
+                Message.purpose == "statement", Message.sent_at >= when, Message.sent_at < upper)) or 0
+            sent += count
+            saved += count * unit[channel]
+    moved = {"email": 0, "sms": 0}
+    for channel, _ in since.values():
+        moved[channel] += 1
+    return ChannelShift(start, end, costs.get("currency", ""), moved,
+                        sum((unit[c] * n for c, n in moved.items()), Decimal("0")), unit, sent, saved)
+
+
+def _last_channel(session: Session, customer_id: int, before: dt.datetime) -> str | None:
+    return session.scalar(select(Message.channel).where(Message.customer_id == customer_id, Message.state == "sent",
+                                                        Message.sent_at < before).order_by(Message.sent_at.desc()).limit(1))
