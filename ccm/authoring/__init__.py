@@ -12,6 +12,7 @@ Previews and proofs render through the runs and live above them (``ccm.previews`
 """
 from ccm.authoring.audit import record as audit
 from ccm.authoring.checks import Library, email_parts
+from ccm.authoring.editing import check_source
 from ccm.authoring.context import SAMPLE_EVENT, SAMPLE_HELPERS, SAMPLE_LINKS, sample_context
 from ccm.authoring.problems import Problem, errors
 from ccm.authoring.queries import diff, list_templates, show, template_history
@@ -22,6 +23,6 @@ from ccm.authoring.workflow import KINDS, ValidationFailed, WorkflowError, appro
 __all__ = [
     "SAMPLE_EVENT", "SAMPLE_HELPERS", "SAMPLE_LINKS", "Library", "email_parts", "errors", "library", "sample_context",
     "BLOCK_KINDS", "KINDS", "PinnedTemplates", "Problem", "TemplateStoreError", "ValidationFailed", "WorkflowError",
-    "approve", "audit", "check", "diff", "effective_versions", "get_version", "list_templates", "load_pinned", "read_manifest",
+    "approve", "audit", "check", "check_source", "diff", "effective_versions", "get_version", "list_templates", "load_pinned", "read_manifest",
     "reject", "retire", "save_draft", "show", "submit", "sync_library", "sync_library_checked", "template_history",
 ]

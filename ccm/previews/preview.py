@@ -71,11 +71,19 @@ def render_bundle(engine: Engine, name: str, *, version: int | None = None, cust
                   cycle: str | None = None, sample: bool = False, all_variants: bool = False) -> Bundle:
     with engine.db.session() as session:
         chosen = get_version(session, name, version)
-        kind = chosen.template.kind
-        if kind in ("partial", "asset"):
-            raise PreviewError(f"{name} is a {kind}: preview a document, block, e-mail or SMS template that uses it")
-        _refuse_invalid(session, engine, chosen)
-        source = _source(session, engine, chosen, customer=customer, cycle=cycle, sample=sample)
+        return render_version(engine, session, chosen, customer=customer, cycle=cycle, sample=sample, all_variants=all_variants)
+
+
+def render_version(engine: Engine, session: Session, chosen: Any, *, customer: str | None = None, cycle: str | None = None,
+                   sample: bool = False, all_variants: bool = False) -> Bundle:
+    """Render ``chosen`` (a stored version, or anything with its ``template.name``,
+    ``template.kind``, ``version``, ``source`` and ``meta``: an unsaved draft) as ``render_bundle`` does."""
+    name = chosen.template.name
+    kind = chosen.template.kind
+    if kind in ("partial", "asset"):
+        raise PreviewError(f"{name} is a {kind}: preview a document, block, e-mail or SMS template that uses it")
+    _refuse_invalid(session, engine, chosen)
+    source = _source(session, engine, chosen, customer=customer, cycle=cycle, sample=sample)
     renderer = _Renderer(engine, source)
     bundle = Bundle(name=name, version=chosen.version, kind=kind)
     if kind in EMAIL_KINDS:

@@ -1,0 +1,189 @@
+"""The studio's templates: the library with where blocks are used, the editor (the engine's
+checks at line and column, as a save and as the author types), the live preview of an
+unsaved source (the e-mail's HTML served apart under a strict CSP; a Chinese customer's
+statement in Chinese), and the maker-checker workflow with fresh sign-in, each refusal tested."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from sqlalchemy import select
+
+from ccm.authoring.store import sync_library
+from ccm.models import TemplateVersion
+from ccm.models.authoring import AuditLog
+
+from .conftest import PASSWORD
+
+INSERT = "inserts/go_paperless.html"
+EDIT = f"/console/templates/{INSERT}/edit"
+BROKEN = '<aside class="insert">\n  <h2>{{ _("Go paperless") }</h2>\n</aside>\n'  # a "}}" missing on line 2
+GOOD = ('<aside class="insert insert--paperless">\n  <h2>{{ _("Go paperless") }}</h2>\n'
+        '  <p>Paper-free from today, {{ customer.name }}.</p>\n</aside>\n')
+
+
+@pytest.fixture
+def store(loaded):
+    with loaded.db.session() as session:
+        sync_library(session, loaded.templates_dir)
+    return loaded
+
+
+def _pdf_text(data: bytes) -> str:
+    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True).stdout.decode("utf-8")
+
+
+def _versions(engine, name: str = INSERT) -> list[tuple[int, str, str, str | None]]:
+    with engine.db.reader() as session:
+        rows = session.scalars(select(TemplateVersion).join(TemplateVersion.template)
+                               .where(TemplateVersion.template.has(name=name)).order_by(TemplateVersion.version))
+        return [(v.version, v.state, v.author, v.approved_by) for v in rows]
+
+
+def test_the_library_lists_blocks_with_where_they_are_used(console_as, store):
+    client, _ = console_as("viewer")
+    page = client.get("/console/templates").get_data(as_text=True)
+    assert INSERT in page and "statement/statement.html" in page
+    row = re.search(r"<tr>\s*<td[^>]*><a href=\"/console/templates/inserts/premium_upgrade.html\".*?</tr>", page, re.S).group(0)
+    assert "picked by the decision of monthly-statement / statement.insert" in row
+    page = client.get(f"/console/templates/{INSERT}").get_data(as_text=True)
+    assert "v1" in page and "approved" in page and "Where used" in page
+
+
+def test_a_draft_with_an_error_shows_it_at_its_line_and_column_then_a_good_one_saves(console_as, store):
+    client, csrf = console_as("marketer")
+    assert client.get(EDIT).status_code == 200
+    refused = client.post(EDIT, data={"csrf_token": csrf, "source": BROKEN, "based_on": "1"})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert re.search(r'data-line="2" data-column="\d+">line 2, column \d+</a>', page)
+    assert _versions(store) == [(1, "approved", "library", "library")] or len(_versions(store)) == 1  # nothing saved
+
+    checked = client.post(f"/console/templates/{INSERT}/check", data={"source": BROKEN}, headers={"X-CSRFToken": csrf})
+    problems = checked.get_json()
+    assert problems and problems[0]["line"] == 2 and problems[0]["severity"] == "error" and problems[0]["column"] >= 1
+    assert client.post(f"/console/templates/{INSERT}/check", data={"source": GOOD}, headers={"X-CSRFToken": csrf}).get_json() == []
+
+    saved = client.post(EDIT, data={"csrf_token": csrf, "source": GOOD, "based_on": "1"}, follow_redirects=True)
+    assert "Version 2 saved as a draft." in saved.get_data(as_text=True)
+    assert _versions(store)[-1][:3] == (2, "draft", "marketer")
+    again = client.post(EDIT, data={"csrf_token": csrf, "source": GOOD.replace("today", "now"), "based_on": "2", "draft": "2"},
+                        follow_redirects=True)
+    assert "Version 2 saved as a draft." in again.get_data(as_text=True) and len(_versions(store)) == 2  # the draft changed
+    with store.db.reader() as session:
+        actions = [e.action for e in session.scalars(select(AuditLog).where(AuditLog.object_name == INSERT)
+                                                      .where(AuditLog.actor == "marketer"))]
+    assert actions == ["create_draft", "edit"]
+
+
+def test_the_preview_renders_the_unsaved_source_with_the_email_under_a_strict_csp(console_as, store):
+    client, csrf = console_as("marketer")
+    fragment = client.post(f"/console/templates/{INSERT}/preview", data={"source": GOOD, "variants": "1"},
+                           headers={"X-CSRFToken": csrf, "X-Fragment": "1"})
+    assert fragment.status_code == 200
+    page = fragment.get_data(as_text=True)
+    assert "Paper-free from today, Alex Sample." in page  # the text of the PDF pages: the unsaved draft, in the statement
+    assert "Every variant of slot statement.insert" in page and "inserts/premium_upgrade.html" in page
+    image = re.search(r'src="(/console/template-previews/[^"]+/page-1\.png)"', page).group(1)
+    assert client.get(image).data.startswith(b"\x89PNG")
+    assert _versions(store) == [(1, "approved", "library", "library")] or len(_versions(store)) == 1  # nothing saved
+
+    email = "email/statement_ready.html"
+    source = client.get(f"/console/templates/{email}/edit").get_data(as_text=True)
+    original = re.search(r'<textarea id="source"[^>]*>(.*?)</textarea>', source, re.S).group(1)
+    import html as html_module
+
+    changed = html_module.unescape(original).replace("Dear", "Hello dear", 1)
+    page = client.post(f"/console/templates/{email}/preview", data={"source": changed, "customer": "C-EMAIL"},
+                       headers={"X-CSRFToken": csrf, "X-Fragment": "1"}).get_data(as_text=True)
+    assert 'sandbox=""' in page and "statement for 2026-11 is ready" in page
+    part = re.search(r'<iframe sandbox="" src="([^"]+email\.html)"', page).group(1)
+    body = client.get(part)
+    assert body.headers["Content-Type"].startswith("text/html")
+    csp = body.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "sandbox" in csp and "script-src" not in csp
+    assert "Hello dear" in body.get_data(as_text=True)
+
+    sms = client.post("/console/templates/sms/payment_due.txt/preview", data={"customer": "C-ZH"},
+                      headers={"X-CSRFToken": csrf, "X-Fragment": "1"}).get_data(as_text=True)
+    assert "Encoding UCS-2, 1 segment(s)" in sms
+
+    refused = client.post(f"/console/templates/{INSERT}/preview", data={"source": BROKEN}, headers={"X-CSRFToken": csrf, "X-Fragment": "1"})
+    assert refused.status_code == 422 and "fails validation" in refused.get_data(as_text=True)
+
+
+def test_the_statement_preview_of_a_chinese_customer_shows_chinese(console_as, store):
+    client, csrf = console_as("marketer")
+    page = client.post("/console/templates/statement/statement.html/preview", data={"customer": "C-ZH", "cycle": "2026-11"},
+                       headers={"X-CSRFToken": csrf, "X-Fragment": "1"}).get_data(as_text=True)
+    assert "王小明" in page  # the text of the pages
+    pdf = re.search(r'href="(/console/template-previews/[^"]+/document\.pdf)"', page).group(1)
+    assert "王小明" in _pdf_text(client.get(pdf).data)
+
+
+def test_submit_then_an_approver_approves_with_a_fresh_sign_in_and_the_author_is_refused(console_as, store, app):
+    marketer, csrf = console_as("marketer")
+    marketer.post(EDIT, data={"csrf_token": csrf, "source": GOOD, "based_on": "1"})
+    submitted = marketer.post(f"/console/templates/{INSERT}/submit", data={"csrf_token": csrf, "version": "2"}, follow_redirects=True)
+    assert "Version 2 is in review" in submitted.get_data(as_text=True)
+    assert marketer.post(f"/console/templates/{INSERT}/approve", data={"csrf_token": csrf, "version": "2"}).status_code == 403
+
+    approver, csrf_a = console_as("approver")
+    with approver.session_transaction() as session:
+        session["fresh_at"] = 0  # signed in long ago: asked for the password again
+    stale = approver.post(f"/console/templates/{INSERT}/approve", data={"csrf_token": csrf_a, "version": "2"})
+    assert stale.status_code == 302 and "/console/confirm" in stale.headers["Location"]
+    assert _versions(store)[-1][1] == "in_review"
+    confirmed = approver.post(stale.headers["Location"], data={"csrf_token": csrf_a, "password": PASSWORD})
+    assert confirmed.status_code == 302
+    approved = approver.post(f"/console/templates/{INSERT}/approve", data={"csrf_token": csrf_a, "version": "2"},
+                             follow_redirects=True)
+    assert "Version 2 approved." in approved.get_data(as_text=True)
+    assert _versions(store)[-1] == (2, "approved", "marketer", "approver")
+
+    # The author, were they an approver too, is refused by the engine (maker-checker), with its reason shown.
+    refused = _author_approves(console_as, store)
+    assert "marketer-approver is its author and cannot approve it (maker-checker)" in refused
+    assert _versions(store)[-1][1] == "in_review"
+    with store.db.reader() as session:
+        actions = [(e.actor, e.action, e.version) for e in session.scalars(
+            select(AuditLog).where(AuditLog.object_name == INSERT).order_by(AuditLog.id))]
+    assert ("marketer", "submit", 2) in actions and ("approver", "approve", 2) in actions
+
+
+def test_a_reviewer_rejects_with_a_comment(console_as, store):
+    marketer, csrf = console_as("marketer")
+    marketer.post(EDIT, data={"csrf_token": csrf, "source": GOOD, "based_on": "1"})
+    marketer.post(f"/console/templates/{INSERT}/submit", data={"csrf_token": csrf, "version": "2"})
+    approver, csrf_a = console_as("approver")
+    empty = approver.post(f"/console/templates/{INSERT}/reject", data={"csrf_token": csrf_a, "version": "2", "comment": " "},
+                          follow_redirects=True)
+    assert "a rejection needs a comment" in empty.get_data(as_text=True) and _versions(store)[-1][1] == "in_review"
+    done = approver.post(f"/console/templates/{INSERT}/reject", data={"csrf_token": csrf_a, "version": "2", "comment": "Shorter"},
+                         follow_redirects=True)
+    page = done.get_data(as_text=True)
+    assert "Version 2 sent back to draft." in page and "reason: <bdi>Shorter</bdi>" in page
+    assert _versions(store)[-1][1] == "draft"
+
+
+def _author_approves(console_as, store) -> str:
+    """A marketer who is also an approver writes version 3, submits it and tries to approve it."""
+    from ccm.staff import create_user
+
+    create_user(store, "marketer-approver", PASSWORD, ["marketer", "approver"], actor="test")
+    client, csrf = console_as("marketer-approver")
+    client.post(EDIT, data={"csrf_token": csrf, "source": GOOD.replace("today", "soon"), "based_on": "2"})
+    client.post(f"/console/templates/{INSERT}/submit", data={"csrf_token": csrf, "version": "3"})
+    answer = client.post(f"/console/templates/{INSERT}/approve", data={"csrf_token": csrf, "version": "3"}, follow_redirects=True)
+    return answer.get_data(as_text=True)
+
+
+def test_viewer_may_not_edit_and_marketer_may_not_approve(console_as, store):
+    viewer, csrf = console_as("viewer")
+    assert viewer.get(EDIT).status_code == 403
+    assert viewer.post(EDIT, data={"csrf_token": csrf, "source": GOOD}).status_code == 403
+    assert viewer.post(f"/console/templates/{INSERT}/check", data={"source": GOOD}, headers={"X-CSRFToken": csrf}).status_code == 403
+    marketer, csrf = console_as("marketer")
+    assert marketer.post(f"/console/templates/{INSERT}/reject", data={"csrf_token": csrf, "version": "1", "comment": "x"}).status_code == 403
+    assert marketer.post(f"/console/templates/{INSERT}/retire", data={"csrf_token": csrf, "version": "1"}).status_code == 403
