@@ -172,7 +172,7 @@ def list_segments(session: Session) -> list[dict[str, Any]]:
         .order_by(Segment.name)
     ).all()
     return [
-        {"name": s.name, "version": s.version, "members": members, "refreshed_at": _iso(s.refreshed_at), "expression": s.expression}
+        {"name": s.name, "description": s.description, "version": s.version, "members": members, "refreshed_at": _iso(s.refreshed_at), "expression": s.expression}
         for s, members in rows
     ]
 
