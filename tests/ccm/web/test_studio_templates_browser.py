@@ -1,0 +1,52 @@
+"""The marketer's path in a real browser, at phone width and on a desktop: edit an insert in
+the code editor, see the live preview change before saving, save and submit it; an approver
+approves it."""
+from __future__ import annotations
+
+from ccm.authoring.store import sync_library
+
+from .conftest import PHONE, browser_sign_in, fits
+
+INSERT = "inserts/go_paperless.html"
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def test_a_marketer_edits_an_insert_sees_the_preview_and_an_approver_approves(served, browser, engine):
+    with engine.db.session() as session:
+        sync_library(session, engine.templates_dir)
+    for version, viewport in ((2, PHONE), (3, DESKTOP)):
+        words = f"Paper free at {viewport['width']}"
+        page = browser.new_page(viewport=viewport)
+        browser_sign_in(page, served, "marketer")
+        page.goto(f"{served}/console/templates")
+        assert fits(page), f"the library is wider than {viewport['width']} px"
+        page.get_by_role("link", name=INSERT).first.click()
+        page.get_by_role("link", name="Edit the newest version").click()
+        page.locator(".cm-content").wait_for()  # the textarea became the code editor
+        page.locator('#preview img[alt="Page 1"]').wait_for()  # the first preview
+        assert fits(page), f"the editor is wider than {viewport['width']} px"
+        page.locator(".cm-content").click()
+        page.keyboard.press("Control+End")
+        page.keyboard.type(f"\n{words}")
+        page.locator("#preview .studio-pdf-text pre", has_text=words).wait_for(state="attached")  # unsaved, rendered
+        assert page.locator("#problems li").count() == 0
+        page.keyboard.type("{{ oops")  # a mistake: checked as typed, shown at its line
+        page.locator("#problems li.error a[data-line]").first.wait_for()
+        for _ in range(len("{{ oops")):
+            page.keyboard.press("Backspace")
+        page.locator("#problems li").first.wait_for(state="detached")
+        page.get_by_role("button", name="Save the draft").click()
+        page.get_by_text(f"Version {version} saved as a draft.").wait_for()
+        page.get_by_role("link", name="Versions and history of this template").click()
+        page.get_by_role("button", name=f"Submit v{version} for review").click()
+        page.get_by_text(f"Version {version} is in review").wait_for()
+        assert fits(page), f"the template's page is wider than {viewport['width']} px"
+        page.close()
+
+        page = browser.new_page(viewport=viewport)
+        browser_sign_in(page, served, "approver")
+        page.goto(f"{served}/console/templates/{INSERT}")
+        page.get_by_role("button", name=f"Approve v{version}").click()
+        page.get_by_text(f"Version {version} approved.").wait_for()
+        assert fits(page)
+        page.close()
