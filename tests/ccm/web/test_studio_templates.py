@@ -187,3 +187,27 @@ def test_viewer_may_not_edit_and_marketer_may_not_approve(console_as, store):
     marketer, csrf = console_as("marketer")
     assert marketer.post(f"/console/templates/{INSERT}/reject", data={"csrf_token": csrf, "version": "1", "comment": "x"}).status_code == 403
     assert marketer.post(f"/console/templates/{INSERT}/retire", data={"csrf_token": csrf, "version": "1"}).status_code == 403
+
+
+def test_effective_date_diff_history_retire_and_a_proof_to_the_seed_list(console_as, store):
+    marketer, csrf = console_as("marketer")
+    marketer.post(EDIT, data={"csrf_token": csrf, "source": GOOD, "based_on": "1"})
+    marketer.post(f"/console/templates/{INSERT}/submit", data={"csrf_token": csrf, "version": "2"})
+    sent = marketer.post(f"/console/templates/{INSERT}/proof", data={"csrf_token": csrf, "version": "2", "seed": "marketing"},
+                         follow_redirects=True).get_data(as_text=True)
+    assert "Proof of version 2 sent to 1 address(es) of seed list marketing." in sent
+    proofs = [p.read_text(encoding="utf-8", errors="replace") for p in (store.var_dir / "maildir").rglob("*") if p.is_file()]
+    assert len(proofs) == 1 and "X-CCM-Proof: yes" in proofs[0]
+
+    approver, csrf_a = console_as("approver")
+    approver.post(f"/console/templates/{INSERT}/approve",
+                  data={"csrf_token": csrf_a, "version": "2", "effective_from": "2099-01-02T09:30"})
+    assert _versions(store)[-1] == (2, "approved", "marketer", "approver")
+    page = approver.get(f"/console/templates/{INSERT}?from=1&to=2").get_data(as_text=True)
+    assert "2099-01-02 09:30" in page  # the approver's zone is UTC
+    assert '<span class="add">+  &lt;p&gt;Paper-free from today' in page  # the diff
+    for action in ("create draft", "submit", "test send", "approve"):
+        assert f"<td>{action}</td>" in page
+    retired = approver.post(f"/console/templates/{INSERT}/retire", data={"csrf_token": csrf_a, "version": "1"},
+                            follow_redirects=True).get_data(as_text=True)
+    assert "Version 1 retired." in retired and _versions(store)[0][1] == "retired"
