@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 
 from ccm.authoring import (BLOCK_KINDS, TemplateStoreError, ValidationFailed, WorkflowError, approve, check_source, diff,
                            list_templates, reject, retire, save_draft, show, submit, template_history)
+from ccm.feedback import find_customers
 from ccm.previews import PreviewError, ProofError, keep_preview, kept_part, render_bundle, render_source, send_proof, where_used_all
 from ccm.web.console import blueprint, engine, fresh, requires, staff, viewer_zone
 from ccm.web.console.service import BODY_CSP
@@ -22,6 +23,7 @@ from documents import TemplateProblem
 
 USED_KINDS = (*BLOCK_KINDS, "partial")  # what the library says "where used" of
 PREVIEW_ERRORS = (PreviewError, TemplateProblem, LookupError, TemplateStoreError)
+CUSTOMER_CHOICES = 10  # customers a search for the preview offers at most
 PART_TYPES = {".html": "text/html; charset=utf-8", ".png": "image/png", ".pdf": "application/pdf"}
 
 
@@ -157,6 +159,16 @@ def templates_preview(name: str) -> Response:
         return Response(page, status=200 if preview else 422)
     return _editor(name, version=request.form.get("based_on", type=int), source=source, preview=preview,
                    preview_error=problem, choice=choice, status=200 if preview else 422)
+
+
+@blueprint.route("/template-previews/customers")
+@requires("templates:view")
+def templates_preview_customers() -> str:
+    """Customers whose external id contains ``q``: the choices of the preview's customer field
+    (their external id and language only)."""
+    query = request.args.get("q", "").strip()[:64]
+    found = [c for c in find_customers(engine(), query, limit=50) if query.lower() in c.external_id.lower()][:CUSTOMER_CHOICES]
+    return render_template("console/studio/templates/_customers.html", found=found)
 
 
 @blueprint.route("/template-previews/<token>/<part>")

@@ -112,6 +112,17 @@
     form.querySelectorAll("input[name=customer], input[name=cycle], input[name=variants]").forEach(function (input) {
       input.addEventListener("change", function () { clearTimeout(previewTimer); previewTimer = setTimeout(render, 50); });
     });
+    var customer = form.querySelector("input[name=customer]"), choices = document.getElementById("customer-list"), searchTimer = null;
+    if (customer && choices && customer.dataset.searchUrl) {
+      customer.addEventListener("input", function () {
+        clearTimeout(searchTimer);
+        searchTimer = setTimeout(function () {
+          var url = customer.dataset.searchUrl + "?q=" + encodeURIComponent(customer.value);
+          fetch(url, {credentials: "same-origin"}).then(function (answer) { return answer.ok ? answer.text() : ""; })
+            .then(function (html) { choices.innerHTML = html; }).catch(function () {});
+        }, 300);
+      });
+    }
     form.dataset.live = "ready";
     render();
   }

@@ -211,3 +211,10 @@ def test_effective_date_diff_history_retire_and_a_proof_to_the_seed_list(console
     retired = approver.post(f"/console/templates/{INSERT}/retire", data={"csrf_token": csrf_a, "version": "1"},
                             follow_redirects=True).get_data(as_text=True)
     assert "Version 1 retired." in retired and _versions(store)[0][1] == "retired"
+
+
+def test_the_preview_finds_customers_by_external_id(console_as, store):
+    client, _ = console_as("marketer")
+    found = client.get("/console/template-previews/customers?q=c-z").get_data(as_text=True)
+    assert '<option value="C-ZH">C-ZH · zh_' in found and "C-EMAIL" not in found
+    assert client.get("/console/template-previews/customers?q=").get_data(as_text=True).strip() == ""
