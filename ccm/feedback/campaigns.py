@@ -30,6 +30,7 @@ from ccm.wiring import Engine
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 CHANNELS = ("email", "sms", "print")
+RESERVED = ("new", "channel-shift")  # pages of the studio at /console/campaigns/<name>
 FIELDS = ("name", "title", "owner", "goal", "communication", "audience", "channels", "schedule", "starts_on", "ends_on",
           "budget", "currency", "forecast_responses", "forecast_revenue")
 
@@ -81,8 +82,8 @@ def _checked(session: Session, form: Mapping[str, Any]) -> dict[str, Any]:
         raise CampaignError(f"{unknown[0]}: no such field")
     text = {key: str(form.get(key) or "").strip() for key in FIELDS if key != "channels"}
     choices = form_choices(session)
-    if not NAME.match(text["name"]):
-        raise CampaignError("name: lower-case letters, digits and '-', up to 100")
+    if not NAME.match(text["name"]) or text["name"] in RESERVED:
+        raise CampaignError("name: lower-case letters, digits and '-', up to 100 (not new or channel-shift)")
     if not text["owner"]:
         raise CampaignError("owner: who answers for the campaign")
     if text["communication"] not in choices["communications"]:
