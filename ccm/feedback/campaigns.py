@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ccm.communications import ensure_built_in, get_communication
 from ccm.feedback.render import write_csv
-from ccm.feedback.response_report import Experiment, Report, _report
+from ccm.feedback.response_report import Experiment, Report, runs_report
 from ccm.models import Communication, Customer, Message, Run, utcnow
 from ccm.models.campaigns import Campaign
 from ccm.models.feedback import ResponseEvent
@@ -197,7 +197,7 @@ def campaign_report(engine: Engine, name: str) -> CampaignReport:
     with engine.db.reader() as session:
         campaign = get_campaign(session, name)
         runs = campaign_runs(session, campaign)
-        report = _report(session, f"{campaign.name} · {len(runs)} runs", [r for r, _ in runs], costs, frozenset(receipts),
+        report = runs_report(session, f"{campaign.name} · {len(runs)} runs", [r for r, _ in runs], costs, frozenset(receipts),
                          per_run=True) if runs else None
         session.expunge(campaign)
     return CampaignReport(campaign, report, runs)

@@ -146,7 +146,7 @@ def run_report(session: Session, run_id: int, costs: dict[str, str], receipts: I
     if run is None:
         raise LookupError(f"no such run: {run_id}")
     name = session.get(Communication, run.communication_id).name
-    return _report(session, f"run {run.id} · {name} · cycle {run.cycle}", [run.id], costs, frozenset(receipts), per_run=False)
+    return runs_report(session, f"run {run.id} · {name} · cycle {run.cycle}", [run.id], costs, frozenset(receipts), per_run=False)
 
 
 def communication_report(session: Session, name: str, costs: dict[str, str], receipts: Iterable[str] = ()) -> Report:
@@ -154,11 +154,12 @@ def communication_report(session: Session, name: str, costs: dict[str, str], rec
     runs = list(session.scalars(select(Run.id).where(Run.communication_id == communication.id).order_by(Run.id)))
     if not runs:
         raise LookupError(f"{communication.name} has not run yet")
-    return _report(session, f"{communication.name} · {len(runs)} runs", runs, costs, frozenset(receipts), per_run=True)
+    return runs_report(session, f"{communication.name} · {len(runs)} runs", runs, costs, frozenset(receipts), per_run=True)
 
 
-def _report(session: Session, title: str, runs: list[int], costs: dict[str, str], receipts: frozenset[str], *,
-            per_run: bool) -> Report:
+def runs_report(session: Session, title: str, runs: list[int], costs: dict[str, str], receipts: frozenset[str], *,
+                per_run: bool) -> Report:
+    """The report over ``runs`` (a run, a communication's runs, a campaign's runs)."""
     unit_costs = {k: Decimal(str(v)) for k, v in costs.items() if k != "currency"}
     currency = costs.get("currency", "")
     events, other_currencies, bots = _events_by_message(session, runs, currency)
