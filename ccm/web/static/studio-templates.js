@@ -87,9 +87,22 @@
     function render() {
       var mine = ++previewSeq;
       section.setAttribute("aria-busy", "true");
-      post(form.dataset.previewUrl).then(function (answer) { return answer.text(); }).then(function (html) {
+      post(form.dataset.previewUrl).then(function (answer) {
+        return answer.text().then(function (html) { return {ok: answer.ok, html: html}; });
+      }).then(function (result) {
         if (mine !== previewSeq) { return; }
-        preview.innerHTML = html;
+        var last = preview.querySelector(".studio-rendered");
+        if (!result.ok && last) {
+          // The source does not render (yet): say why above the last preview that did, dimmed.
+          var holder = document.createElement("div");
+          holder.innerHTML = result.html;
+          var reason = holder.querySelector(".problem");
+          preview.querySelectorAll(":scope > .problem").forEach(function (old) { old.remove(); });
+          if (reason) { preview.prepend(reason); }
+          last.classList.add("studio-stale");
+        } else {
+          preview.innerHTML = result.html;
+        }
         section.setAttribute("aria-busy", "false");
       }).catch(function () { section.setAttribute("aria-busy", "false"); });
     }
