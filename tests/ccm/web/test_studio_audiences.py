@@ -191,3 +191,31 @@ def test_the_moves_since_the_period_before(console_as, population, engine):
 def _tiers(engine) -> dict[str, str]:
     with engine.db.reader() as session:
         return dict(session.execute(select(Customer.external_id, Customer.value_tier)).all())
+
+
+@pytest.mark.postgres
+def test_moves_and_bounded_counts_on_postgresql(make_settings, tmp_path, postgres_url):
+    from app import create_app
+
+    app = create_app(make_settings(tmp_path, ccm={"database_url": postgres_url}))
+    engine = app.extensions["ccm"]
+    try:
+        engine.db.upgrade()
+        import_customers(engine.db, write_people(tmp_path / "people.csv", people(20)), rejects_dir=tmp_path, progress=False)
+        for period, amounts in (("2026-10", {f"E{i:03d}": 10 * (i + 1) for i in range(20)}),
+                                ("2026-11", {f"E{i:03d}": 10 * (20 - i) for i in range(20)})):
+            spend(engine, period, amounts)
+            with engine.db.session() as session:
+                refresh_computed(session, engine.settings)
+        with engine.db.reader() as session:
+            overview = audience_overview(session)
+            assert (overview["period"], overview["previous_period"]) == ("2026-11", "2026-10")
+            assert sum(n for row in overview["tier"]["moves"].values() for n in row.values()) == 30
+            assert sum(group["customers"] for group in overview["stage"]["groups"]) == 30
+            assert live_count(session, "spend > 150").count == 20  # 210 each over the two periods
+            capped = live_count(session, "true", cap=5)
+            assert (capped.count, capped.capped) == (5, True)
+            quick = live_count(session, "true", timeout_ms=1)  # under SET LOCAL statement_timeout
+            assert quick.count == 30 or (quick.estimate and quick.count is not None)  # exact, or the planner's estimate
+    finally:
+        engine.close()
