@@ -50,3 +50,20 @@ def test_a_marketer_edits_an_insert_sees_the_preview_and_an_approver_approves(se
         page.get_by_text(f"Version {version} approved.").wait_for()
         assert fits(page)
         page.close()
+
+
+def test_the_email_preview_renders_in_sandboxed_frames_at_both_widths(served, browser, engine):
+    with engine.db.session() as session:
+        sync_library(session, engine.templates_dir)
+    for viewport in (PHONE, DESKTOP):
+        page = browser.new_page(viewport=viewport)
+        browser_sign_in(page, served, "marketer")
+        page.goto(f"{served}/console/templates/email/statement_ready.html/edit")
+        frames = page.locator("#preview iframe[sandbox='']")
+        frames.first.wait_for()
+        assert frames.count() == 2
+        for index in range(2):
+            page.frame_locator("#preview iframe[sandbox='']").nth(index).get_by_text("Alex Sample", exact=False).first.wait_for()
+        assert "Alex Sample" in page.locator(".studio-text").inner_text()  # the text part
+        assert fits(page), f"the e-mail preview is wider than {viewport['width']} px"
+        page.close()
