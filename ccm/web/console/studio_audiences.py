@@ -74,7 +74,10 @@ def segments_save() -> Response:
             saved = save_segment(session, form["name"], form["expression"], description=form["description"], author=staff().name)
             version, outcome = saved.segment.version, saved.outcome
     except ERRORS as exc:
-        page = render_template("console/studio/audiences/segment.html", info=None, form=form, problem=str(exc), when=_when)
+        with engine().db.reader() as session:  # a segment being edited keeps its page: its history and versions
+            existing = next((s for s in list_segments(session) if s["name"] == form["name"]), None)
+            info = describe(session, get_segment(session, form["name"]), history=50) if existing else None
+        page = render_template("console/studio/audiences/segment.html", info=info, form=form, problem=str(exc), when=_when)
         return Response(page, status=400)
     audit("segment.save", "segment", form["name"], version, outcome=outcome, expression=form["expression"])
     messages = {"created": _("Segment created: refresh it to count its members."),

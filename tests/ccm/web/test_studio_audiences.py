@@ -114,6 +114,9 @@ def test_a_marketer_saves_and_refreshes_a_segment_audited(console_as, population
                                                 "csrf_token": csrf})
     again = client.post("/console/segments/big/refresh", data={"csrf_token": csrf}, follow_redirects=True).get_data(as_text=True)
     assert 'data-value="5"' in again and 'data-value="2"' in again  # the count over time, as a table the chart reads
+    wrong = client.post("/console/segments/save", data={"name": "big", "expression": "spend >> 1", "csrf_token": csrf})
+    assert wrong.status_code == 400 and "Segment big" in wrong.get_data(as_text=True)  # still the segment's page
+    assert "spend &gt;&gt; 1" in wrong.get_data(as_text=True)  # what was typed is kept
     listing = client.get("/console/segments").get_data(as_text=True)
     assert "Big spenders" in listing and "spend &gt; 180" in listing and ">2</td>" in listing
     with engine.db.reader() as session:

@@ -35,6 +35,19 @@ def test_a_marketer_types_a_rule_and_sees_the_live_count(served, browser, engine
         assert page.locator("#segment-check pre.caret").inner_text().endswith("^")
         assert fits(page), f"the segment editor is wider than {viewport['width']} px"
 
+        for _ in "0 and tierr":  # back to "spend > 15", then saved and refreshed with the keyboard
+            page.keyboard.press("Backspace")
+        status.filter(has_text="19 customers now").wait_for()
+        page.get_by_label("Name").fill("spenders")
+        page.get_by_role("button", name="Save").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{served}/console/segments/spenders")
+        page.get_by_role("button", name="Refresh now").focus()
+        page.keyboard.press("Enter")
+        page.get_by_role("status").filter(has_text="Refreshed: 19 members.").wait_for()
+        page.locator('#segment-history[data-drawn="true"]').wait_for(state="attached")  # the count over time, drawn
+        assert fits(page), f"the segment page is wider than {viewport['width']} px"
+
         page.goto(f"{served}/console/audiences")
         page.locator('#groups-tier[data-drawn="true"]').wait_for(state="attached")  # the chart read from the table
         assert page.locator("canvas").count() == 3
