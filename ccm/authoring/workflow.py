@@ -107,8 +107,9 @@ def submit(session: Session, settings: Mapping[str, Any], name: str, version: in
 
 
 def approve(session: Session, settings: Mapping[str, Any], name: str, version: int, user: str, *,
-            effective_from: dt.datetime | None = None) -> TemplateVersion:
-    """Approve a version in review; it takes effect at ``effective_from`` (naive UTC; default now)."""
+            effective_from: dt.datetime | None = None, comment: str | None = None) -> TemplateVersion:
+    """Approve a version in review; it takes effect at ``effective_from`` (naive UTC; default
+    now). The approver's ``comment``, if any, is kept in the history."""
     target = _in_state(session, name, version, "in_review", "approved")
     # Makers: the author and everyone who edited or submitted this version (an edit of
     # someone else's draft makes you a maker too).
@@ -126,7 +127,8 @@ def approve(session: Session, settings: Mapping[str, Any], name: str, version: i
     _require_approved_references(session, target)
     target.state, target.approved_by, target.approved_at = "approved", user, now
     target.effective_from = effective_from or now
-    record(session, user, "approve", name, version, effective_from=target.effective_from.isoformat(timespec="seconds"))
+    record(session, user, "approve", name, version, effective_from=target.effective_from.isoformat(timespec="seconds"),
+           comment=(comment or "").strip()[:500] or None)
     return target
 
 

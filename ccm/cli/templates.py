@@ -176,9 +176,10 @@ def submit_command(name: str, version: int) -> None:
 @click.argument("name")
 @click.argument("version", type=int)
 @click.option("--effective-from", help="When it takes effect: YYYY-MM-DD or an ISO datetime (UTC unless a zone is given). Default: now.")
+@click.option("--comment", help="A note kept in the history (no customer data).")
 @clean_errors(*ERRORS)
-def approve_command(name: str, version: int, effective_from: str | None) -> None:
-    _step(name, version, "approve", effective_from=_datetime(effective_from))
+def approve_command(name: str, version: int, effective_from: str | None, comment: str | None) -> None:
+    _step(name, version, "approve", effective_from=_datetime(effective_from), comment=comment)
 
 
 @templates_group.command("reject", help="Send a version in review back to draft, with a reason.")

@@ -241,8 +241,10 @@ def templates_approve(name: str) -> Response:
         flash(_("The effective date is not a date and time."), "error")
         return _page(name)
 
+    comment = request.form.get("comment", "").strip() or None
+
     def run(session: Any, name: str, version: int, user: str) -> None:
-        approve(session, engine().settings, name, version, user, effective_from=moment)
+        approve(session, engine().settings, name, version, user, effective_from=moment, comment=comment)
 
     return _step(name, run, _("Version %(version)s approved."))
 

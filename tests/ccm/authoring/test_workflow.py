@@ -173,7 +173,9 @@ def test_approving_needs_the_permission_and_the_password_again(ccm, write, store
     assert refused.exit_code == 1 and "bob may not do this: it needs the permission templates:approve" in refused.output
     wrong = ccm("templates", "approve", INSERT, "2", user="olga", password="not her password")
     assert wrong.exit_code == 1 and "that password is not right; nothing was done" in wrong.output
-    assert ccm("templates", "approve", INSERT, "2", user="olga").exit_code == 0
+    assert ccm("templates", "approve", INSERT, "2", "--comment", "legal checked it", user="olga").exit_code == 0
+    history = json.loads(ccm("templates", "history", INSERT, "--json").output)
+    assert history[-1]["action"] == "approve" and history[-1]["details"]["comment"] == "legal checked it"
 
 
 def test_every_templates_command_has_help(runner):

@@ -137,9 +137,11 @@ def test_submit_then_an_approver_approves_with_a_fresh_sign_in_and_the_author_is
     assert _versions(store)[-1][1] == "in_review"
     confirmed = approver.post(stale.headers["Location"], data={"csrf_token": csrf_a, "password": PASSWORD})
     assert confirmed.status_code == 302
-    approved = approver.post(f"/console/templates/{INSERT}/approve", data={"csrf_token": csrf_a, "version": "2"},
+    approved = approver.post(f"/console/templates/{INSERT}/approve", data={"csrf_token": csrf_a, "version": "2",
+                                                                           "comment": "Legal checked the wording"},
                              follow_redirects=True)
     assert "Version 2 approved." in approved.get_data(as_text=True)
+    assert "Legal checked the wording" in approved.get_data(as_text=True)  # the approval's comment, in the history
     assert _versions(store)[-1] == (2, "approved", "marketer", "approver")
 
     # The author, were they an approver too, is refused by the engine (maker-checker), with its reason shown.
