@@ -13,7 +13,7 @@ from typing import Any
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ccm.authoring import (BLOCK_KINDS, TemplateStoreError, ValidationFailed, WorkflowError, approve, check_source, diff,
+from ccm.authoring import (BLOCK_KINDS, KINDS, TemplateStoreError, ValidationFailed, WorkflowError, approve, check_source, diff,
                            list_templates, reject, retire, save_draft, show, submit, template_history)
 from ccm.feedback import find_customers
 from ccm.previews import PreviewError, ProofError, keep_preview, kept_part, render_bundle, render_source, send_proof, where_used_all
@@ -49,6 +49,37 @@ def templates() -> str:
         rows = list_templates(session)
         used = where_used_all(session, [row["name"] for row in rows if row["kind"] in USED_KINDS])
     return render_template("console/studio/templates/list.html", rows=rows, used=used, block_kinds=USED_KINDS)
+
+
+@blueprint.route("/templates-new", methods=["GET", "POST"])
+@requires("templates:edit")
+def templates_new() -> Response:
+    """A new template or content block: its name, kind and title, and a first draft that
+    passes the save-time checks; then the editor."""
+    form = {key: request.form.get(key, "").strip() for key in ("name", "kind", "title")}
+    source = request.form.get("source", "").replace("\r\n", "\n")
+    problems: list = []
+    if request.method == "POST":
+        with engine().db.reader() as session:
+            exists = form["name"] in {row["name"] for row in list_templates(session)}
+        if exists:
+            flash(_("A template with this name exists: edit it instead."), "error")
+        elif form["kind"] not in KINDS or not form["name"]:
+            flash(_("Give the template a name and choose its kind."), "error")
+        else:
+            try:
+                with engine().db.session() as session:
+                    saved = save_draft(session, engine().settings, form["name"], source, staff().name, kind=form["kind"],
+                                       title=form["title"] or None)
+            except ValidationFailed as failed:
+                problems = failed.problems
+            except (WorkflowError, TemplateStoreError) as refused:
+                flash(str(refused), "error")
+            else:
+                flash(_("Version %(version)s saved as a draft.", version=saved.version))
+                return redirect(url_for("console.templates_edit", name=form["name"], version=saved.version))  # type: ignore[return-value]
+    page = render_template("console/studio/templates/new.html", form=form, source=source, problems=problems, kinds=KINDS)
+    return Response(page, status=422 if problems else 200)
 
 
 @blueprint.route("/templates/<path:name>")

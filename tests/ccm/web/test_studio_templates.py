@@ -220,3 +220,18 @@ def test_the_preview_finds_customers_by_external_id(console_as, store):
     found = client.get("/console/template-previews/customers?q=c-z").get_data(as_text=True)
     assert '<option value="C-ZH">C-ZH · zh_' in found and "C-EMAIL" not in found
     assert client.get("/console/template-previews/customers?q=").get_data(as_text=True).strip() == ""
+
+
+def test_a_new_block_is_made_in_the_browser_with_its_first_draft_checked(console_as, store):
+    marketer, csrf = console_as("marketer")
+    form = {"csrf_token": csrf, "name": "inserts/spring_offer.html", "kind": "insert", "title": "Spring offer"}
+    bad = marketer.post("/console/templates-new", data={**form, "source": "<p>{{ customer.nope }</p>"})
+    assert bad.status_code == 422 and "line 1, column" in bad.get_data(as_text=True)
+    made = marketer.post("/console/templates-new", data={**form, "source": "<aside><p>{{ customer.name }}</p></aside>"})
+    assert made.status_code == 302 and "/console/templates/inserts/spring_offer.html/edit" in made.headers["Location"]
+    listed = marketer.get("/console/templates").get_data(as_text=True)
+    assert "inserts/spring_offer.html" in listed
+    again = marketer.post("/console/templates-new", data={**form, "source": "<p>x</p>"}, follow_redirects=True)
+    assert "A template with this name exists" in again.get_data(as_text=True)
+    viewer, csrf_v = console_as("viewer")
+    assert viewer.post("/console/templates-new", data={**form, "csrf_token": csrf_v}).status_code == 403
