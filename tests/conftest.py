@@ -40,6 +40,8 @@ def test_settings(tmp_path: Path, **sections: dict) -> dict:
         # A run does not wait in its process for retries due soon ([delivery] wait_seconds): the
         # tests of retries set it themselves.
         "delivery": {"quiet_hours": "", "wait_seconds": 0},
+        # Staff passwords hashed at a low cost: every console test makes seven users.
+        "console": {"hash_memory_kib": 1024, "hash_time_cost": 1},
     }
     for section, values in sections.items():
         settings.setdefault(section, {}).update(values)

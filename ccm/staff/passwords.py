@@ -1,36 +1,52 @@
-"""Passwords hashed with argon2id (argon2-cffi's defaults, RFC 9106's second recommended
-setting), and the second factor: TOTP (RFC 6238) codes by pyotp."""
+"""Passwords hashed with argon2id (argon2-cffi), at the cost ``[console] hash_memory_kib``
+and ``hash_time_cost`` set (default: RFC 9106's second recommended setting, 64 MiB and 3
+passes); a hash made at another cost still verifies, and is made again at the set cost on
+the next sign-in. The second factor: TOTP (RFC 6238) codes by pyotp."""
 from __future__ import annotations
+
+import functools
 
 import argon2
 import pyotp
 
-_hasher = argon2.PasswordHasher()
-# A hash to verify against when no such user exists, so a wrong name takes as long as a wrong password.
-_DUMMY = _hasher.hash("a password no one has")
+Cost = tuple[int, int]  # (memory in KiB, passes)
+DEFAULT_COST: Cost = (65536, 3)
 
 
 class PasswordRejected(ValueError):
     pass
 
 
-def hash_password(password: str, *, min_length: int, user_name: str = "") -> str:
+@functools.lru_cache(maxsize=4)
+def _hasher(cost: Cost) -> argon2.PasswordHasher:
+    memory_kib, passes = cost
+    return argon2.PasswordHasher(memory_cost=memory_kib, time_cost=passes)
+
+
+@functools.lru_cache(maxsize=4)
+def _dummy(cost: Cost) -> str:
+    """A hash to verify against when no such user exists, so a wrong name takes as long as a
+    wrong password."""
+    return _hasher(cost).hash("a password no one has")
+
+
+def hash_password(password: str, *, min_length: int, user_name: str = "", cost: Cost = DEFAULT_COST) -> str:
     if len(password) < min_length:
         raise PasswordRejected(f"a password needs at least {min_length} characters")
     if user_name and user_name.lower() in password.lower():
         raise PasswordRejected("a password may not contain the user name")
-    return _hasher.hash(password)
+    return _hasher(cost).hash(password)
 
 
-def verify_password(stored: str | None, password: str) -> bool:
+def verify_password(stored: str | None, password: str, cost: Cost = DEFAULT_COST) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher(cost).verify(stored or _dummy(cost), password) and stored is not None
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
 
 
-def needs_rehash(stored: str) -> bool:
-    return _hasher.check_needs_rehash(stored)
+def needs_rehash(stored: str, cost: Cost = DEFAULT_COST) -> bool:
+    return _hasher(cost).check_needs_rehash(stored)
 
 
 def new_totp_secret() -> str:

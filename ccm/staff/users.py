@@ -101,6 +101,10 @@ def set_role_permissions(engine: Engine, role: str, permissions: Iterable[str], 
 # --------------------------------------------------------------------------- users
 
 
+def _cost(settings: dict) -> tuple[int, int]:
+    return int(settings["hash_memory_kib"]), int(settings["hash_time_cost"])
+
+
 def _valid_name(name: str) -> str:
     if name in RESERVED:
         raise UserError(f"{name!r} is a name the engine acts under; choose another")
@@ -125,7 +129,7 @@ def create_user(engine: Engine, name: str, password: str, roles: Iterable[str], 
     settings = engine.settings["console"]
     _valid_name(name)
     try:
-        hashed = hash_password(password, min_length=int(settings["min_password_length"]), user_name=name)
+        hashed = hash_password(password, min_length=int(settings["min_password_length"]), user_name=name, cost=_cost(settings))
     except PasswordRejected as exc:
         raise UserError(str(exc)) from None
     with engine.db.session() as session:
@@ -185,7 +189,7 @@ def set_roles(engine: Engine, name: str, roles: Iterable[str], *, actor: str) ->
 def set_password(engine: Engine, name: str, password: str, *, actor: str) -> None:
     settings = engine.settings["console"]
     try:
-        hashed = hash_password(password, min_length=int(settings["min_password_length"]), user_name=name)
+        hashed = hash_password(password, min_length=int(settings["min_password_length"]), user_name=name, cost=_cost(settings))
     except PasswordRejected as exc:
         raise UserError(str(exc)) from None
     with engine.db.session() as session:
@@ -227,26 +231,26 @@ def sign_in(engine: Engine, name: str, password: str, code: str | None = None, *
     with engine.db.session() as session:
         user = session.scalar(select(User).where(User.name == name))
         if user is None:
-            verify_password(None, password)  # the same time as for a real user
+            verify_password(None, password, _cost(settings))  # the same time as for a real user
             audit.record(session, "-", "signin.failed", "user", name[:64], source=source, reason="unknown")
             return SignIn(refused=WRONG)
         if not user.active:
-            verify_password(user.password_hash, password)
+            verify_password(user.password_hash, password, _cost(settings))
             audit.record(session, name, "signin.failed", "user", name, source=source, reason="disabled")
             return SignIn(refused=WRONG)
         if user.locked_until and user.locked_until > now:
             audit.record(session, name, "signin.failed", "user", name, source=source, reason="locked")
             minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
             return SignIn(refused=f"too many failed sign-ins: locked for {minutes} more minutes")
-        if not verify_password(user.password_hash, password):
+        if not verify_password(user.password_hash, password, _cost(settings)):
             return _failed(session, user, settings, source, "password")
         if user.totp_secret is not None:
             if not code:
                 return SignIn(needs_code=True)
             if not verify_totp(user.totp_secret, code):
                 return _failed(session, user, settings, source, "code")
-        if needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password, min_length=0)
+        if needs_rehash(user.password_hash, _cost(settings)):  # made at another cost: made again at the set one
+            user.password_hash = hash_password(password, min_length=0, cost=_cost(settings))
         user.failed_signins, user.locked_until, user.last_signin_at = 0, None, now
         audit.record(session, name, "signin", "user", name, source=source)
         return SignIn(staff=as_staff(user))

@@ -84,3 +84,21 @@ def test_demo_users_one_per_role_with_new_passwords_each_time(runner, engine):
         assert sign_in(engine, name, password).staff.roles == (name,)
     again = runner.invoke(args=["demo", "users"]).output.splitlines()[1].split()
     assert again[1] != lines[0][1] and sign_in(engine, "admin", again[1]).staff is not None
+
+
+def test_a_password_hashed_at_another_cost_still_signs_in_and_is_made_again(make_settings, tmp_path):
+    from app import create_app
+    from ccm.models.staff import User
+    from ccm.staff import create_user, sign_in
+
+    cheap = create_app(make_settings(tmp_path)).extensions["ccm"]  # the tests' low cost
+    cheap.db.upgrade()
+    create_user(cheap, "ada", PASSWORD, ["viewer"], actor="test")
+    dearer = create_app(make_settings(tmp_path, console={"hash_memory_kib": 2048, "hash_time_cost": 2})).extensions["ccm"]
+    assert sign_in(dearer, "ada", "not the password").staff is None
+    assert sign_in(dearer, "ada", PASSWORD).staff is not None
+    with dearer.db.reader() as session:
+        stored = session.scalar(select(User.password_hash).where(User.name == "ada"))
+    assert stored.startswith("$argon2id$") and "m=2048,t=2," in stored
+    cheap.close()
+    dearer.close()
