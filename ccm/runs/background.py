@@ -55,7 +55,8 @@ def wait(run_id: int, timeout: float | None = None) -> bool:
     return not executing(run_id)
 
 
-def _launch(engine: Engine, run_id: int) -> None:
+def launch(engine: Engine, run_id: int) -> None:
+    """Execute the run in a daemon thread of this process; refused while one is at it."""
     with _lock:
         thread = _threads.get(run_id)
         if thread is not None and thread.is_alive():
@@ -85,7 +86,7 @@ def start_cycle(engine: Engine, communication: str, cycle: str, *, audience: str
     if state == "running" or executing(plan.run_id):
         return plan  # already on its way: the plan added what was missing, the running executor sends it
     if state not in ("paused", "cancelled"):
-        _launch(engine, plan.run_id)
+        launch(engine, plan.run_id)
     return plan
 
 
@@ -100,7 +101,7 @@ def resume_in_background(engine: Engine, run_id: int, *, retry_now: bool = False
             raise RunStateError(f"run {run_id} is running; pause it first")
         if retry_now:
             outbox.retry_now(session, run_id)
-    _launch(engine, run_id)
+    launch(engine, run_id)
 
 
 def retry_failed_now(engine: Engine, run_id: int) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select
 from ccm.communications import get_communication
 from ccm.decisions import apply_winner
 from ccm.models import Customer, Message, Run
-from ccm.runs.background import _launch, executing
+from ccm.runs.background import launch, executing
 from ccm.runs.executor import load_run
 from ccm.runs.outbox import observed_state
 from ccm.runs.plan import PlanError, plan_audience
@@ -67,5 +67,5 @@ def send_winner(engine: Engine, communication: str, cycle: str, experiment: str,
         with engine.db.reader() as session:
             state = observed_state(load_run(session, plan.run_id), engine.settings)
         if state not in ("running", "paused", "cancelled") and not executing(plan.run_id):
-            _launch(engine, plan.run_id)
+            launch(engine, plan.run_id)
     return WinnerSent(plan.run_id, follow, plan.planned, given)
