@@ -37,6 +37,13 @@ class Campaign(Base):
     currency: Mapped[str] = mapped_column(String(3))
     forecast_responses: Mapped[int | None] = mapped_column(Integer)
     forecast_revenue: Mapped[Decimal | None]
+    # Send the winner to the rest by a rule set in advance: once ``winner_experiment`` has a
+    # significant winner, no sooner than ``winner_after_hours`` after the cycle's run began
+    # (``ccm.feedback.campaigns.send_winners_due``, from the scheduler's sweep).
+    winner_experiment: Mapped[str | None] = mapped_column(String(100))
+    winner_after_hours: Mapped[int | None] = mapped_column(Integer)
+    winner_checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # the rule's last look
+    winner_outcome: Mapped[str | None] = mapped_column(Text)  # what the rule did or waits for, in words
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

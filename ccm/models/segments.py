@@ -84,3 +84,18 @@ class SegmentCount(Base):
     version: Mapped[int] = mapped_column(Integer)
     members: Mapped[int] = mapped_column(Integer)
     refreshed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CustomerPeriod(Base):
+    """A customer's computed fields as a refresh left them for one reference period: the
+    pyramid tier, ABC code and lifecycle stage, kept period by period so the studio can
+    show how customers moved between them (``ccm.segments.history``)."""
+
+    __tablename__ = "customer_periods"
+    __table_args__ = (Index("ix_customer_periods_period", "period"),)
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    value_tier: Mapped[str | None] = mapped_column(String(10))
+    abc_code: Mapped[str | None] = mapped_column(String(1))
+    lifecycle_stage: Mapped[str | None] = mapped_column(String(12))

@@ -10,7 +10,7 @@ window functions).
    with the thresholds of ``[segments]`` in the settings.
 
 The reference period is the latest period in the feed (or this month without a feed).
-Each customer's values of the period before are kept (``ccm.segments.history``).
+Each customer's values are kept period by period (``ccm.segments.history``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from ccm.models import Customer, FeedRecord, utcnow
 from ccm.models.feedback import ENGAGEMENT, ResponseEvent
 from ccm.models.feedback import ResponseEvent as E
 from ccm.models.segments import CustomerMetrics
-from ccm.segments.history import mark_period, remember_previous
+from ccm.segments.history import record_period
 
 TIERS = ("vip", "key", "ordinary", "small")
 STAGES = ("acquisition", "growth", "maturity", "decline", "exit")
@@ -109,9 +109,8 @@ def refresh_computed(session: Session, settings: dict) -> RefreshResult:
     before_start = period_of(ref - 2 * limits.trend_periods + 1)
     _rebuild_metrics(session, dialect, ref, start, recent_start, before_start)
     customers = session.scalar(select(func.count()).select_from(Customer)) or 0
-    remember_previous(session, reference)  # the period before, for the movements between tiers and stages
     _update_customers(session, limits, customers, ref)
-    mark_period(session, reference)
+    record_period(session, reference)  # kept period by period, for the movements between tiers and stages
     tiers = dict(session.execute(select(Customer.value_tier, func.count()).group_by(Customer.value_tier)).all())
     return RefreshResult(customers=customers, reference_period=reference, tiers={t: tiers.get(t, 0) for t in TIERS})
 

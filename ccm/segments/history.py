@@ -1,59 +1,55 @@
-"""The computed fields of the period before, kept so the studio can show how customers
-moved between tiers, ABC codes and lifecycle stages.
+"""The computed fields period by period, kept so the studio can show how customers moved
+between tiers, ABC codes and lifecycle stages.
 
-No table of its own: each customer's ``attributes`` holds ``computed_period`` (the
-reference period of the current computed fields) and ``computed_before`` (the tier, ABC
-code and stage of the period before, with that period). A refresh for a new reference
-period moves the current values into ``computed_before``; refreshing the same period
-again keeps it. A re-import that replaces a customer's attributes forgets it (that
-customer then counts as "not known" until the next period).
+Each refresh records every customer's tier, ABC code and stage for its reference period
+in ``customer_periods`` (refreshing the same period again replaces that period's rows);
+the period before is the latest recorded one before it. A customer erased goes with the
+rows (the foreign key cascades); a re-import of the customers keeps them.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, func, text
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.orm import Session, aliased
 
 from ccm.models import Customer
+from ccm.models.segments import CustomerPeriod
 
-PERIOD, BEFORE = "computed_period", "computed_before"
-
-
-def remember_previous(session: Session, reference: str) -> None:
-    """Before the computed fields are recomputed for ``reference``: keep the current ones of
-    every customer whose values belong to another period."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(
-            f"UPDATE customers SET attributes = coalesce(attributes, '{{}}'::jsonb) || jsonb_build_object('{BEFORE}', "
-            f"jsonb_build_object('period', attributes->>'{PERIOD}', 'tier', value_tier, 'abc', abc_code, 'stage', lifecycle_stage)) "
-            f"WHERE value_tier IS NOT NULL AND coalesce(attributes->>'{PERIOD}', '') <> CAST(:reference AS text)"
-        ), {"reference": reference})
-        return
-    session.execute(text(
-        "UPDATE customers SET attributes = json_set(coalesce(attributes, '{}'), '$." + BEFORE + "', "
-        "json_object('period', json_extract(attributes, '$." + PERIOD + "'), 'tier', value_tier, 'abc', abc_code, "
-        "'stage', lifecycle_stage)) "
-        "WHERE value_tier IS NOT NULL AND coalesce(json_extract(attributes, '$." + PERIOD + "'), '') <> :reference"
-    ), {"reference": reference})
+COLUMNS = {"tier": "value_tier", "abc": "abc_code", "stage": "lifecycle_stage"}
 
 
-def mark_period(session: Session, reference: str) -> None:
-    """After the computed fields were recomputed: they belong to ``reference``."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(
-            f"UPDATE customers SET attributes = coalesce(attributes, '{{}}'::jsonb) || jsonb_build_object('{PERIOD}', CAST(:reference AS text)) "
-            f"WHERE coalesce(attributes->>'{PERIOD}', '') <> CAST(:reference AS text)"
-        ), {"reference": reference})
-        return
-    session.execute(text(
-        "UPDATE customers SET attributes = json_set(coalesce(attributes, '{}'), '$." + PERIOD + "', :reference) "
-        "WHERE coalesce(json_extract(attributes, '$." + PERIOD + "'), '') <> :reference"
-    ), {"reference": reference})
+def record_period(session: Session, reference: str) -> None:
+    """After the computed fields were recomputed: they are the customers' values of ``reference``."""
+    session.execute(delete(CustomerPeriod).where(CustomerPeriod.period == reference))
+    session.execute(insert(CustomerPeriod).from_select(
+        ["customer_id", "period", "value_tier", "abc_code", "lifecycle_stage"],
+        select(Customer.id, func.cast(reference, CustomerPeriod.period.type), Customer.value_tier, Customer.abc_code,
+               Customer.lifecycle_stage).where(Customer.value_tier.is_not(None))))
 
 
-def previous_of(session: Session, key: str) -> Any:
-    """The SQL expression of a customer's ``key`` (tier, abc, stage or period) in the period before."""
-    if session.get_bind().dialect.name == "postgresql":
-        return Customer.attributes[BEFORE][key].as_string()
-    return func.json_extract(Customer.attributes, f"$.{BEFORE}.{key}", type_=String)
+def periods(session: Session) -> tuple[str | None, str | None]:
+    """(the latest recorded period, the one before it)."""
+    latest = session.scalar(select(func.max(CustomerPeriod.period)))
+    before = session.scalar(select(func.max(CustomerPeriod.period)).where(CustomerPeriod.period < latest)) if latest else None
+    return latest, before
+
+
+def moves(session: Session, key: str, previous: str | None) -> list[tuple[str | None, str, int]]:
+    """(value in ``previous``, value now, customers) for ``key`` (tier, abc or stage) over
+    the customers with a value now; None: not known in ``previous`` (a new customer, or no
+    period before)."""
+    now = getattr(Customer, COLUMNS[key])
+    before = aliased(CustomerPeriod)
+    joined = before.period == previous if previous is not None else before.period.is_(None)
+    return [(source, target, count) for source, target, count in session.execute(
+        select(getattr(before, COLUMNS[key]), now, func.count())
+        .select_from(Customer).outerjoin(before, and_(before.customer_id == Customer.id, joined))
+        .where(now.is_not(None)).group_by(getattr(before, COLUMNS[key]), now))]
+
+
+def customer_history(session: Session, customer_id: int) -> list[dict[str, Any]]:
+    """A customer's recorded periods, latest first: ``{"period", "tier", "abc", "stage"}``."""
+    rows = session.scalars(select(CustomerPeriod).where(CustomerPeriod.customer_id == customer_id)
+                           .order_by(CustomerPeriod.period.desc()))
+    return [{"period": row.period, "tier": row.value_tier, "abc": row.abc_code, "stage": row.lifecycle_stage} for row in rows]

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from ccm.models import Customer
 from ccm.models.segments import CustomerMetrics
 from ccm.segments.computed import STAGES, TIERS
-from ccm.segments.history import PERIOD, previous_of
+from ccm.segments.history import moves, periods
 
 ABC = ("A", "B", "C")
-# field of the customer, the key kept in the period before, the values in order
+# the field of the customer and its values in order
 DIMENSIONS = {"tier": (Customer.value_tier, TIERS), "abc": (Customer.abc_code, ABC), "stage": (Customer.lifecycle_stage, STAGES)}
 
 
@@ -24,13 +24,13 @@ def audience_overview(session: Session) -> dict[str, Any]:
     "customers", "spend"}], "moves": {"from": {"to": n}}}}``; spend is the tier period's
     charges (``customer_metrics.spend``); customers not refreshed yet are left out, and a
     customer without a period before moves from None."""
+    period, previous = periods(session)
     overview: dict[str, Any] = {
         "customers": session.scalar(select(func.count()).select_from(Customer).where(Customer.value_tier.is_not(None))) or 0,
-        "period": session.scalar(select(func.max(Customer.attributes[PERIOD].as_string()))),
-        "previous_period": session.scalar(select(func.max(previous_of(session, "period")))),
+        "period": period, "previous_period": previous,
     }
     for name, (column, values) in DIMENSIONS.items():
-        overview[name] = {"groups": _groups(session, column, values), "moves": _moves(session, name, column, values)}
+        overview[name] = {"groups": _groups(session, column, values), "moves": _moves(session, name, values, previous)}
     return overview
 
 
@@ -45,12 +45,8 @@ def _groups(session: Session, column: Any, values: tuple[str, ...]) -> list[dict
             for value in values]
 
 
-def _moves(session: Session, name: str, column: Any, values: tuple[str, ...]) -> dict[str | None, dict[str, int]]:
-    before = previous_of(session, name)
-    rows = session.execute(
-        select(before, column, func.count()).where(column.is_not(None)).group_by(before, column)
-    ).all()
-    moves: dict[str | None, dict[str, int]] = {value: {to: 0 for to in values} for value in (*values, None)}
-    for source, target, count in rows:
-        moves.setdefault(source, {to: 0 for to in values})[target] = count
-    return moves
+def _moves(session: Session, name: str, values: tuple[str, ...], previous: str | None) -> dict[str | None, dict[str, int]]:
+    table: dict[str | None, dict[str, int]] = {value: {to: 0 for to in values} for value in (*values, None)}
+    for source, target, count in moves(session, name, previous):
+        table.setdefault(source, {to: 0 for to in values})[target] = count
+    return table

@@ -1,6 +1,7 @@
 """Settings layers and the database set-up (SQLite WAL, migrations that match the models)."""
 from __future__ import annotations
 
+import json
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -120,3 +121,30 @@ def test_database_commands_answer_in_one_line_and_make_nothing_at_a_mistyped_pat
     assert not typo.parent.exists()  # no folder, no empty database
     made = _ccm(tmp_path, f"sqlite:///{typo}", "db", "upgrade")
     assert made.returncode == 0 and typo.is_file()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_the_periods_kept_in_attributes_become_rows(tmp_path, backend, request):
+    """Migration 0010: the tier, code and stage of the period before, once kept in a
+    customer's attributes, move to ``customer_periods``; the attributes lose the two keys."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/m.db"
+    db = Database(url)
+    try:
+        db.upgrade("0009")
+        with db.engine.begin() as connection:
+            attributes = '{"vip_since": "2020", "computed_period": "2026-11", ' \
+                         '"computed_before": {"period": "2026-10", "tier": "key", "abc": "B", "stage": "growth"}}'
+            cast = "CAST(:a AS jsonb)" if backend == "postgresql" else ":a"
+            connection.execute(text(
+                "INSERT INTO customers (external_id, name, email, phone, locale, timezone, paperless, attributes, "
+                "value_tier, abc_code, lifecycle_stage, row_hash, created_at, updated_at) VALUES ('E1', 'N', NULL, NULL, "
+                f"'en_US', 'UTC', false, {cast}, 'vip', 'A', 'maturity', '-', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"a": attributes})
+        db.upgrade()
+        with db.engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT period, value_tier, abc_code, lifecycle_stage FROM customer_periods ORDER BY period")).all()
+            left = connection.execute(text("SELECT attributes FROM customers")).scalar()
+        assert [tuple(r) for r in rows] == [("2026-10", "key", "B", "growth"), ("2026-11", "vip", "A", "maturity")]
+        assert (left if isinstance(left, dict) else json.loads(left)) == {"vip_since": "2020"}
+    finally:
+        db.dispose()
