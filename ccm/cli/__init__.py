@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ccm.cli import archive, db, decide, feedback, imports, runs, schedules, segments, templates, users
+    from ccm.cli import archive, db, decide, feedback, imports, runs, schedules, segments, service_accounts, templates, users
 
-    for module in (archive, db, imports, runs, segments, templates, decide, feedback, schedules, users):
+    for module in (archive, db, imports, runs, segments, templates, decide, feedback, schedules, users, service_accounts):
         module.init_app(app)

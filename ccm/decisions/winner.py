@@ -29,6 +29,15 @@ def winning_content(session: Session, communication_name: str, experiment: str, 
     raise LookupError(f"{communication.name} has no experiment {experiment}")
 
 
+def experiment_names(session: Session, communication_name: str) -> list[str]:
+    """The experiments of the communication's current decisions, by name."""
+    from ccm.communications import get_communication
+
+    communication = get_communication(session, communication_name)
+    return sorted({found.name for decision in compiled_decisions(session, communication).values()
+                   for found in decision.spec.experiments()})
+
+
 def _variant(experiment: Experiment, name: str) -> str | None:
     for variant in experiment.variants:
         if variant.name == name:

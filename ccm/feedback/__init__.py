@@ -17,8 +17,9 @@ from ccm.feedback.tasks import TaskCounts, TaskError, TaskRow, assign_task, clos
 from ccm.feedback.customers import Entry, Profile, Sent, archived_pdf, customer_by_external_id, find_customers, normalise_phone, profile, sent_message
 from ccm.feedback.on_behalf import Changed, change_consent, change_preferences
 from ccm.feedback.response_report import Report, communication_report
-from ccm.feedback.campaigns import (CampaignError, CampaignReport, ChannelShift, campaign_report, channel_shift, form_choices,
-                                    get_campaign, list_campaigns, report_csv, save_campaign, send_winner_to_rest)
+from ccm.feedback.campaigns import (WINNER_AFTER_HOURS, CampaignError, CampaignReport, ChannelShift, campaign_report, channel_shift, form_choices,
+                                    get_campaign, list_campaigns, report_csv, save_campaign, send_winner_to_rest,
+                                    send_winners_due, set_winner_rule)
 from ccm.feedback.response_report import run_report as response_report
 from ccm.feedback.tracking import Hit, UnknownLink, record_click, record_open, record_short, unsubscribe
 from ccm.feedback.webhooks import SignatureError, check_headers, sign, verify
@@ -32,8 +33,8 @@ def write_chart(report: Report, path: Path) -> Path:
 
 
 __all__ = [
-    "CampaignError", "CampaignReport", "ChannelShift", "campaign_report", "channel_shift", "form_choices", "get_campaign",
-    "list_campaigns", "report_csv", "save_campaign", "send_winner_to_rest",
+    "WINNER_AFTER_HOURS", "CampaignError", "CampaignReport", "ChannelShift", "campaign_report", "channel_shift", "form_choices", "get_campaign",
+    "list_campaigns", "report_csv", "save_campaign", "send_winner_to_rest", "send_winners_due", "set_winner_rule",
     "TaskCounts", "TaskError", "TaskRow", "assign_task", "close_task", "collect_tasks", "comment_task", "get_task", "list_tasks",
     "task_counts",
     "Changed", "Entry", "Profile", "Sent", "archived_pdf", "change_consent", "change_preferences", "customer_by_external_id",

@@ -14,18 +14,20 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ccm.communications import ensure_built_in, get_communication
+from ccm.decisions import experiment_names
 from ccm.feedback.render import write_csv
 from ccm.feedback.response_report import Experiment, Report, runs_report
 from ccm.models import Communication, Customer, Message, Run, utcnow
 from ccm.models.campaigns import Campaign
 from ccm.models.feedback import ResponseEvent
 from ccm.models.scheduling import Schedule
-from ccm.runs import WinnerSent, send_winner
+from ccm.runs import REST, WinnerSent, rest_cycle, send_winner
 from ccm.segments import segment_names
+from ccm.staff import record
 from ccm.wiring import Engine
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
@@ -33,6 +35,7 @@ CHANNELS = ("email", "sms", "print")
 RESERVED = ("new", "channel-shift")  # pages of the studio at /console/campaigns/<name>
 FIELDS = ("name", "title", "owner", "goal", "communication", "audience", "channels", "schedule", "starts_on", "ends_on",
           "budget", "currency", "forecast_responses", "forecast_revenue")
+WINNER_AFTER_HOURS = 24  # the winner rule's wait when none is given: a day of opens, clicks and purchases
 
 
 class CampaignError(ValueError):
@@ -218,9 +221,76 @@ def send_winner_to_rest(engine: Engine, name: str, experiment: str, *, start: bo
     winner = result.winner_ready(experiment)
     if winner is None:
         raise CampaignError(f"experiment {experiment}: no significant winner yet")
-    cycles = [cycle for _, cycle in result.runs if not cycle.endswith("-rest")]
+    cycles = [cycle for _, cycle in result.runs if not cycle.endswith(REST)]
     return send_winner(engine, result.campaign.communication, cycles[-1], experiment, winner,
                        audience=result.campaign.audience, start=start)
+
+
+def set_winner_rule(session: Session, name: str, experiment: str | None, hours: str | int | None = None) -> Campaign:
+    """Set (or, with ``experiment`` None, stop) the campaign's winner rule: the winner of
+    ``experiment`` (one of its communication's current decisions) goes to the rest by itself
+    once significant, ``hours`` (default WINNER_AFTER_HOURS, at most 90 days) after the
+    cycle's run at the earliest. A new rule is judged afresh."""
+    campaign = get_campaign(session, name)
+    if experiment:
+        if experiment not in experiment_names(session, campaign.communication):
+            raise CampaignError(f"experiment: the decisions of {campaign.communication} have no experiment {experiment}")
+        text = str(hours if hours is not None else "").strip()
+        if text and not (text.isdigit() and int(text) <= 24 * 90):
+            raise CampaignError("hours: a whole number of hours, up to 2160 (90 days)")
+        campaign.winner_experiment, campaign.winner_after_hours = experiment, int(text) if text else WINNER_AFTER_HOURS
+    else:
+        campaign.winner_experiment, campaign.winner_after_hours = None, None
+    campaign.winner_checked_at, campaign.winner_outcome = None, None
+    campaign.updated_at = utcnow()
+    return campaign
+
+
+def send_winners_due(engine: Engine, *, now: dt.datetime | None = None) -> dict[str, str]:
+    """The winner rules set in advance: for each campaign running today with a
+    ``winner_experiment``, once ``winner_after_hours`` have passed since its latest cycle's
+    run was made and the experiment has a significant winner, that winner goes to the rest
+    (as ``send_winner_to_rest`` does from the studio, audited as done by the scheduler).
+    Each look is kept on the campaign (``winner_checked_at``, ``winner_outcome``); a cycle
+    whose rest was sent already is left alone. Returns campaign -> what was done or awaited."""
+    now = now or utcnow()
+    with engine.db.reader() as session:
+        names = list(session.scalars(select(Campaign.name).where(
+            Campaign.winner_experiment.is_not(None), Campaign.starts_on <= now.date(),
+            or_(Campaign.ends_on.is_(None), Campaign.ends_on >= now.date())).order_by(Campaign.name)))
+    outcomes = {}
+    for name in names:
+        outcome = _winner_rule(engine, name, now)
+        if outcome is not None:
+            outcomes[name] = outcome
+            with engine.db.session() as session:
+                campaign = get_campaign(session, name)
+                campaign.winner_checked_at, campaign.winner_outcome = now, outcome
+    return outcomes
+
+
+def _winner_rule(engine: Engine, name: str, now: dt.datetime) -> str | None:
+    with engine.db.reader() as session:
+        campaign = get_campaign(session, name)
+        experiment, hours = campaign.winner_experiment, campaign.winner_after_hours or 0
+        runs = campaign_runs(session, campaign)
+        cycles = [(run_id, cycle) for run_id, cycle in runs if not cycle.endswith(REST)]
+        if not cycles:
+            return f"waiting for the first run of {campaign.communication}"
+        run_id, cycle = cycles[-1]
+        if any(other == rest_cycle(cycle) for _, other in runs):
+            return None  # sent to the rest already (by the rule or from the studio)
+        due = session.get(Run, run_id).created_at + dt.timedelta(hours=hours)
+    if now < due:
+        return f"judges {experiment} of cycle {cycle} from {due:%Y-%m-%d %H:%M} UTC"
+    try:
+        sent = send_winner_to_rest(engine, name, experiment)
+    except CampaignError:
+        return f"no significant winner of {experiment} in cycle {cycle} yet"
+    with engine.db.session() as session:
+        record(session, "scheduler", "campaign.send_winner", "campaign", name, experiment=experiment, run=sent.run_id,
+               cycle=sent.cycle, planned=sent.planned, rule=f"after {hours} hours")
+    return f"sent the winner of {experiment} to the rest: run {sent.run_id}, {sent.planned} messages"
 
 
 # --------------------------------------------------------------------------- channel shift

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ccm.models import Base, utcnow
@@ -55,8 +55,10 @@ class ResponseEvent(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for ``/api/v1``; only its SHA-256 is stored. A personal token
-    (``user_id`` set, made by ``ccm login``) acts as its user, with the user's permissions."""
+    """A bearer token for ``/api/v1``; only its SHA-256 is stored. With ``user_id`` it acts as
+    its user, with the user's permissions: a personal token of staff (scope "personal", made
+    by ``ccm login``) or a key of a service account (scope "key", ``ccm keys create``).
+    Without, it is an event-ingestion token (scope "events", ``ccm tokens create``)."""
 
     __tablename__ = "api_tokens"
 
@@ -69,3 +71,41 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class IdempotencyKey(Base):
+    """A request made with an ``Idempotency-Key`` header, per caller: the hash of what was
+    asked and, once answered, the answer, replayed when the same request comes again.
+    ``status`` is None while the first request is being answered."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("caller", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller: Mapped[str] = mapped_column(String(100))  # the name of the token or key
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of method, path and body
+    status: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class DecisionExposure(Base):
+    """A decision shown to a customer in real time (``GET`` of a slot's decision through the
+    API): what they saw, counted in the experiment's report next to the messages sent."""
+
+    __tablename__ = "decision_exposures"
+    __table_args__ = (Index("ix_decision_exposures_experiment", "experiment", "variant"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    communication: Mapped[str] = mapped_column(String(100))
+    slot: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str | None] = mapped_column(String(200))
+    experiment: Mapped[str | None] = mapped_column(String(100))
+    variant: Mapped[str | None] = mapped_column(String(100))
+    via: Mapped[str] = mapped_column(String(100))  # the key or token that asked
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -33,14 +33,20 @@ class Role(Base):
     built_in: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+USER_KINDS = ("person", "service")
+
+
 class User(Base):
-    """A member of staff. The password is an argon2 hash; ``totp_secret`` is set once a second
-    factor is enrolled; ``failed_signins`` and ``locked_until`` hold the lockout."""
+    """A member of staff, or a service account (``kind`` "service": another system that calls
+    the API with keys, holding roles like staff; it has no password and never signs in).
+    The password is an argon2 hash; ``totp_secret`` is set once a second factor is enrolled;
+    ``failed_signins`` and ``locked_until`` hold the lockout."""
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="person", server_default="person")  # one of USER_KINDS
     display_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -17,7 +17,7 @@ from ccm.runs.books import RunReport, list_runs
 from ccm.runs.background import cycle_communications, executing, resume_in_background, retry_failed_now, start_cycle, wait
 from ccm.runs.desk import ArchiveHit, MessageView, PrintFile, RunProgress, Unsent, message_view, print_file, print_files, run_progress, search_archive, unsent_by_reason
 from ccm.runs.service import CycleOutcome, check_channels, outputs, report, resume, run_cycle, set_state
-from ccm.runs.winner import WinnerSent, rest_cycle, send_winner
+from ccm.runs.winner import REST, WinnerSent, rest_cycle, send_winner
 from ccm.runs.triggers import Dispatcher, Triggered, TriggerConflict, dispatcher, event_types, listeners, trigger
 
 __all__ = [
@@ -28,5 +28,5 @@ __all__ = [
     "customer_context", "dispatcher", "due_condition", "event_types", "execute", "fallback_after_bounce", "hashed_address",
     "hold_until_local_time", "legacy_hash", "list_runs", "listeners", "make_celery", "message_key", "observed_state",
     "outputs", "plan_audience", "plan_reminders", "plan_run", "release_time", "report", "reprint", "resume", "run_cycle",
-    "set_state", "start_worker", "WinnerSent", "rest_cycle", "send_winner", "statement_context", "trigger", "zone",
+    "set_state", "start_worker", "REST", "WinnerSent", "rest_cycle", "send_winner", "statement_context", "trigger", "zone",
 ]

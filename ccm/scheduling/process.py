@@ -12,7 +12,9 @@ executions stay theirs (each has its own lease, renewed by its process while it 
 Schedules are data (``ccm schedules``): the active scheduler turns each into a job, and
 notices added, changed, paused and removed schedules within ``renew`` seconds. Besides
 them it runs the retry sweeper every ``[scheduler] sweep_seconds`` unless a
-``retry-sweeper`` schedule exists; its executions are recorded as ``ccm-retry-sweeper``.
+``retry-sweeper`` schedule exists; its executions are recorded as ``ccm-retry-sweeper``;
+and every ``[scheduler] winner_check_seconds`` the campaigns' winner rules (a winner sent
+to the rest once significant, ``ccm.feedback.send_winners_due``).
 It wakes APScheduler at every renewal, so a wall clock that jumps (a machine resumed from
 sleep, a clock set right) delays a fire time by at most ``renew`` seconds.
 
@@ -47,6 +49,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select, update
 
 from ccm.db import insert_or_ignore
+from ccm.feedback import send_winners_due
 from ccm.wiring import Engine
 from ccm.scheduling.clock import database_now
 from ccm.models.scheduling import Schedule, SchedulerLease
@@ -57,6 +60,7 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
 JOB_PREFIX = "schedule-"
 SWEEPER_JOB = "ccm-retry-sweeper"
+WINNERS_JOB = "ccm-winner-rules"
 MAX_PASSED_OVER = 10_000  # fire times coalesced into one run that are recorded one by one
 
 _engine: Engine | None = None  # the engine of this scheduler process, for the job functions
@@ -228,6 +232,14 @@ def sweep() -> None:
         log.info("retry sweeper: %s", done.summary or done.error)
 
 
+def judge_winners() -> None:
+    """The campaigns' winner rules, judged now (``ccm.feedback.send_winners_due``)."""
+    assert _engine is not None
+    for campaign, outcome in send_winners_due(_engine).items():
+        if outcome.startswith("sent"):
+            log.warning("campaign %s: %s", campaign, outcome)
+
+
 def make_scheduler(engine: Engine) -> BackgroundScheduler:
     grace = engine.settings["scheduler"]["misfire_grace_seconds"]
     return BackgroundScheduler(
@@ -241,7 +253,7 @@ def make_scheduler(engine: Engine) -> BackgroundScheduler:
 
 def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
     """Make the scheduler's jobs match the schedules: add, rebuild changed, pause, remove;
-    and the built-in retry sweeper unless a schedule does that job."""
+    the built-in retry sweeper unless a schedule does that job, and the winner rules."""
     with engine.db.reader() as session:
         schedules = list(session.scalars(select(Schedule)))
     wanted = {f"{JOB_PREFIX}{s.id}": s for s in schedules}
@@ -266,6 +278,9 @@ def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
     elif not own_sweeper and scheduler.get_job(SWEEPER_JOB) is None:
         scheduler.add_job(sweep, IntervalTrigger(seconds=engine.settings["scheduler"]["sweep_seconds"]), id=SWEEPER_JOB,
                           name="retry sweeper", replace_existing=True, misfire_grace_time=None)
+    if scheduler.get_job(WINNERS_JOB) is None:
+        scheduler.add_job(judge_winners, IntervalTrigger(seconds=engine.settings["scheduler"]["winner_check_seconds"]),
+                          id=WINNERS_JOB, name="winner rules", replace_existing=True, misfire_grace_time=None)
 
 
 def finish_interrupted(engine: Engine, scheduler: BackgroundScheduler) -> None:

@@ -46,6 +46,7 @@ class Staff:
     timezone: str | None = None
     totp: bool = False
     epoch: str = ""  # changes with the password: sessions made before a change end
+    kind: str = "person"  # or "service": a service account, acting through API keys
 
     def can(self, permission: str) -> bool:
         return grants(self.permissions, permission)
@@ -56,7 +57,7 @@ def as_staff(user: User) -> Staff:
     return Staff(id=user.id, name=user.name, display_name=user.display_name or user.name,
                  roles=tuple(sorted(role.name for role in user.roles)), permissions=permissions, locale=user.locale,
                  timezone=user.timezone, totp=user.totp_secret is not None,
-                 epoch=user.password_changed_at.isoformat() if user.password_changed_at else "")
+                 epoch=user.password_changed_at.isoformat() if user.password_changed_at else "", kind=user.kind or "person")
 
 
 # --------------------------------------------------------------------------- roles
@@ -145,7 +146,7 @@ def create_user(engine: Engine, name: str, password: str, roles: Iterable[str], 
 def list_users(engine: Engine) -> list[dict]:
     now = utcnow()
     with engine.db.reader() as session:
-        return [{"name": u.name, "display_name": u.display_name, "roles": sorted(r.name for r in u.roles),
+        return [{"name": u.name, "kind": u.kind, "display_name": u.display_name, "roles": sorted(r.name for r in u.roles),
                  "active": u.active, "locked": bool(u.locked_until and u.locked_until > now), "totp": u.totp_secret is not None,
                  "last_signin_at": u.last_signin_at}
                 for u in session.scalars(select(User).order_by(User.name))]
@@ -230,7 +231,7 @@ def sign_in(engine: Engine, name: str, password: str, code: str | None = None, *
     now = utcnow()
     with engine.db.session() as session:
         user = session.scalar(select(User).where(User.name == name))
-        if user is None:
+        if user is None or user.kind == "service":  # a service account never signs in
             verify_password(None, password, _cost(settings))  # the same time as for a real user
             audit.record(session, "-", "signin.failed", "user", name[:64], source=source, reason="unknown")
             return SignIn(refused=WRONG)

@@ -2,7 +2,8 @@
 communication, schedule, dates, budget, forecast), each campaign's report while it runs and
 after (spend, responses, conversions, revenue and ROI against the forecast and the budget;
 the funnel; by variant, segment and channel; the experiments with significance and lift
-over the hold-out), its CSV, "send the winner to the rest", and the channel-shift report.
+over the hold-out), its CSV, "send the winner to the rest" now or by a rule set in advance,
+and the channel-shift report.
 The engine measures and plans (``ccm.feedback.campaigns``); changes and sends are audited."""
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import datetime as dt
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ccm.feedback import (CampaignError, campaign_report, channel_shift, form_choices, get_campaign, list_campaigns, report_csv,
-                          save_campaign, send_winner_to_rest)
+from ccm.decisions import experiment_names
+from ccm.feedback import (WINNER_AFTER_HOURS, CampaignError, campaign_report, channel_shift, form_choices, get_campaign, list_campaigns, report_csv,
+                          save_campaign, send_winner_to_rest, set_winner_rule)
 from ccm.runs import ExecutorError, PlanError, RunStateError
 from ccm.web.console import audit, blueprint, engine, fresh, requires, staff
 
@@ -97,8 +99,10 @@ def campaigns_show(name: str) -> str:
         result = campaign_report(engine(), name)
     except LookupError:
         abort(404)
+    with engine().db.session() as session:
+        experiments = experiment_names(session, result.campaign.communication)
     return render_template("console/studio/campaigns/report.html", result=result, c=result.campaign, report=result.report,
-                           funnel=FUNNEL)
+                           funnel=FUNNEL, experiments=experiments, default_hours=WINNER_AFTER_HOURS)
 
 
 @blueprint.route("/campaigns/<name>/report.csv")
@@ -127,6 +131,31 @@ def campaigns_winner(name: str) -> Response:
     audit("campaign.send_winner", "campaign", name, experiment=experiment, run=sent.run_id, cycle=sent.cycle,
           planned=sent.planned)
     flash(_("The winner goes to the rest: run %(run)s, %(count)s new messages.", run=sent.run_id, count=sent.planned))
+    return redirect(url_for("console.campaigns_show", name=name))  # type: ignore[return-value]
+
+
+@blueprint.route("/campaigns/<name>/winner-rule", methods=["POST"])
+@requires("campaigns:send")
+@fresh
+def campaigns_winner_rule(name: str) -> Response:
+    """Set or stop the rule that sends the winner by itself: it sends as the button does,
+    so it takes the permission to send."""
+    experiment = request.form.get("experiment", "") if request.form.get("action") != "stop" else ""
+    try:
+        with engine().db.session() as session:
+            campaign = set_winner_rule(session, name, experiment or None, request.form.get("hours"))
+            hours = campaign.winner_after_hours
+    except LookupError:
+        abort(404)
+    except CampaignError as exc:
+        flash(_("The winner rule was not set: %(reason)s", reason=str(exc)), "error")
+        return redirect(url_for("console.campaigns_show", name=name))  # type: ignore[return-value]
+    audit("campaign.winner_rule", "campaign", name, experiment=experiment or None, hours=hours)
+    if experiment:
+        flash(_("The winner of %(experiment)s goes to the rest by itself once significant, %(hours)s hours after the run at the earliest.",
+                experiment=experiment, hours=hours))
+    else:
+        flash(_("The winner rule is stopped: the winner is sent by hand."))
     return redirect(url_for("console.campaigns_show", name=name))  # type: ignore[return-value]
 
 

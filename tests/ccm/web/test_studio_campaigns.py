@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from ccm.decisions import save_decision
+from ccm.feedback import send_winners_due
 from ccm.feedback.events import Event, record
 from ccm.feedback.on_behalf import change_preferences
 from ccm.imports import import_customers
@@ -134,6 +135,50 @@ def test_the_winner_goes_to_the_rest_only_once_it_is_significant(console_as, dea
     assert set(variants.values()) <= {"saver", "holdout"} and "saver" in variants.values()
     assert all(state == "sent" for ext, state, _ in got if variants.get(ext) == "saver")
     assert (entry.actor, entry.object_name, entry.details["experiment"]) == ("approver", "spring-deals", EXPERIMENT)
+
+
+def test_a_winner_rule_set_in_advance_sends_the_winner_by_itself(console_as, deals, engine, tmp_path):
+    marketer, csrf = console_as("marketer")
+    marketer.post("/console/campaigns/new", data=campaign_form(csrf))
+    rule = {"csrf_token": csrf, "experiment": EXPERIMENT, "hours": "48", "action": "set"}
+    assert marketer.post(f"{DEALS}/winner-rule", data=rule).status_code == 403  # the rule sends: it takes campaigns:send
+    assert "Send the winner by itself" not in marketer.get(DEALS).get_data(as_text=True)
+    approver, csrf = console_as("approver")
+    unknown = approver.post(f"{DEALS}/winner-rule", data={**rule, "csrf_token": csrf, "experiment": "no-such-test"},
+                            follow_redirects=True)
+    assert "have no experiment no-such-test" in unknown.get_data(as_text=True)
+    page = approver.post(f"{DEALS}/winner-rule", data={**rule, "csrf_token": csrf}, follow_redirects=True).get_data(as_text=True)
+    assert "sends the winner of weekly-deals-offer to the rest once significant, 48 hours" in page and "Not looked at yet." in page
+    import_customers(engine.db, write_people(tmp_path / "more.csv", people(70)), rejects_dir=tmp_path, progress=False)
+    convert(engine, "bundle", 0.2)
+    convert(engine, "saver", 0.8)
+    convert(engine, "holdout", 0.1)
+    assert "judges weekly-deals-offer of cycle" in send_winners_due(engine)["spring-deals"]  # significant, but too soon
+    with engine.db.reader() as session:
+        assert session.scalar(select(Run).where(Run.cycle.like("%-rest"))) is None
+    later = utcnow() + dt.timedelta(hours=49)
+    outcome = send_winners_due(engine, now=later)["spring-deals"]
+    assert outcome.startswith("sent the winner of weekly-deals-offer to the rest: run"), outcome
+    assert send_winners_due(engine, now=later) == {}  # once per cycle
+    with engine.db.reader() as session:
+        rest = session.scalar(select(Run).where(Run.cycle == f"{CAMPAIGN_CYCLE}-rest"))
+        [entry] = session.scalars(select(AuditLog).where(AuditLog.action == "campaign.send_winner"))
+    assert wait(rest.id, timeout=60)
+    assert (entry.actor, entry.details["rule"]) == ("scheduler", "after 48 hours")
+    page = approver.get(DEALS).get_data(as_text=True)
+    assert "Last look" in page and f"run {rest.id}" in page
+    with engine.db.reader() as session:
+        got = {ext for ext, in session.execute(select(Customer.external_id).join(Message).where(Message.run_id == rest.id))}
+    assert got == {f"E{i:03d}" for i in range(60, 70)} | {"NONE"}
+
+
+def test_the_scheduler_judges_the_winner_rules(engine):
+    from ccm.scheduling.process import WINNERS_JOB, make_scheduler, sync_jobs
+
+    scheduler = make_scheduler(engine)
+    sync_jobs(engine, scheduler)
+    job = scheduler.get_job(WINNERS_JOB)
+    assert job is not None and job.trigger.interval == dt.timedelta(seconds=engine.settings["scheduler"]["winner_check_seconds"])
 
 
 def test_the_channel_shift_counts_who_left_paper_and_what_it_saves(console_as, deals, engine):
