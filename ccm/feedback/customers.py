@@ -86,6 +86,28 @@ def find_customers(engine: Engine, query: str, limit: int = LIMIT) -> list[Custo
         return found
 
 
+def customers_after(engine: Engine, query: str, after: int | None, limit: int) -> list[Customer]:
+    """Customers (not erased) in id order after the id ``after``, at most ``limit``, with their
+    consents: all of them, or those ``query`` finds as ``find_customers`` does. For paging."""
+    where = [Customer.erased_at.is_(None)]
+    query = query.strip()
+    if query:
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        terms = [func.lower(column).like(f"%{escaped}%", escape="\\")
+                 for column in (Customer.external_id, Customer.name, Customer.email)]
+        number = normalise_phone(query)
+        if number:
+            terms.append(Customer.phone == number)
+        where.append(or_(*terms))
+    if after is not None:
+        where.append(Customer.id > after)
+    with engine.db.reader() as session:
+        found = list(session.scalars(select(Customer).where(*where).options(selectinload(Customer.consents))
+                                     .order_by(Customer.id).limit(limit)))
+        session.expunge_all()
+        return found
+
+
 def customer_by_external_id(engine: Engine, external_id: str) -> Customer | None:
     with engine.db.reader() as session:
         customer = session.scalar(select(Customer).where(Customer.external_id == external_id)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ccm.feedback.events import Event, record, set_consent
+from ccm.feedback.events import Event, record, set_consent, suppress
 from ccm.feedback.preferences import PreferenceError
-from ccm.models import PURPOSES, Customer, utcnow
+from ccm.models import PURPOSES, Customer, Suppression, utcnow
+from ccm.runs import address
 from ccm.wiring import Engine
 
 CONSENT_CHANNELS = ("email", "sms")
@@ -91,3 +92,33 @@ def _choices(customer: Customer, feedback: dict) -> dict:
     return {"paperless": customer.paperless, "preferred_channel": customer.preferred_channel,
             "topics": list(chosen.get("topics", feedback["topics"])),
             "frequency": chosen.get("frequency", feedback["frequencies"][0])}
+
+
+SUPPRESSIBLE = ("email", "sms")
+
+
+def customer_suppressions(engine: Engine, external_id: str) -> list[dict]:
+    """The suppressions of the customer's e-mail address and phone number."""
+    with engine.db.reader() as session:
+        customer = _customer(session, external_id)
+        wanted = {(channel, where) for channel in SUPPRESSIBLE if (where := address(customer, channel))}
+        rows = session.scalars(select(Suppression).where(Suppression.address.in_({where for _, where in wanted}))) if wanted else []
+        return [{"channel": row.channel, "reason": row.reason, "source": row.source, "created_at": row.created_at}
+                for row in rows if (row.channel, row.address) in wanted]
+
+
+def suppress_customer(engine: Engine, external_id: str, channel: str, agent: str) -> Changed:
+    """Put the customer's address on ``channel`` on the suppression list (reason "manual"),
+    as asked by ``agent``; nothing changes when it is there already."""
+    if channel not in SUPPRESSIBLE:
+        raise PreferenceError(f"no such channel: {channel} (one of: {', '.join(SUPPRESSIBLE)})")
+    with engine.db.session() as session:
+        customer = _customer(session, external_id)
+        where = address(customer, channel)
+        if where is None:
+            raise PreferenceError(f"customer {external_id} has no {channel} address")
+        before = session.scalar(select(Suppression.id).where(Suppression.channel == channel, Suppression.address == where))
+        suppress(session, channel, where, "manual", agent)
+        changed = [] if before is not None else [f"suppressed {channel}"]
+        _event(engine, session, customer, agent, changed)
+        return Changed(external_id, changed)

@@ -31,11 +31,11 @@ from decimal import Decimal
 from statistics import NormalDist
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from ccm.models.feedback import RESPONSES
-from ccm.models.feedback import ResponseEvent
+from ccm.models.feedback import DecisionExposure, ResponseEvent
 from ccm.models import Communication, Customer, Message, Run
 from ccm.communications import get_communication
 from ccm.models.segments import Segment, SegmentMember
@@ -105,9 +105,10 @@ class Experiment:
     versus_holdout: list[Comparison] = field(default_factory=list)
     versus_best: list[Comparison] = field(default_factory=list)
     winner: str | None = None  # the best variant, when it beats the others and the hold-out significantly
+    exposed: dict[str, int] = field(default_factory=dict)  # variant -> customers shown it in real time (the API)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "variants": self.variants, "winner": self.winner,
+        return {"name": self.name, "variants": self.variants, "winner": self.winner, "exposed": self.exposed,
                 "versus_holdout": [c.to_json() for c in self.versus_holdout], "versus_best": [c.to_json() for c in self.versus_best]}
 
 
@@ -154,7 +155,24 @@ def communication_report(session: Session, name: str, costs: dict[str, str], rec
     runs = list(session.scalars(select(Run.id).where(Run.communication_id == communication.id).order_by(Run.id)))
     if not runs:
         raise LookupError(f"{communication.name} has not run yet")
-    return runs_report(session, f"{communication.name} · {len(runs)} runs", runs, costs, frozenset(receipts), per_run=True)
+    report = runs_report(session, f"{communication.name} · {len(runs)} runs", runs, costs, frozenset(receipts), per_run=True)
+    exposed = exposures(session, communication.name)
+    for experiment in report.experiments:
+        experiment.exposed = exposed.pop(experiment.name, {})
+    report.experiments += [Experiment(name, {}, exposed=counts) for name, counts in sorted(exposed.items())]
+    return report
+
+
+def exposures(session: Session, communication: str) -> dict[str, dict[str, int]]:
+    """experiment -> variant -> customers shown it in real time, for this communication's
+    decisions (``ccm.decisions.decide_now``)."""
+    found: dict[str, dict[str, int]] = defaultdict(dict)
+    rows = session.execute(select(DecisionExposure.experiment, DecisionExposure.variant, func.count(distinct(DecisionExposure.customer_id)))
+                           .where(DecisionExposure.communication == communication, DecisionExposure.experiment.is_not(None))
+                           .group_by(DecisionExposure.experiment, DecisionExposure.variant))
+    for experiment, variant, customers in rows:
+        found[experiment][variant] = customers
+    return dict(found)
 
 
 def runs_report(session: Session, title: str, runs: list[int], costs: dict[str, str], receipts: frozenset[str], *,

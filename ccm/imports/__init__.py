@@ -26,7 +26,7 @@ Billing feed, CSV: one row per statement line, the statement columns repeated:
   currency, line_date, line_description, line_amount
   (a row whose three line_ columns are all empty adds no line: a statement without lines).
 """
-from ccm.imports.customers import CUSTOMER_COLUMNS, household_key, import_customers
+from ccm.imports.customers import CUSTOMER_COLUMNS, CustomerRejected, household_key, import_customers, upsert_customer
 from ccm.imports.feed import FEED_CSV_COLUMNS, FEED_JSON_KEYS, import_feed
 from ccm.imports.files import ImportFileError, ImportReport
 from ccm.imports.uploads import Reject, Upload, import_upload, imported_periods, load_upload, read_rejects, rejects_file, upload_periods
@@ -35,6 +35,8 @@ __all__ = [
     "ImportFileError",
     "ImportReport",
     "import_customers",
+    "CustomerRejected",
+    "upsert_customer",
     "import_feed",
     "CUSTOMER_COLUMNS",
     "FEED_CSV_COLUMNS",

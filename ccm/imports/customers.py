@@ -282,3 +282,27 @@ def _safe_id(values: dict[str, Any]) -> str | None:
         return None
 
 
+
+
+class CustomerRejected(ValueError):
+    """One customer given to ``upsert_customer`` is invalid; ``errors`` name the fields."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.errors = errors
+
+
+def upsert_customer(db: Database, values: dict[str, Any], *, source: str) -> str:
+    """Insert or update one customer (the keys of a JSONL row), with the checks and the
+    consent rules of an import; ``source`` is how its consents are recorded (e.g.
+    ``api:crm``). Returns "inserted", "updated" or "unchanged"; an invalid customer
+    raises CustomerRejected with every field at fault."""
+    record, errors = _customer(values, "jsonl")
+    if record is None:
+        raise CustomerRejected(errors)
+    record["household_key"] = household_key(record)
+    record["row_hash"] = _row_hash(record)
+    report = ImportReport(file=source, kind="customers")
+    with db.session() as session:
+        _write_customers(session, [(1, record)], report, source[:100])
+    return "inserted" if report.inserted else "updated" if report.updated else "unchanged"

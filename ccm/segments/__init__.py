@@ -1,4 +1,5 @@
 """Segments and computed customer fields (README, "Rule language")."""
+from ccm.segments.background import Refreshing, refresh_state, start_refresh, wait_refresh
 from ccm.segments.computed import RefreshResult, Thresholds, refresh_computed
 from ccm.segments.live import LiveCount, live_count
 from ccm.segments.membership import segment_clause, segment_names
@@ -8,6 +9,7 @@ from ccm.segments.service import (
 )
 
 __all__ = [
+    "Refreshing", "refresh_state", "start_refresh", "wait_refresh",
     "LiveCount", "RefreshResult", "Refreshed", "Saved", "SegmentError", "Thresholds", "describe", "get_segment", "list_segments",
     "audience_overview", "live_count",
     "refresh", "refresh_computed", "refresh_segment", "save_segment", "segment_clause", "segment_names",

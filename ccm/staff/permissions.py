@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, str] = {
     "reports:view": N_("see reports"),
     "audit:view": N_("see the audit log"),
     "users:manage": N_("create users, change roles, disable users"),
+    "events:record": N_("send events to the API: conversions, payments and events that trigger messages"),
 }
 
 VIEWING = [name for name in PERMISSIONS if name.endswith(":view")]

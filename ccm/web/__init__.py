@@ -4,7 +4,8 @@
   redirect, one-click unsubscribe, preference centre), rate limited per client;
 - ``callbacks``: provider callbacks (SMS replies, delivery receipts, bounces, complaints),
   signed with ``[feedback] webhook_secret``;
-- ``api``: the REST API under ``/api/v1``, token-authenticated, with its OpenAPI document;
+- ``api``: the REST API under ``/api/v1`` (flask-smorest, a module per resource group),
+  authenticated by keys, with its OpenAPI document and reference page;
 - ``console``: the staff console under ``/console`` (sign-in, roles, the desks, the audit log).
 
 Views are thin: they parse input, call one function of ``ccm.feedback`` and answer.
@@ -48,19 +49,17 @@ def init_app(app: Flask) -> None:
     limiter.exempt(track.unsubscribe_blueprint)
     # Machines: the API per token, callbacks per sender address with a budget a provider's
     # few servers fit in.
-    limiter.limit(settings["web"]["api_rate_limit"], key_func=api.rate_key)(api.blueprint)
     limiter.limit(settings["web"]["callback_rate_limit"])(callbacks.blueprint)
     # One-click unsubscribe is a POST from a mail program without cookies (RFC 8058), callbacks and
     # the API come from machines: their tokens and signatures authenticate them, not a session.
     csrf.exempt(track.unsubscribe)
     csrf.exempt(callbacks.blueprint)
-    csrf.exempt(api.blueprint)
     app.register_error_handler(CSRFError, lambda error: track.form_expired(error) or console.form_expired(error)
                                or hardening.http_error(error))
     app.register_blueprint(track.blueprint)
     app.register_blueprint(track.unsubscribe_blueprint)
     app.register_blueprint(callbacks.blueprint)
-    app.register_blueprint(api.blueprint)
+    api.init_app(app, limiter, csrf)
     console.init_app(app)
     # Guessing passwords across many staff names from one address (the lockout counts per user):
     # one budget for both steps of signing in.

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 from channels import channel_from_url
 from channels.callback_events import InboundError
 from ccm.feedback import ApiInputError, SignatureError, check_headers, handle_events, verify
-from ccm.web.api import json_body
+from ccm.web.api.events import json_body
 from ccm.web.hardening import problem
 
 blueprint = Blueprint("inbound", __name__, url_prefix="/inbound")

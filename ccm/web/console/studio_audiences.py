@@ -3,7 +3,7 @@ checks the rule as it is typed (the error at its position, or the live count and
 of members, bounded in time), the segment's size over time, and the audience overview
 (the customer pyramid, ABC codes and lifecycle stages with customers and spend, and how
 customers moved between them since the period before). The engine checks, counts and
-stores (``ccm.segments``); saving and refreshing are audited."""
+stores (``ccm.segments``), refreshes in the background; saving and refreshing are audited."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +12,8 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import format_decimal, gettext as _
 
 from ccm.rules import RuleError
-from ccm.segments import SegmentError, audience_overview, describe, get_segment, list_segments, live_count, refresh, save_segment
+from ccm.segments import (SegmentError, audience_overview, describe, get_segment, list_segments, live_count, refresh_state, save_segment,
+                          start_refresh)
 from ccm.web.console import audit, blueprint, engine, local_time, requires, staff
 
 ERRORS = (RuleError, SegmentError, LookupError)
@@ -42,7 +43,8 @@ def segments_show(name: str) -> str:
         except SegmentError:
             abort(404)
     form = {"name": info["name"], "description": info["description"], "expression": info["expression"]}
-    return render_template("console/studio/audiences/segment.html", info=info, form=form, when=_when)
+    return render_template("console/studio/audiences/segment.html", info=info, form=form, when=_when, job=refresh_state(name),
+                           name=name)
 
 
 @blueprint.route("/segments/check", methods=["POST"])
@@ -90,16 +92,29 @@ def segments_save() -> Response:
 @blueprint.route("/segments/<name>/refresh", methods=["POST"])
 @requires("segments:edit")
 def segments_refresh(name: str) -> Response:
-    ccm = engine()
+    """Start the refresh in the background (``ccm.segments.start_refresh``); the segment's
+    page follows it and the refresh is audited as the user's when it ends."""
     try:
-        with ccm.db.session() as session:
-            counts = refresh(session, ccm.settings, name).counts
+        job, started = start_refresh(engine(), name, staff().name)
     except ERRORS as exc:
         flash(str(exc), "error")
         return redirect(url_for("console.segments"))  # type: ignore[return-value]
-    audit("segment.refresh", "segment", name, None, counts=counts)
-    flash(_("Refreshed: %(count)s members.", count=counts.get(name, 0)))
+    flash(_("Refreshing in the background: the count shows here when it is done.") if started
+          else _("A refresh of this segment is running already."))
     return redirect(url_for("console.segments_show", name=name))  # type: ignore[return-value]
+
+
+@blueprint.route("/segments/<name>/refresh-state")
+@requires("segments:view")
+def segments_refresh_state(name: str) -> Response:
+    """The refresh's state for the page to poll; once it has ended the page reloads (the
+    new count and chart), unless it was ended when the page was made."""
+    job = refresh_state(name)
+    page = render_template("console/studio/audiences/_refresh.html", job=job, name=name, when=_when)
+    response = Response(page)
+    if (job is None or not job.running) and request.args.get("running"):
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @blueprint.route("/audiences")

@@ -16,7 +16,7 @@ from ccm.imports import import_customers
 from ccm.models import Customer, FeedRecord
 from ccm.models.authoring import AuditLog
 from ccm.models.segments import CustomerMetrics, SegmentCount
-from ccm.segments import audience_overview, live_count, refresh_computed
+from ccm.segments import audience_overview, live_count, refresh_computed, wait_refresh
 from ccm.segments.computed import STAGES, TIERS
 from ccm.segments.history import customer_history
 from shared_population import people, write_people
@@ -108,12 +108,19 @@ def test_a_marketer_saves_and_refreshes_a_segment_audited(console_as, population
                                                          "expression": "spend > 150", "csrf_token": csrf}, follow_redirects=True)
     page = saved.get_data(as_text=True)
     assert "Segment created" in page and "Not refreshed yet" in page
-    refreshed = client.post("/console/segments/big/refresh", data={"csrf_token": csrf}, follow_redirects=True).get_data(as_text=True)
+    started = client.post("/console/segments/big/refresh", data={"csrf_token": csrf}, follow_redirects=True).get_data(as_text=True)
+    assert "Refreshing in the background" in started  # never inside the request
+    assert wait_refresh("big", timeout=60)
+    state = client.get("/console/segments/big/refresh-state?running=1")
+    assert state.headers.get("HX-Refresh") == "true"  # the polling page reloads once it has ended
+    refreshed = client.get("/console/segments/big").get_data(as_text=True)
     assert "Refreshed: 5 members." in refreshed  # E015..E019 spent 160..200
     assert 'data-chart="line"' in refreshed and 'data-value="5"' in refreshed
     client.post("/console/segments/save", data={"name": "big", "description": "Big spenders", "expression": "spend > 180",
                                                 "csrf_token": csrf})
-    again = client.post("/console/segments/big/refresh", data={"csrf_token": csrf}, follow_redirects=True).get_data(as_text=True)
+    client.post("/console/segments/big/refresh", data={"csrf_token": csrf})
+    assert wait_refresh("big", timeout=60)
+    again = client.get("/console/segments/big").get_data(as_text=True)
     assert 'data-value="5"' in again and 'data-value="2"' in again  # the count over time, as a table the chart reads
     wrong = client.post("/console/segments/save", data={"name": "big", "expression": "spend >> 1", "csrf_token": csrf})
     assert wrong.status_code == 400 and "Segment big" in wrong.get_data(as_text=True)  # still the segment's page
