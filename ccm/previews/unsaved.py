@@ -37,14 +37,21 @@ class _Unsaved:
 
 
 def render_source(engine: Engine, name: str, source: str, *, customer: str | None = None, cycle: str | None = None,
-                  sample: bool = False, all_variants: bool = False) -> Bundle:
+                  sample: bool = False, all_variants: bool = False, kind: str | None = None) -> Bundle:
     """Render ``source`` as if it were a new draft of template ``name`` (its kind and meta as
-    the newest version has them); the bundle's version is that newest version's number."""
+    the newest version has them); the bundle's version is that newest version's number. For
+    a template not made yet, as its first draft of ``kind`` (version 0; LookupError without one)."""
     with engine.db.session() as session:
-        template = get_template(session, name)
-        latest = template.versions[-1] if template.versions else None
-        draft = _Unsaved(_Template(template.name, template.kind), latest.version if latest else 0, source,
-                         dict(latest.meta or {}) if latest else {})
+        try:
+            stored = get_template(session, name)
+        except LookupError:
+            if kind is None:
+                raise
+            draft = _Unsaved(_Template(name, kind), 0, source)
+        else:
+            latest = stored.versions[-1] if stored.versions else None
+            draft = _Unsaved(_Template(stored.name, stored.kind), latest.version if latest else 0, source,
+                             dict(latest.meta or {}) if latest else {})
         return render_version(engine, session, draft, customer=customer, cycle=cycle, sample=sample, all_variants=all_variants)
 
 

@@ -78,8 +78,53 @@ def templates_new() -> Response:
             else:
                 flash(_("Version %(version)s saved as a draft.", version=saved.version))
                 return redirect(url_for("console.templates_edit", name=form["name"], version=saved.version))  # type: ignore[return-value]
-    page = render_template("console/studio/templates/new.html", form=form, source=source, problems=problems, kinds=KINDS)
+    page = render_template("console/studio/templates/new.html", form=form, source=source, problems=problems, kinds=KINDS,
+                           language=_language(form["name"], form["kind"]), choice={"sample": True})
     return Response(page, status=422 if problems else 200)
+
+
+def _new_form() -> tuple[str, str]:
+    """The name and kind of a template not made yet, from the new-template form; 422 with
+    the reason when either is missing or wrong."""
+    name, kind = request.form.get("name", "").strip(), request.form.get("kind", "").strip()
+    if kind not in KINDS or not name:
+        abort(Response(_("Give the template a name and choose its kind."), status=422, mimetype="text/plain"))
+    return name, kind
+
+
+@blueprint.route("/templates-new/check", methods=["POST"])
+@requires("templates:edit")
+def templates_new_check() -> Response:
+    """The save-time checks of the first draft as it is typed; ``X-Editor-Language`` says
+    how the editor highlights the template of that name and kind."""
+    name, kind = _new_form()
+    source = request.form.get("source", "").replace("\r\n", "\n")
+    with engine().db.session() as session:
+        try:
+            problems = check_source(session, engine().settings, name, source, kind=kind)
+        except TemplateStoreError as refused:
+            return Response(str(refused), status=422, mimetype="text/plain")
+    response = jsonify([problem.to_json() for problem in problems])
+    response.headers["X-Editor-Language"] = _language(name, kind)
+    return response
+
+
+@blueprint.route("/templates-new/preview", methods=["POST"])
+@requires("templates:edit")
+def templates_new_preview() -> Response:
+    """The first draft rendered as the customer will see it, as it is typed (a fragment)."""
+    name, kind = _new_form()
+    choice = _choice()
+    preview, problem = None, None
+    try:
+        bundle = render_source(engine(), name, request.form.get("source", "").replace("\r\n", "\n"), kind=kind,
+                               customer=choice["customer"] or None, cycle=choice["cycle"] or None, sample=choice["sample"],
+                               all_variants=choice["variants"])
+        preview = keep_preview(engine(), bundle)
+    except PREVIEW_ERRORS as failed:
+        problem = str(failed)
+    page = render_template("console/studio/templates/_preview.html", preview=preview, preview_error=problem, name=name)
+    return Response(page, status=200 if preview else 422)
 
 
 @blueprint.route("/templates/<path:name>")

@@ -1,7 +1,9 @@
 // The template editor: the textarea becomes a CodeMirror editor when the vendored bundle is
 // there (window.CCMEditor); as the author types, the source is checked (the engine's
 // save-time checks, shown as diagnostics and as a list linked to their line) and the
-// preview is rendered again, each debounced. Without this script the page is a plain form.
+// preview is rendered again, each debounced. The same editor serves a new template's first
+// draft (its name and kind come from the form; the check says how to highlight it). Without
+// this script the page is a plain form.
 (function () {
   "use strict";
   var CHECK_DELAY = 500, PREVIEW_DELAY = 700;
@@ -78,6 +80,11 @@
     function check() {
       var mine = ++checkSeq;
       post(form.dataset.checkUrl).then(function (answer) {
+        var language = answer.headers.get("X-Editor-Language");
+        if (answer.ok && language && editor && editor.setLanguage && language !== textarea.dataset.language) {
+          textarea.dataset.language = language;  // a new template's name or kind changed its highlighting
+          editor.setLanguage(language);
+        }
         return answer.ok ? answer.json() : null;
       }).then(function (problems) {
         if (problems && mine === checkSeq) { show(problems); }
@@ -88,9 +95,18 @@
       var mine = ++previewSeq;
       section.setAttribute("aria-busy", "true");
       post(form.dataset.previewUrl).then(function (answer) {
-        return answer.text().then(function (html) { return {ok: answer.ok, html: html}; });
+        var plain = (answer.headers.get("Content-Type") || "").indexOf("text/plain") === 0;
+        return answer.text().then(function (html) { return {ok: answer.ok, html: html, plain: plain}; });
       }).then(function (result) {
         if (mine !== previewSeq) { return; }
+        if (result.plain) {  // what the form lacks (a new template's name or kind), in words
+          var note = document.createElement("p");
+          note.className = "muted";
+          note.textContent = result.html;
+          preview.replaceChildren(note);
+          section.setAttribute("aria-busy", "false");
+          return;
+        }
         var last = preview.querySelector(".studio-rendered");
         if (!result.ok && last) {
           // The source does not render (yet): say why above the last preview that did, dimmed.
@@ -125,6 +141,9 @@
     form.querySelectorAll("input[name=customer], input[name=cycle], input[name=variants]").forEach(function (input) {
       input.addEventListener("change", function () { clearTimeout(previewTimer); previewTimer = setTimeout(render, 50); });
     });
+    form.querySelectorAll("[data-rerender]").forEach(function (input) {  // a new template's name and kind
+      input.addEventListener("change", changed);
+    });
     var customer = form.querySelector("input[name=customer]"), choices = document.getElementById("customer-list"), searchTimer = null;
     if (customer && choices && customer.dataset.searchUrl) {
       customer.addEventListener("input", function () {
@@ -137,6 +156,7 @@
       });
     }
     form.dataset.live = "ready";
+    check();
     render();
   }
 

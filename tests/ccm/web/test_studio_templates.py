@@ -10,6 +10,7 @@ import subprocess
 import pytest
 from sqlalchemy import select
 
+from ccm.authoring import list_templates
 from ccm.authoring.store import sync_library
 from ccm.models import TemplateVersion
 from ccm.models.authoring import AuditLog
@@ -235,3 +236,26 @@ def test_a_new_block_is_made_in_the_browser_with_its_first_draft_checked(console
     assert "A template with this name exists" in again.get_data(as_text=True)
     viewer, csrf_v = console_as("viewer")
     assert viewer.post("/console/templates-new", data={**form, "csrf_token": csrf_v}).status_code == 403
+
+
+def test_a_first_draft_is_checked_and_previewed_as_it_is_typed(console_as, store):
+    marketer, csrf = console_as("marketer")
+    form = {"csrf_token": csrf, "name": "inserts/autumn.typ", "kind": "insert", "source": "<p>{{ customer.nope }</p>"}
+    headers = {"X-CSRFToken": csrf}
+    nameless = marketer.post("/console/templates-new/check", data={**form, "kind": ""}, headers=headers)
+    assert nameless.status_code == 422 and "choose its kind" in nameless.get_data(as_text=True)
+    checked = marketer.post("/console/templates-new/check", data={**form, "name": "inserts/autumn.html"}, headers=headers)
+    assert checked.status_code == 200 and checked.headers["X-Editor-Language"] == "html"
+    [problem] = checked.get_json()
+    assert (problem["line"], problem["severity"]) == (1, "error")
+    assert marketer.post("/console/templates-new/check", data=form, headers=headers).headers["X-Editor-Language"] == "typst"
+    shown = marketer.post("/console/templates-new/preview", headers=headers,
+                          data={**form, "name": "inserts/autumn.html", "source": "<aside><p>Autumn for {{ customer.name }}</p></aside>"})
+    assert shown.status_code == 200 and 'class="studio-rendered"' in shown.get_data(as_text=True)
+    with_customer = marketer.post("/console/templates-new/preview", headers=headers, data={
+        **form, "name": "inserts/autumn.html", "source": "<aside><p>Autumn for {{ customer.name }}</p></aside>", "customer": "C-ZH"})
+    assert with_customer.status_code == 200
+    viewer, csrf_v = console_as("viewer")
+    assert viewer.post("/console/templates-new/check", data={**form, "csrf_token": csrf_v}, headers={"X-CSRFToken": csrf_v}).status_code == 403
+    with store.db.reader() as session:  # nothing stored
+        assert "inserts/autumn.html" not in {row["name"] for row in list_templates(session)}

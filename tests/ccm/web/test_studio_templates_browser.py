@@ -67,3 +67,27 @@ def test_the_email_preview_renders_in_sandboxed_frames_at_both_widths(served, br
         assert "Alex Sample" in page.locator(".studio-text").inner_text()  # the text part
         assert fits(page), f"the e-mail preview is wider than {viewport['width']} px"
         page.close()
+
+
+def test_a_new_block_is_written_in_the_editor_with_checks_and_preview_before_it_exists(served, browser, engine):
+    with engine.db.session() as session:
+        sync_library(session, engine.templates_dir)
+    page = browser.new_page(viewport=PHONE)
+    browser_sign_in(page, served, "marketer")
+    page.goto(f"{served}/console/templates-new")
+    page.locator(".cm-content").wait_for()  # the code editor before the template exists
+    page.get_by_label("Name (a path such as inserts/spring_offer.html)").fill("inserts/autumn_offer.html")
+    page.get_by_label("Kind").select_option("insert")
+    page.locator(".cm-content").click()
+    page.keyboard.type("<aside><p>Autumn offer for {{ customer.name }}</p></aside>")
+    page.locator("#preview .studio-pdf-text pre", has_text="Autumn offer for").wait_for(state="attached")
+    assert page.locator("#problems li").count() == 0
+    page.keyboard.type("{{ oops")
+    page.locator("#problems li.error a[data-line]").first.wait_for()
+    for _ in range(len("{{ oops")):
+        page.keyboard.press("Backspace")
+    page.locator("#problems li").first.wait_for(state="detached")
+    assert fits(page), "the new-template editor is wider than 390 px"
+    page.get_by_role("button", name="Save the first draft").click()
+    page.get_by_text("Version 1 saved as a draft.").wait_for()
+    page.close()
