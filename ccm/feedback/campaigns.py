@@ -14,8 +14,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from ccm.communications import ensure_built_in, get_communication
 from ccm.decisions import experiment_names
@@ -314,35 +314,30 @@ class ChannelShift:
 
 def channel_shift(engine: Engine, start: dt.date, end: dt.date) -> ChannelShift:
     """Customers who moved from paper to e-mail or SMS between ``start`` and ``end``
-    (inclusive): a ``preferences`` event (preference centre, or by phone) in the period that
-    changed ``paperless`` to yes (to e-mail), or ``preferred_channel`` to e-mail or SMS for a
-    customer whose last message before it went by post. Savings at ``[costs]``."""
+    (inclusive), found two ways, each customer counted once (at the earliest sign):
+
+    - seen: their last statement before the period went by post and a statement in the
+      period went by e-mail or SMS, however the change came (preference centre, service
+      desk, API, a re-import from the billing system);
+    - declared: a ``preferences`` event in the period changed ``paperless`` to yes (to
+      e-mail), or ``preferred_channel`` to e-mail or SMS after a last message by post,
+      though no statement has gone out since.
+
+    Savings at ``[costs]``: per statement cycle for all who moved, and for the statements
+    they got by e-mail or SMS in the period since their move."""
     costs = engine.settings["costs"]
     unit = {c: Decimal(str(costs.get("print", 0))) - Decimal(str(costs.get(c, 0))) for c in ("email", "sms")}
-    since: dict[int, tuple[str, dt.datetime]] = {}
     lower, upper = dt.datetime.combine(start, dt.time()), dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
     with engine.db.reader() as session:
-        rows = session.execute(
-            select(ResponseEvent.customer_id, Message.customer_id, ResponseEvent.occurred_at, ResponseEvent.data)
-            .outerjoin(Message, ResponseEvent.message_id == Message.id)
-            .where(ResponseEvent.type == "preferences", ResponseEvent.occurred_at >= lower, ResponseEvent.occurred_at < upper)
-            .order_by(ResponseEvent.occurred_at))
-        for direct, via_message, when, data in rows:
-            customer_id = direct or via_message
-            changed = (data or {}).get("changed", [])
-            customer = session.get(Customer, customer_id) if customer_id else None
-            if customer is None or customer_id in since:
-                continue
-            if "paperless" in changed and customer.paperless:
-                since[customer_id] = ("email", when)
-            elif "preferred_channel" in changed and customer.preferred_channel in ("email", "sms") \
-                    and _last_channel(session, customer_id, when) == "print":
-                since[customer_id] = (customer.preferred_channel, when)
+        since = _seen_moves(session, lower, upper)
+        for customer_id, move in _declared_moves(session, lower, upper).items():
+            if customer_id not in since or move[1] < since[customer_id][1]:
+                since[customer_id] = move
         sent, saved = 0, Decimal("0")
         for customer_id, (channel, when) in since.items():
             count = session.scalar(select(func.count()).where(
-                Message.customer_id == customer_id, Message.state == "sent", Message.channel.in_(("email", "sms")),
-                Message.purpose == "statement", Message.sent_at >= when, Message.sent_at < upper)) or 0
+                Message.customer_id == customer_id, Message.state == "sent", Message.channel.in_(ELECTRONIC),
+                Message.purpose == STATEMENT, Message.sent_at >= when, Message.sent_at < upper)) or 0
             sent += count
             saved += count * unit[channel]
     moved = {"email": 0, "sms": 0}
@@ -350,6 +345,49 @@ def channel_shift(engine: Engine, start: dt.date, end: dt.date) -> ChannelShift:
         moved[channel] += 1
     return ChannelShift(start, end, costs.get("currency", ""), moved,
                         sum((unit[c] * n for c, n in moved.items()), Decimal("0")), unit, sent, saved)
+
+
+ELECTRONIC, STATEMENT = ("email", "sms"), "statement"
+
+
+def _seen_moves(session: Session, lower: dt.datetime, upper: dt.datetime) -> dict[int, tuple[str, dt.datetime]]:
+    """customer -> (channel, when) of the first statement sent by e-mail or SMS in the
+    period, for customers whose last statement before it was sent by post."""
+    statement = and_(Message.purpose == STATEMENT, Message.state == "sent")
+    first = (select(Message.customer_id, func.min(Message.sent_at).label("first"))
+             .where(statement, Message.channel.in_(ELECTRONIC), Message.sent_at >= lower, Message.sent_at < upper)
+             .group_by(Message.customer_id).subquery())
+    before = aliased(Message)
+    last_before = (select(before.channel).where(before.customer_id == first.c.customer_id, before.purpose == STATEMENT,
+                                                before.state == "sent", before.sent_at < lower)
+                   .order_by(before.sent_at.desc(), before.id.desc()).limit(1).scalar_subquery())
+    at = aliased(Message)
+    channel_then = (select(at.channel).where(at.customer_id == first.c.customer_id, at.purpose == STATEMENT, at.state == "sent",
+                                             at.sent_at == first.c.first, at.channel.in_(ELECTRONIC))
+                    .order_by(at.id).limit(1).scalar_subquery())
+    rows = session.execute(select(first.c.customer_id, channel_then, first.c.first).where(last_before == "print"))
+    return {customer_id: (channel, when) for customer_id, channel, when in rows}
+
+
+def _declared_moves(session: Session, lower: dt.datetime, upper: dt.datetime) -> dict[int, tuple[str, dt.datetime]]:
+    found: dict[int, tuple[str, dt.datetime]] = {}
+    rows = session.execute(
+        select(ResponseEvent.customer_id, Message.customer_id, ResponseEvent.occurred_at, ResponseEvent.data)
+        .outerjoin(Message, ResponseEvent.message_id == Message.id)
+        .where(ResponseEvent.type == "preferences", ResponseEvent.occurred_at >= lower, ResponseEvent.occurred_at < upper)
+        .order_by(ResponseEvent.occurred_at))
+    for direct, via_message, when, data in rows:
+        customer_id = direct or via_message
+        changed = (data or {}).get("changed", [])
+        customer = session.get(Customer, customer_id) if customer_id else None
+        if customer is None or customer_id in found:
+            continue
+        if "paperless" in changed and customer.paperless:
+            found[customer_id] = ("email", when)
+        elif "preferred_channel" in changed and customer.preferred_channel in ELECTRONIC \
+                and _last_channel(session, customer_id, when) == "print":
+            found[customer_id] = (customer.preferred_channel, when)
+    return found
 
 
 def _last_channel(session: Session, customer_id: int, before: dt.datetime) -> str | None:

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from ccm.decisions import save_decision
-from ccm.feedback import send_winners_due
+from ccm.communications import get_communication
+from ccm.feedback import channel_shift, send_winners_due
 from ccm.feedback.events import Event, record
 from ccm.feedback.on_behalf import change_preferences
 from ccm.imports import import_customers
@@ -191,6 +192,22 @@ def test_the_channel_shift_counts_who_left_paper_and_what_it_saves(console_as, d
     page = client.get(f"/console/campaigns/channel-shift?start={today - dt.timedelta(days=1)}&end={today}").get_data(as_text=True)
     assert 'id="moved">2<' in page
     assert 'id="per-cycle">1.19 USD<' in page  # 2 x (0.60 by post - 0.006 by e-mail)
+    # Seen in the statements themselves, however the change came (here: no preference event at all)
+    with engine.db.session() as session:
+        statement = get_communication(session, "statement")
+        ids = dict(session.execute(select(Customer.external_id, Customer.id)).all())
+        runs = [Run(communication_id=statement.id, cycle=cycle, state="completed") for cycle in ("2026-09", "2026-10")]
+        session.add_all(runs)
+        session.flush()
+        then, now = utcnow() - dt.timedelta(days=40), utcnow()
+        for ext, old, new in (("E010", "print", "email"), ("E011", "print", "print"), ("E012", "email", "email"),
+                              ("E013", "print", "sms")):
+            for run, channel, when in ((runs[0], old, then), (runs[1], new, now)):
+                session.add(Message(run_id=run.id, customer_id=ids[ext], channel=channel, purpose="statement", state="sent",
+                                    idempotency_key=f"{run.cycle}:{ext}", sent_at=when))
+    shift = channel_shift(engine, today - dt.timedelta(days=1), today)
+    assert shift.moved == {"email": 3, "sms": 1} and shift.sent_since == 2  # E001, E002 declared; E010, E013 seen
+    assert shift.saved == Decimal("0.594") + (Decimal("0.60") - Decimal(engine.settings["costs"]["sms"]))
     earlier = client.get("/console/campaigns/channel-shift?start=2020-01-01&end=2020-01-31").get_data(as_text=True)
     assert 'id="moved">0<' in earlier
     assert client.get("/console/campaigns/channel-shift?start=yesterday").status_code == 422
