@@ -240,11 +240,15 @@ def templates_preview(name: str) -> Response:
 @blueprint.route("/template-previews/customers")
 @requires("templates:view")
 def templates_preview_customers() -> str:
-    """Customers whose external id contains ``q``: the choices of the preview's customer field
-    (their external id and language only)."""
+    """The choices of the preview's customer field: for staff who may see customers, those
+    whose external id, name, e-mail or phone ``q`` finds (shown with their name); for the
+    others, those whose external id contains ``q`` (their external id and language only)."""
     query = request.args.get("q", "").strip()[:64]
-    found = [c for c in find_customers(engine(), query, limit=50) if query.lower() in c.external_id.lower()][:CUSTOMER_CHOICES]
-    return render_template("console/studio/templates/_customers.html", found=found)
+    named = staff().can("customers:view")
+    found = find_customers(engine(), query, limit=CUSTOMER_CHOICES if named else 50)
+    if not named:
+        found = [c for c in found if query.lower() in c.external_id.lower()]
+    return render_template("console/studio/templates/_customers.html", found=found[:CUSTOMER_CHOICES], named=named)
 
 
 @blueprint.route("/template-previews/<token>/<part>")

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from ccm.authoring import list_templates
 from ccm.authoring.store import sync_library
-from ccm.models import TemplateVersion
+from ccm.models import Customer, TemplateVersion
+from ccm.staff import BUILT_IN_ROLES
 from ccm.models.authoring import AuditLog
 
 from .conftest import PASSWORD
@@ -216,11 +217,19 @@ def test_effective_date_diff_history_retire_and_a_proof_to_the_seed_list(console
     assert "Version 1 retired." in retired and _versions(store)[0][1] == "retired"
 
 
-def test_the_preview_finds_customers_by_external_id(console_as, store):
-    client, _ = console_as("marketer")
+def test_the_preview_finds_customers_by_external_id_or_name(console_as, store):
+    client, _ = console_as("marketer")  # may see customers: found by name too, and shown with it
     found = client.get("/console/template-previews/customers?q=c-z").get_data(as_text=True)
-    assert '<option value="C-ZH">C-ZH · zh_' in found and "C-EMAIL" not in found
+    assert '<option value="C-ZH">C-ZH · \u2068' in found and "C-EMAIL" not in found
+    with store.db.reader() as session:
+        name = session.scalar(select(Customer.name).where(Customer.external_id == "C-ZH"))
+    by_name = client.get(f"/console/template-previews/customers?q={name[:2]}").get_data(as_text=True)
+    assert '<option value="C-ZH">' in by_name and name in by_name
     assert client.get("/console/template-previews/customers?q=").get_data(as_text=True).strip() == ""
+    approver, _ = console_as("approver")  # may not see customers: external ids and languages only
+    assert "customers:view" not in BUILT_IN_ROLES["approver"][1]
+    shown = approver.get("/console/template-previews/customers?q=c-z").get_data(as_text=True)
+    assert '<option value="C-ZH">C-ZH · zh_' in shown and name not in shown
 
 
 def test_a_new_block_is_made_in_the_browser_with_its_first_draft_checked(console_as, store):
