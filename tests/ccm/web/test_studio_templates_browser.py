@@ -91,3 +91,18 @@ def test_a_new_block_is_written_in_the_editor_with_checks_and_preview_before_it_
     page.get_by_role("button", name="Save the first draft").click()
     page.get_by_text("Version 1 saved as a draft.").wait_for()
     page.close()
+
+
+def test_a_chinese_customers_statement_previews_in_chinese(served, browser, loaded):
+    with loaded.db.session() as session:
+        sync_library(session, loaded.templates_dir)
+    page = browser.new_page(viewport=DESKTOP)
+    browser_sign_in(page, served, "marketer")
+    page.goto(f"{served}/console/templates/statement/statement.html/edit")
+    page.locator('#preview img[alt="Page 1"]').wait_for()  # the sample first
+    page.get_by_label("Customer's external id (empty: sample data)").fill("C-ZH")
+    page.get_by_label("Billing cycle (YYYY-MM, empty: the latest)").fill("2026-11")
+    page.get_by_label("Billing cycle (YYYY-MM, empty: the latest)").press("Tab")  # a change re-renders the preview
+    page.locator("#preview .studio-pdf-text pre", has_text="王小明").wait_for(state="attached")  # the name, and the text in Chinese
+    assert "账单" in page.locator("#preview .studio-pdf-text pre").inner_text()
+    page.close()
