@@ -104,5 +104,5 @@ def test_a_chinese_customers_statement_previews_in_chinese(served, browser, load
     page.get_by_label("Billing cycle (YYYY-MM, empty: the latest)").fill("2026-11")
     page.get_by_label("Billing cycle (YYYY-MM, empty: the latest)").press("Tab")  # a change re-renders the preview
     page.locator("#preview .studio-pdf-text pre", has_text="王小明").wait_for(state="attached")  # the name, and the text in Chinese
-    assert "账单" in page.locator("#preview .studio-pdf-text pre").inner_text()
+    assert "账单" in page.locator("#preview .studio-pdf-text pre").text_content()
     page.close()
