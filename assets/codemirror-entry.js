@@ -4,10 +4,15 @@
 //   const ed = CCMEditor.create(textarea, {language, onChange, readOnly, nonce});
 //   ed.getValue(); ed.setValue(text); ed.focus(); ed.destroy();
 //   ed.setDiagnostics([{line, column, message, severity}]);
+//   ed.setLanguage(language);
 //
 // - language: "html" (Jinja HTML templates: HTML plus a {{ }} / {% %} / {# #}
-//   overlay), "css", "text" (SMS and text parts) or "typst" (plain text, no
-//   maintained CodeMirror 6 package exists); anything else is plain text.
+//   overlay), "css", "text" (SMS and text parts) or "typst" (our own small
+//   highlighter in typst-mode.js, as no maintained CodeMirror 6 package
+//   exists); anything else is plain text.
+// - setLanguage: switches the highlighting to another language (same names as
+//   for create), keeping the text, the selection, the undo history and the
+//   diagnostics; for a page where the author picks the kind after typing.
 // - The textarea is hidden and kept in sync with the editor, so form posts
 //   still send its value. onChange(text) is called after each edit made in the
 //   editor (not after setValue); debouncing it is the caller's job.
@@ -21,10 +26,11 @@
 //   page (a keyboard user is never trapped in the editor).
 import { basicSetup } from "codemirror";
 import { EditorView, Decoration, MatchDecorator, ViewPlugin } from "@codemirror/view";
-import { EditorState, Annotation } from "@codemirror/state";
+import { EditorState, Annotation, Compartment } from "@codemirror/state";
 import { setDiagnostics, lintGutter } from "@codemirror/lint";
 import { html } from "@codemirror/lang-html";
 import { css } from "@codemirror/lang-css";
+import { typst } from "./typst-mode.js";
 
 const programmatic = Annotation.define();
 
@@ -63,7 +69,9 @@ function languageExtensions(language) {
       return [html(), jinjaOverlay];
     case "css":
       return [css()];
-    default: // "text", "typst" and anything unknown: plain, wrapped lines
+    case "typst":
+      return typst();
+    default: // "text" and anything unknown: plain, wrapped lines
       return [EditorView.lineWrapping];
   }
 }
@@ -96,10 +104,11 @@ function toDiagnostic(doc, d) {
 function create(textarea, options = {}) {
   const { language = "text", onChange = null, readOnly = false, nonce = "" } = options;
   const label = labelOf(textarea);
+  const languageSlot = new Compartment();
   const extensions = [
     basicSetup,
     lintGutter(),
-    languageExtensions(language),
+    languageSlot.of(languageExtensions(language)),
     EditorState.readOnly.of(Boolean(readOnly)),
     EditorView.contentAttributes.of(
       Object.assign(
@@ -136,6 +145,9 @@ function create(textarea, options = {}) {
     setDiagnostics(list) {
       const doc = view.state.doc;
       view.dispatch(setDiagnostics(view.state, (list || []).map((d) => toDiagnostic(doc, d))));
+    },
+    setLanguage(name) {
+      view.dispatch({ effects: languageSlot.reconfigure(languageExtensions(name)) });
     },
     focus: () => view.focus(),
     destroy() {

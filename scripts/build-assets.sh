@@ -5,7 +5,8 @@
 #   - htmx.min.js: htmx.org's own build, copied;
 #   - chart.umd.js: Chart.js's own UMD build, copied;
 #   - codemirror.js: CodeMirror 6 bundled by esbuild (a devDependency, pinned
-#     too) from assets/codemirror-entry.js into one minified IIFE that defines
+#     too) from assets/codemirror-entry.js (and typst-mode.js, its own Typst
+#     highlighter) into one minified IIFE that defines
 #     window.CCMEditor; codemirror.LICENSE holds the license of every package
 #     the bundle contains.
 # Only run it to change or refresh a vendored package, then commit the result:

@@ -84,6 +84,8 @@ def test_codemirror_bundle_lists_locked_versions_of_what_it_bundles():
         "@codemirror/lint",
         "@codemirror/lang-html",
         "@codemirror/lang-css",
+        "@codemirror/language",  # StreamLanguage, for assets/typst-mode.js
+        "@lezer/highlight",
         "esbuild",
     } <= names
     # esbuild builds the bundle; it is pinned as a devDependency, not shipped.
