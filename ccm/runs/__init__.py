@@ -18,10 +18,11 @@ from ccm.runs.background import cycle_communications, executing, resume_in_backg
 from ccm.runs.desk import ArchiveHit, MessageView, PrintFile, RunProgress, Unsent, message_view, print_file, print_files, run_progress, search_archive, unsent_by_reason
 from ccm.runs.service import CycleOutcome, check_channels, outputs, report, resume, run_cycle, set_state
 from ccm.runs.winner import REST, WinnerSent, rest_cycle, send_winner
+from ccm.runs.on_demand import OnDemand, OnDemandConflict, OnDemandError, Rendered, on_demand
 from ccm.runs.triggers import Dispatcher, Triggered, TriggerConflict, dispatcher, event_types, listeners, trigger
 
 __all__ = [
-    "EXECUTORS", "TASK", "ArchiveHit", "MessageView", "PrintFile", "RunProgress", "Unsent", "cycle_communications", "executing",
+    "EXECUTORS", "TASK", "OnDemand", "OnDemandConflict", "OnDemandError", "Rendered", "on_demand", "ArchiveHit", "MessageView", "PrintFile", "RunProgress", "Unsent", "cycle_communications", "executing",
     "message_view", "print_file", "print_files", "resume_in_background", "retry_failed_now", "run_progress", "search_archive",
     "start_cycle", "unsent_by_reason", "wait", "ArchiveError", "CycleOutcome", "Dispatcher", "ExecutorError", "PlanError", "PlanResult", "PolicyError",
     "RunReport", "RunStateError", "TriggerConflict", "Triggered", "address", "archive_root", "check_channels",
