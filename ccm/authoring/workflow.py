@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ccm import outbound
 from ccm.authoring.audit import actors, record
 from ccm.authoring.problems import Problem, errors
 from ccm.authoring.checks import Library, validate
@@ -129,6 +130,7 @@ def approve(session: Session, settings: Mapping[str, Any], name: str, version: i
     target.effective_from = effective_from or now
     record(session, user, "approve", name, version, effective_from=target.effective_from.isoformat(timespec="seconds"),
            comment=(comment or "").strip()[:500] or None)
+    outbound.emit(session, "template.approved", {"template": name, "version": version, "approved_by": user})
     return target
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ccm import outbound
 from ccm.db import insert_or_ignore
 from ccm.runs import address, fallback_after_bounce
 from ccm.models.feedback import ATTRIBUTED, ENGAGEMENT, EVENT_TYPES, RESPONSES, ResponseEvent  # noqa: F401  (the vocabulary, also for callers of this module)
@@ -221,6 +222,7 @@ def _apply(session: Session, event: Event, customer_id: int, channel: str | None
     elif event.type == "complained":
         suppress(session, "email", address(customer, "email"), "complaint", event.source)
         withdraw_consent(session, customer, "email", "marketing", f"{event.source}: complaint")
+    outbound.emit_feedback(session, event.type, customer.external_id, channel, message_id, permanent=event.permanent)
     session.expire(customer)
 
 

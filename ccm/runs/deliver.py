@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from channels import Channel, DeliveryResult, channel_from_url
+from ccm import outbound
 from ccm.wiring import Engine
 from ccm.models import Communication, Customer, Message, Run, RunState, utcnow
 from ccm.runs import archive, gate, outbox
@@ -365,7 +366,9 @@ class Worker:
         if limit and self.errors_in_a_row >= limit and not self.paused_itself:  # the sends in flight pause it once
             error = f"paused after {self.errors_in_a_row} delivery failures in a row; last: {result.detail}"
             log.error("run %s: %s", self.run_id, error)
-            outbox.set_run_now(self.engine, self.run_id, Run.state == RunState.RUNNING, state=RunState.PAUSED, error=error)
+            with self.engine.db.session() as session:
+                if outbox.set_run(session, self.run_id, Run.state == RunState.RUNNING, state=RunState.PAUSED, error=error):
+                    outbound.emit_run(session, self.run_id)  # run.needs_attention
             self.errors_in_a_row = 0
             self.paused_itself = True
 

@@ -29,6 +29,7 @@ from ccm.db import Database
 from ccm.wiring import Engine
 from ccm.models import Message, MessageState, Run, RunState, utcnow
 from ccm.progress import progress_bar
+from ccm import outbound
 from ccm.runs import outbox
 from ccm.runs.outbox import release_dead_claims, worker_id
 from ccm.runs.periodic import Every
@@ -310,6 +311,7 @@ def _finish(engine: Engine, run_id: int, *, stopped: bool) -> str:
         else:
             outcome = {"state": RunState.COMPLETED, "finished_at": now, "error": None}
         outbox.set_run(session, run_id, owner=None, **outcome)
+        outbound.emit_run(session, run_id)  # run.completed, or run.needs_attention when failed
         return outcome["state"]
 
 

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import and_, bindparam, delete, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from ccm import outbound
 from ccm.db import insert_or_ignore
 from ccm.wiring import Engine
 from ccm.models import ArchivedDocument, Message, MessageState, Run, RunState, utcnow
@@ -267,6 +268,7 @@ def record_outcomes(engine: Engine, identity: str, outcomes: Sequence[tuple[int,
         if archived:
             session.execute(delete(ArchivedDocument).where(ArchivedDocument.message_id.in_([e["message_id"] for e in archived])))
             session.execute(insert(ArchivedDocument), archived)
+        outbound.emit_dead_messages(session, [message_id for message_id, values, _ in mine if values.get("state") == MessageState.DEAD])
     return held
 
 
