@@ -1,0 +1,125 @@
+"""Templates through the API as a client uses them: the library in pages, a template's
+versions, a version's source with its ETag; drafts saved against that ETag (428 without it,
+412 when someone saved since, 422 with each problem's line and column); submit, approve
+(the author refused by maker-checker), reject with a comment; and previews: the e-mail's
+HTML, a PDF and an SMS with its encoding and segments, for a customer or on sample data."""
+from __future__ import annotations
+
+INSERT = "inserts/go_paperless.html"
+BASE = f"/api/v1/templates/{INSERT}"
+BROKEN = '<aside class="insert">\n  <h2>{{ _("Go paperless") }</h2>\n</aside>\n'  # a "}}" missing on line 2
+GOOD = ('<aside class="insert insert--paperless">\n  <h2>{{ _("Go paperless") }}</h2>\n'
+        '  <p>Paper-free from today, {{ customer.name }}.</p>\n</aside>\n')
+
+
+def test_the_library_and_a_version_with_its_etag(deals, key_for):
+    app, _ = deals
+    client, headers = app.test_client(), key_for("viewer")
+    first = client.get("/api/v1/templates", query_string={"limit": 5}, headers=headers).json
+    second = client.get("/api/v1/templates", query_string={"limit": 5, "cursor": first["next_cursor"]}, headers=headers).json
+    names = [row["name"] for row in first["items"] + second["items"]]
+    assert len(names) == 10 and names == sorted(names)
+    template = client.get(BASE, headers=headers).json
+    assert template["kind"] == "insert" and template["versions"][0]["state"] == "approved"
+    version = client.get(f"{BASE}/versions/1", headers=headers)
+    assert version.status_code == 200 and "Go paperless" in version.json["source"]
+    assert version.headers["ETag"] == version.json["etag"] == template["versions"][0]["etag"]
+    assert version.headers["ETag"].startswith('"v1-') and not version.headers["ETag"].startswith("W/")
+    assert client.get(f"{BASE}/versions/9", headers=headers).status_code == 404
+    assert client.get("/api/v1/templates/nothing/here", headers=headers).status_code == 404
+
+
+def test_a_draft_needs_the_etag_it_is_based_on_and_shows_each_problem_at_its_line_and_column(deals, key_for):
+    app, _ = deals
+    client, headers = app.test_client(), key_for("marketer")
+    etag = client.get(f"{BASE}/versions/1", headers=headers).headers["ETag"]
+    missing = client.put(f"{BASE}/draft", json={"source": GOOD}, headers=headers)
+    assert missing.status_code == 428 and missing.json["field"] == "If-Match" and etag in missing.json["detail"]
+    stale = client.put(f"{BASE}/draft", json={"source": GOOD}, headers={**headers, "If-Match": '"v1-0000"'})
+    assert stale.status_code == 412
+    broken = client.put(f"{BASE}/draft", json={"source": BROKEN}, headers={**headers, "If-Match": etag})
+    assert broken.status_code == 422 and broken.content_type.startswith("application/problem+json")
+    assert [(p["line"], p["severity"]) for p in broken.json["problems"]] == [(2, "error")]
+    assert broken.json["problems"][0]["column"] >= 1 and "line 2, column" in broken.json["errors"][0]["detail"]
+    made = client.put(f"{BASE}/draft", json={"source": GOOD}, headers={**headers, "If-Match": etag})
+    assert made.status_code == 201 and made.json["version"] == 2 and made.json["state"] == "draft"
+    assert made.headers["ETag"] == made.json["etag"] != etag
+    changed = client.put(f"{BASE}/draft", json={"source": GOOD.replace("today", "now")}, headers={**headers, "If-Match": made.headers["ETag"]})
+    assert changed.status_code == 200 and changed.json["version"] == 2 and changed.headers["ETag"] != made.headers["ETag"]
+    again = client.put(f"{BASE}/draft", json={"source": GOOD}, headers={**headers, "If-Match": made.headers["ETag"]})
+    assert again.status_code == 412, "the draft changed since that ETag"
+    source = client.get(f"{BASE}/versions/2", headers=headers)
+    assert "from now" in source.json["source"] and source.headers["ETag"] == changed.headers["ETag"]
+
+
+def test_a_new_template_is_made_without_if_match_and_needs_its_kind(deals, key_for):
+    app, _ = deals
+    client, headers = app.test_client(), key_for("marketer")
+    url = "/api/v1/templates/inserts/autumn.html/draft"
+    source = "<aside><p>Autumn for {{ customer.name }}</p></aside>\n"
+    assert client.put(url, json={"source": source}, headers=headers).json["field"] == "kind"
+    assert client.put(url, json={"source": source, "kind": "insert"}, headers={**headers, "If-Match": '"v1-x"'}).status_code == 412
+    made = client.put(url, json={"source": source, "kind": "insert", "title": "Autumn"}, headers=headers)
+    assert made.status_code == 201 and made.json["version"] == 1 and made.json["kind"] == "insert"
+    assert client.put(url, json={"source": source}, headers=headers).status_code == 428
+
+
+def test_submit_approve_by_another_and_reject_with_a_comment(deals, key_for):
+    app, _ = deals
+    client = app.test_client()
+    maker = key_for("marketer", "approver")  # may approve, but not what it made
+    checker = key_for("approver")
+    etag = client.get(f"{BASE}/versions/1", headers=maker).headers["ETag"]
+    client.put(f"{BASE}/draft", json={"source": GOOD}, headers={**maker, "If-Match": etag})
+    submitted = client.post(f"{BASE}/versions/2/submit", headers=maker)
+    assert submitted.status_code == 200 and submitted.json["state"] == "in_review"
+    assert client.post(f"{BASE}/versions/2/submit", headers=maker).status_code == 409
+    own = client.post(f"{BASE}/versions/2/approve", json={}, headers=maker)
+    assert own.status_code == 403 and "maker-checker" in own.json["detail"]
+    refused = client.post(f"{BASE}/versions/2/approve", json={}, headers=key_for("marketer"))
+    assert refused.status_code == 403 and refused.json["permission"] == "templates:approve"
+    approved = client.post(f"{BASE}/versions/2/approve", json={"comment": "fine"}, headers=checker)
+    assert approved.status_code == 200 and approved.json["state"] == "approved" and approved.json["approved_by"] == "system-1"
+    listed = client.get("/api/v1/templates", query_string={"limit": 200}, headers=checker).json["items"]
+    assert next(row for row in listed if row["name"] == INSERT)["in_effect"] == 2
+
+    etag = client.get(f"{BASE}/versions/2", headers=maker).headers["ETag"]
+    client.put(f"{BASE}/draft", json={"source": GOOD.replace("today", "soon")}, headers={**maker, "If-Match": etag})
+    client.post(f"{BASE}/versions/3/submit", headers=maker)
+    assert client.post(f"{BASE}/versions/3/reject", json={"comment": "  "}, headers=checker).status_code == 422
+    rejected = client.post(f"{BASE}/versions/3/reject", json={"comment": "say when"}, headers=checker)
+    assert rejected.status_code == 200 and rejected.json["state"] == "draft"
+    assert client.post(f"{BASE}/versions/3/approve", json={}, headers=checker).status_code == 409
+
+
+def test_refusals_name_the_permission(deals, key_for):
+    app, _ = deals
+    client, viewer = app.test_client(), key_for("viewer")
+    etag = client.get(f"{BASE}/versions/1", headers=viewer).headers["ETag"]
+    refused = client.put(f"{BASE}/draft", json={"source": GOOD}, headers={**viewer, "If-Match": etag})
+    assert refused.status_code == 403 and refused.json["permission"] == "templates:edit"
+    assert client.post(f"{BASE}/versions/1/submit", headers=viewer).json["permission"] == "templates:submit"
+    assert client.post(f"{BASE}/versions/1/reject", json={"comment": "no"}, headers=viewer).json["permission"] == "templates:approve"
+    assert client.get("/api/v1/templates", headers=key_for("billing")).json["permission"] == "templates:view"
+    assert client.get("/api/v1/templates").status_code == 401
+
+
+def test_previews_as_the_customer_sees_them(deals, key_for):
+    app, _ = deals
+    client, headers = app.test_client(), key_for("viewer")
+    sms = client.post("/api/v1/templates/sms/weekly_deals.txt/preview", json={"customer": "S001"}, headers=headers)
+    assert sms.status_code == 200 and sms.content_type == "application/json"
+    assert sms.json["encoding"] in ("GSM-7", "UCS-2") and sms.json["segments"] >= 1 and sms.json["text"]
+    email = client.post("/api/v1/templates/email/statement_ready.html/preview", json={}, headers=headers)  # sample data
+    assert email.status_code == 200, email.json
+    assert email.mimetype == "text/html" and "sandbox" in email.headers["Content-Security-Policy"]
+    assert "<html" in email.get_data(as_text=True).lower()
+    pdf = client.post(f"{BASE}/preview", json={"source": GOOD, "format": "pdf"}, headers=headers)
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    wrong = client.post("/api/v1/templates/sms/weekly_deals.txt/preview", json={"format": "pdf"}, headers=headers)
+    assert wrong.status_code == 422 and wrong.json["field"] == "format"
+    nobody = client.post("/api/v1/templates/sms/weekly_deals.txt/preview", json={"customer": "NOBODY"}, headers=headers)
+    assert nobody.status_code == 422 and nobody.json["field"] == "customer"
+    broken = client.post(f"{BASE}/preview", json={"source": BROKEN}, headers=headers)
+    assert broken.status_code == 422
+    assert client.post("/api/v1/templates/nothing.html/preview", json={}, headers=headers).status_code == 404
