@@ -17,11 +17,15 @@ from typing import Any
 from sqlalchemy import Integer, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from ccm.models import Customer, utcnow
+from ccm.models import Communication, Customer, utcnow
+from ccm.models.campaigns import Campaign
+from ccm.models.decisions import Decision, DecisionVersion
+from ccm.models.scheduling import Schedule
 from ccm.rules import Rule, RuleError
 from ccm.segments.computed import RefreshResult, refresh_computed
 from ccm.segments.membership import segment_clause, segment_names
 from ccm.models.segments import Segment, SegmentCount, SegmentMember, SegmentVersion
+from ccm.staff import record
 
 SEGMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,99}")
 
@@ -72,6 +76,42 @@ def save_segment(session: Session, name: str, expression: str, *, description: s
     session.add(SegmentVersion(segment_id=existing.id, version=existing.version, expression=expression, author=author, created_at=now))
     session.flush()
     return Saved(existing, "new version")
+
+
+def delete_segment(session: Session, name: str, *, actor: str = "cli") -> None:
+    """Delete a segment with its versions, members and counts, audited as ``actor``'s.
+    SegmentError when there is no such segment, or when something still uses it: another
+    segment's rule, a decision's current rules, or the audience of a communication, a
+    campaign or a schedule (the message names each)."""
+    segment = get_segment(session, name)
+    users = segment_users(session, name)
+    if users:
+        raise SegmentError(f"segment {name} is in use and cannot be deleted: {'; '.join(users)}")
+    for table in (SegmentMember, SegmentCount, SegmentVersion):
+        session.execute(delete(table).where(table.segment_id == segment.id))
+    session.execute(delete(Segment).where(Segment.id == segment.id))
+    session.expunge(segment)
+    record(session, actor, "segment.delete", "segment", name, segment.version, expression=segment.expression)
+
+
+def segment_users(session: Session, name: str) -> list[str]:
+    """What uses segment ``name``, in words: segments, decisions, communications, campaigns
+    and schedules, each named."""
+    found = [f"segment {other}" for other, uses in sorted(_dependencies(session).items()) if other != name and name in uses]
+    current = session.execute(select(Decision.communication, Decision.slot, DecisionVersion.spec)
+                              .join(DecisionVersion, (DecisionVersion.decision_id == Decision.id)
+                                    & (DecisionVersion.version == Decision.version))
+                              .order_by(Decision.communication, Decision.slot))
+    for communication, slot, spec in current:
+        rules = (spec or {}).get("rules") or []
+        if any(isinstance(rule, dict) and name in Rule.parse(str(rule.get("when", "true"))).segments for rule in rules):
+            found.append(f"decision {communication}/{slot}")
+    found += [f"communication {c.name}" for c in session.scalars(select(Communication).order_by(Communication.name))
+              if (c.config or {}).get("audience") == name]
+    found += [f"campaign {c}" for c in session.scalars(select(Campaign.name).where(Campaign.audience == name).order_by(Campaign.name))]
+    found += [f"schedule {s.name}" for s in session.scalars(select(Schedule).order_by(Schedule.name))
+              if (s.options or {}).get("audience") == name]
+    return found
 
 
 def _dependencies(session: Session) -> dict[str, set[str]]:

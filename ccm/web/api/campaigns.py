@@ -107,8 +107,8 @@ class CampaignReportOut(ma.Schema):
     runs = ma.fields.List(ma.fields.Nested(RunRef), required=True,
                           metadata={"description": "the runs of its communication on its dates"})
     currency = ma.fields.String(required=True)
-    spend = ma.fields.Decimal(as_string=True, required=True)
-    revenue = ma.fields.Decimal(as_string=True, required=True)
+    spend = ma.fields.Decimal(as_string=True, places=2, required=True)
+    revenue = ma.fields.Decimal(as_string=True, places=2, required=True)
     responses = ma.fields.Integer(required=True)
     conversions = ma.fields.Integer(required=True)
     roi = ma.fields.Float(required=True, allow_none=True, metadata={"description": "(revenue - spend) / spend"})

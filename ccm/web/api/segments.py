@@ -1,5 +1,5 @@
-"""Segments: list, create, read, change (a new version when the rule changes), and their
-members now: a count and a sample, checked as the studio checks a rule as it is typed."""
+"""Segments: list, create, read, change (a new version when the rule changes), delete one
+nothing uses, and their members now: a count and a sample, checked as the studio checks a rule as it is typed."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ccm.models.segments import Segment
 from ccm.rules import RuleError
-from ccm.segments import SegmentError, describe, get_segment, list_segments, live_count, save_segment
+from ccm.segments import SegmentError, delete_segment, describe, get_segment, list_segments, live_count, save_segment
 from ccm.web.api.auth import caller_name, engine, require
 from ccm.web.api.idempotency import idempotent
 from ccm.web.api.pagination import PageArgs, page, page_schema
@@ -127,6 +127,23 @@ def change(body: dict, name: str):  # type: ignore[no-untyped-def]
     with engine().db.reader() as session:
         _get(session, name)
     return _saved(name, body)
+
+
+@blueprint.delete("/<name>")
+@require(blueprint, "segments:edit")
+@errors(blueprint, 404, 409)
+@blueprint.response(204)
+def remove(name: str):  # type: ignore[no-untyped-def]
+    """Delete a segment that nothing uses (another segment's rule, a decision, the audience of
+    a communication, campaign or schedule: 409 names them), with its history; audited."""
+    with engine().db.reader() as session:
+        _get(session, name)
+    try:
+        with engine().db.session() as session:
+            delete_segment(session, name, actor=caller_name())
+    except SegmentError as exc:
+        fail(409, str(exc), field="name")
+    return None
 
 
 def _live(name: str, sample: int) -> Any:
