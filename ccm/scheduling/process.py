@@ -14,7 +14,8 @@ notices added, changed, paused and removed schedules within ``renew`` seconds. B
 them it runs the retry sweeper every ``[scheduler] sweep_seconds`` unless a
 ``retry-sweeper`` schedule exists; its executions are recorded as ``ccm-retry-sweeper``;
 and every ``[scheduler] winner_check_seconds`` the campaigns' winner rules (a winner sent
-to the rest once significant, ``ccm.feedback.send_winners_due``).
+to the rest once significant, ``ccm.feedback.send_winners_due``); and every
+``[webhooks] sweep_seconds`` the outbound webhooks that are due (``ccm.outbound.deliver_due``).
 It wakes APScheduler at every renewal, so a wall clock that jumps (a machine resumed from
 sleep, a clock set right) delays a fire time by at most ``renew`` seconds.
 
@@ -50,6 +51,7 @@ from sqlalchemy import select, update
 
 from ccm.db import insert_or_ignore
 from ccm.feedback import send_winners_due
+from ccm.outbound import deliver_due
 from ccm.wiring import Engine
 from ccm.scheduling.clock import database_now
 from ccm.models.scheduling import Schedule, SchedulerLease
@@ -61,6 +63,7 @@ LEASE_NAME = "scheduler"
 JOB_PREFIX = "schedule-"
 SWEEPER_JOB = "ccm-retry-sweeper"
 WINNERS_JOB = "ccm-winner-rules"
+WEBHOOKS_JOB = "ccm-webhook-deliveries"
 MAX_PASSED_OVER = 10_000  # fire times coalesced into one run that are recorded one by one
 
 _engine: Engine | None = None  # the engine of this scheduler process, for the job functions
@@ -240,6 +243,14 @@ def judge_winners() -> None:
             log.warning("campaign %s: %s", campaign, outcome)
 
 
+def deliver_webhooks() -> None:
+    """The outbound webhooks due now, one attempt each (``ccm.outbound.deliver_due``)."""
+    assert _engine is not None
+    done = deliver_due(_engine)
+    if done.delivered or done.retrying or done.dead:
+        log.info("webhook deliveries: %s", done.summary)
+
+
 def make_scheduler(engine: Engine) -> BackgroundScheduler:
     grace = engine.settings["scheduler"]["misfire_grace_seconds"]
     return BackgroundScheduler(
@@ -253,7 +264,8 @@ def make_scheduler(engine: Engine) -> BackgroundScheduler:
 
 def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
     """Make the scheduler's jobs match the schedules: add, rebuild changed, pause, remove;
-    the built-in retry sweeper unless a schedule does that job, and the winner rules."""
+    the built-in retry sweeper unless a schedule does that job, the winner rules and the
+    webhook deliveries."""
     with engine.db.reader() as session:
         schedules = list(session.scalars(select(Schedule)))
     wanted = {f"{JOB_PREFIX}{s.id}": s for s in schedules}
@@ -281,6 +293,9 @@ def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
     if scheduler.get_job(WINNERS_JOB) is None:
         scheduler.add_job(judge_winners, IntervalTrigger(seconds=engine.settings["scheduler"]["winner_check_seconds"]),
                           id=WINNERS_JOB, name="winner rules", replace_existing=True, misfire_grace_time=None)
+    if scheduler.get_job(WEBHOOKS_JOB) is None:
+        scheduler.add_job(deliver_webhooks, IntervalTrigger(seconds=engine.settings["webhooks"]["sweep_seconds"]),
+                          id=WEBHOOKS_JOB, name="webhook deliveries", replace_existing=True, misfire_grace_time=None)
 
 
 def finish_interrupted(engine: Engine, scheduler: BackgroundScheduler) -> None:
