@@ -105,6 +105,14 @@ class TemplateEnvironment:
         if self._env.cache is not None:
             self._env.cache.clear()
 
+    def typst_data(self, context: Mapping[str, Any], *, locale: str = "en", timezone: str = "UTC",
+                   name: str = "") -> dict[str, Any]:
+        """The data of a Typst template for a customer's locale and time zone: ``context``
+        formatted and translated as a render of this environment would (``typst_data``)."""
+        from .typst_data import typst_data
+
+        return typst_data(context, self._state(name, context, locale, timezone))
+
     def _state(self, name: str, context: Mapping[str, Any], locale: str,
                timezone: str) -> render_state.RenderState:
         try:

@@ -1,0 +1,64 @@
+"""The shipped statement in Typst: the same content as the HTML one, formatted by the
+engine, "Page x of y" and the table header on every page, the insert of its slot, the
+QR code, Chinese text, and a name with markup printed as typed."""
+from __future__ import annotations
+
+import subprocess
+
+from io import BytesIO
+
+import pytest
+from pypdf import PdfReader
+
+from documents import TemplateEnvironment, pdf_fonts
+from documents.typst_pdf import TypstRenderer
+
+from .conftest import TEMPLATES, make_context
+
+pytest.importorskip("typst")
+
+
+@pytest.fixture(scope="module")
+def typst() -> TypstRenderer:
+    return TypstRenderer(TEMPLATES)
+
+
+def render(env: TemplateEnvironment, typst: TypstRenderer, context: dict, *, archive: bool = False):
+    customer = context["customer"]
+    data = env.typst_data(context, locale=customer["locale"], timezone=customer["timezone"])
+    source = (TEMPLATES / "statement" / "statement.typ").read_text()
+    document = typst.render(source, data, template="statement/statement.typ", archive=archive)
+    pages = subprocess.run(["pdftotext", "-layout", "-", "-"], input=document.data, capture_output=True,
+                           check=True).stdout.decode().split("\f")
+    return document, pages[:document.pages]
+
+
+def test_the_statement_runs_over_pages_with_its_header_footer_and_insert(env, typst) -> None:
+    context = make_context(lines=90, insert="inserts/premium_upgrade.typ")
+    context["customer"]["name"] = 'Alice #strong[Walker] $x$ <b>'
+    document, pages = render(env, typst, context)
+    assert document.pages >= 3
+    assert all("Description" in page for page in pages)  # the header repeated on every page
+    assert all(f"Page {n} of {document.pages}" in page for n, page in enumerate(pages, 1))
+    first, last = pages[0], pages[-1]
+    assert "Alice #strong[Walker] $x$ <b>" in first  # printed as typed
+    assert "$980.15" in first and "December 21, 2026" in first and "Nov 1, 2026 – Nov 30, 2026" in first
+    assert "Pay online" in first and "acme.example/s/2a-0-Xy12AbCd34" in first
+    assert "Upgrade to Premium" in last and "Alice #strong[Walker] $x$ <b>, get priority support" in " ".join(last.split())
+    assert "-$42.17" in first
+
+
+def test_a_chinese_statement_is_in_chinese_in_a_tagged_archive(env, typst) -> None:
+    document, pages = render(env, typst, make_context(chinese=True, lines=5, insert=None), archive=True)
+    text = " ".join(pages)
+    assert "张伟" in text and "月度对账单" in text and "第 1 页，共 1 页" in text
+    metadata = PdfReader(BytesIO(document.data)).trailer["/Root"]["/Metadata"].get_object().get_data()
+    assert b"<pdfaid:part>3</pdfaid:part>" in metadata and b"<pdfuaid:part>1</pdfuaid:part>" in metadata
+    assert any("CJK" in font for font in pdf_fonts(document.data))
+
+
+def test_no_insert_when_the_decision_leaves_the_slot_empty(env, typst) -> None:
+    context = make_context(lines=3)
+    context["slots"] = {"statement.insert": None}
+    _, pages = render(env, typst, context)
+    assert "Upgrade to Premium" not in " ".join(pages) and "Go paperless" not in " ".join(pages)
