@@ -49,6 +49,8 @@ def check_url(url: str, *, allow_private: bool) -> None:
     """Refuse a URL that is not ``http(s)://host...``, or names a loopback or private
     address (as a literal, or ``localhost``) unless ``allow_private``. Names are resolved
     at each attempt, not here."""
+    if not url.isascii() or any(char <= " " or char == "\x7f" for char in url):
+        raise Refused("a URL is printable ASCII without spaces (percent-encode the rest)")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -154,6 +156,8 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
             return Answer("retry", error=f"TLS failed ({exc.reason or type(exc).__name__})")
         except (OSError, http.client.HTTPException) as exc:
             return Answer("retry", error=f"connection failed ({type(exc).__name__})")
+        except ValueError as exc:  # a URL http.client will not send
+            return Answer("dead", error=f"cannot send to this URL ({type(exc).__name__})")
         finally:
             connection.close()
         if status in (307, 308) and location:

@@ -46,6 +46,7 @@ PERMISSIONS: dict[str, str] = {
     "audit:view": N_("see the audit log"),
     "users:manage": N_("create users, change roles, disable users"),
     "events:record": N_("send events to the API: conversions, payments and events that trigger messages"),
+    "webhooks:manage": N_("subscribe other systems to the engine's events (outbound webhooks) and see their deliveries"),
 }
 
 VIEWING = [name for name in PERMISSIONS if name.endswith(":view")]
