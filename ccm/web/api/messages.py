@@ -90,7 +90,7 @@ def _view(message_id: int) -> Any:
     return view, external_id, events[::-1]
 
 
-@blueprint.get("/<int:message_id>")
+@blueprint.get("/<int(max=2147483647):message_id>")
 @require(blueprint, "runs:view")
 @errors(blueprint, 404)
 @blueprint.response(200, MessageOut)
@@ -108,7 +108,7 @@ def get(message_id: int):  # type: ignore[no-untyped-def]
             "events": events}
 
 
-@blueprint.get("/<int:message_id>/content")
+@blueprint.get("/<int(max=2147483647):message_id>/content")
 @require(blueprint, "customers:view")
 @errors(blueprint, 404)
 @blueprint.response(200, SentContent)
@@ -124,7 +124,7 @@ def content(message_id: int):  # type: ignore[no-untyped-def]
             "sms": sent.sms, "archived": sent.archived}
 
 
-@blueprint.get("/<int:message_id>/pdf")
+@blueprint.get("/<int(max=2147483647):message_id>/pdf")
 @require(blueprint, "archive:view")
 @errors(blueprint, 404, 409)
 @blueprint.doc(responses={"200": {"description": "the archived PDF, byte for byte (its hash checked)",

@@ -206,7 +206,7 @@ def runs(args: dict):  # type: ignore[no-untyped-def]
     return page(found, args["limit"], lambda item: item["id"])
 
 
-@blueprint.get("/<int:run_id>")
+@blueprint.get("/<int(max=2147483647):run_id>")
 @require(blueprint, "runs:view")
 @errors(blueprint, 404)
 @blueprint.response(200, RunOut)
@@ -215,7 +215,7 @@ def get(run_id: int):  # type: ignore[no-untyped-def]
     return _progress(run_id)
 
 
-@blueprint.post("/<int:run_id>/pause")
+@blueprint.post("/<int(max=2147483647):run_id>/pause")
 @require(blueprint, "runs:control")
 @errors(blueprint, 404, 409)
 @blueprint.response(200, RunOut)
@@ -224,7 +224,7 @@ def pause(run_id: int):  # type: ignore[no-untyped-def]
     return _control(run_id, "pause", lambda: set_state(engine(), run_id, "paused"))
 
 
-@blueprint.post("/<int:run_id>/resume")
+@blueprint.post("/<int(max=2147483647):run_id>/resume")
 @require(blueprint, "runs:control")
 @idempotent(blueprint)
 @errors(blueprint, 404, 409)
@@ -234,7 +234,7 @@ def resume(run_id: int):  # type: ignore[no-untyped-def]
     return _control(run_id, "resume", lambda: resume_in_background(engine(), run_id))
 
 
-@blueprint.post("/<int:run_id>/cancel")
+@blueprint.post("/<int(max=2147483647):run_id>/cancel")
 @require(blueprint, "runs:control")
 @errors(blueprint, 404, 409)
 @blueprint.response(200, RunOut)
@@ -254,7 +254,7 @@ def _control(run_id: int, action: str, act: Any) -> dict[str, Any]:
     return _progress(run_id)
 
 
-@blueprint.get("/<int:run_id>/reconciliation")
+@blueprint.get("/<int(max=2147483647):run_id>/reconciliation")
 @require(blueprint, "runs:view")
 @errors(blueprint, 404)
 @blueprint.response(200, RunReconciliation)
@@ -267,7 +267,7 @@ def reconciliation(run_id: int):  # type: ignore[no-untyped-def]
         fail(404, f"no such run: {run_id}")
 
 
-@blueprint.get("/<int:run_id>/messages")
+@blueprint.get("/<int(max=2147483647):run_id>/messages")
 @require(blueprint, "runs:view")
 @errors(blueprint, 404)
 @blueprint.arguments(RunMessageArgs, location="query")
@@ -301,7 +301,7 @@ def _message(message: Message, external_id: str, account: str | None, archived: 
             "template_versions": dict(message.template_versions or {}), "archived": archived}
 
 
-@blueprint.get("/<int:run_id>/print-files")
+@blueprint.get("/<int(max=2147483647):run_id>/print-files")
 @require(blueprint, "print:download")
 @errors(blueprint, 404)
 @blueprint.response(200, RunPrintFile(many=True))
@@ -311,7 +311,7 @@ def files(run_id: int):  # type: ignore[no-untyped-def]
     return [{"folder": f.folder, "name": f.name, "size": f.size, "production": f.production} for f in print_files(engine(), run_id)]
 
 
-@blueprint.get("/<int:run_id>/print-files/<folder>/<name>")
+@blueprint.get("/<int(max=2147483647):run_id>/print-files/<folder>/<name>")
 @require(blueprint, "print:download")
 @errors(blueprint, 404)
 @blueprint.doc(responses={"200": {"description": "the file: a PDF print stream or a CSV manifest",
@@ -327,7 +327,7 @@ def download(run_id: int, folder: str, name: str) -> Response:
     return send_file(path, mimetype=mimetype, as_attachment=True, download_name=f"{folder}-{name}", max_age=0)
 
 
-@blueprint.post("/<int:run_id>/messages/<int:message_id>/reprint")
+@blueprint.post("/<int(max=2147483647):run_id>/messages/<int(max=2147483647):message_id>/reprint")
 @require(blueprint, "archive:reprint")
 @errors(blueprint, 404, 409)
 @blueprint.doc(responses={"200": {"description": "the archived PDF, byte for byte as sent (its hash checked)", "content": PDF}})
