@@ -18,15 +18,22 @@ from sqlalchemy.orm import Session
 from ccm.models import Customer, Message, Run, utcnow
 from ccm.models.webhooks import WebhookDelivery, WebhookSubscription
 
+
+
+def N_(text: str) -> str:
+    """Marks a text for the console's catalogues (``scripts/translations.sh``)."""
+    return text
+
+
 EVENT_TYPES: dict[str, str] = {
-    "run.completed": "a run finished: completed, or completed with messages no channel could deliver (state undelivered)",
-    "run.needs_attention": "a run stopped and needs a person: paused after delivery failures in a row, failed or interrupted",
-    "message.dead": "a message was given up: no channel was left to deliver it",
-    "message.bounced": "a message bounced (permanent: the address is now suppressed)",
-    "customer.complained": "a customer reported a message as spam (the address is suppressed)",
-    "customer.unsubscribed": "a customer unsubscribed from marketing on a channel, or sent STOP",
-    "template.approved": "a template version was approved",
-    "webhook.test": "a test event, sent when asked for (to any subscription, whatever its event types)",
+    "run.completed": N_("a run finished: completed, or completed with messages no channel could deliver (state undelivered)"),
+    "run.needs_attention": N_("a run stopped and needs a person: paused after delivery failures in a row, failed or interrupted"),
+    "message.dead": N_("a message was given up: no channel was left to deliver it"),
+    "message.bounced": N_("a message bounced (permanent: the address is now suppressed)"),
+    "customer.complained": N_("a customer reported a message as spam (the address is suppressed)"),
+    "customer.unsubscribed": N_("a customer unsubscribed from marketing on a channel, or sent STOP"),
+    "template.approved": N_("a template version was approved"),
+    "webhook.test": N_("a test event, sent when asked for (to any subscription, whatever its event types)"),
 }
 RUN_EVENTS = {"completed": "run.completed", "undelivered": "run.completed",
               "paused": "run.needs_attention", "failed": "run.needs_attention", "interrupted": "run.needs_attention"}

@@ -176,7 +176,7 @@ def form_expired(error: Exception) -> Response | None:
 
 def init_app(app: Flask) -> None:
     from ccm.web.console import (account, audit_log, billing, dashboard, schedules, service, signin,  # noqa: F401  (routes)
-                                 studio_audiences, studio_campaigns, studio_decisions, studio_templates, users)
+                                 studio_audiences, studio_campaigns, studio_decisions, studio_templates, users, webhooks)
 
     settings = app.config["CCM"]["console"]
     login_manager.init_app(app)
@@ -246,7 +246,7 @@ def _nav(signed: SignedIn | None) -> list[tuple[str, str, str]]:
     desks = [("console.dashboard", _("Dashboard"), None), ("console.runs", _("Billing"), "runs:view"),
              ("console.schedules", _("Schedules"), "schedules:view"), ("console.customers", _("Customers"), "customers:view"),
              ("console.tasks", _("Follow-ups"), "tasks:view"), ("console.audit", _("Audit"), "audit:view"),
-             ("console.users", _("Users"), "users:manage")]
+             ("console.users", _("Users"), "users:manage"), ("console.webhooks", _("Webhooks"), "webhooks:manage")]
     desks += [("console.templates", _("Templates"), "templates:view"), ("console.segments", _("Segments"), "segments:view"),
               ("console.decisions", _("Decisions"), "decisions:view"), ("console.campaigns", _("Campaigns"), "campaigns:view")]
     return [(endpoint, label, permission or "") for endpoint, label, permission in desks
