@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -28,7 +28,8 @@ from typing import Any
 from .errors import RenderError, TemplateProblem, TemplateSyntaxProblem
 from .pdf import PdfDocument
 
-__all__ = ["Located", "TypstProblem", "TypstRenderError", "TypstRenderer", "check_typst_source", "page_count"]
+__all__ = ["BLOCKS", "Located", "TypstProblem", "TypstRenderError", "TypstRenderer", "blocks_source", "build_root",
+           "check_typst_source", "page_count", "typst_references"]
 
 ARCHIVE_STANDARDS = ("a-3b", "ua-1")  # PDF/A-3b for the archive, tagged PDF/UA-1 for screen readers
 DATA_INPUT = "data"
@@ -176,3 +177,71 @@ def _problem(exc: Any, template: str) -> TypstRenderError:
     first = located[0] if located else Located("error", 0, 0, str(getattr(exc, "message", exc)))
     return TypstRenderError(first.message, template=template, lineno=first.line or None, column=first.column or None,
                             problems=located)
+
+
+_REFERENCE = re.compile(r'#?\b(?:import|include)\s+"([^"@][^"]*)"')
+ROOT_SUFFIXES = (".typ", ".svg", ".png", ".jpg", ".jpeg", ".pdf")  # what a Typst root holds besides fonts
+BLOCKS = "typst/blocks.typ"
+
+
+def typst_references(source: str, name: str) -> list[str]:
+    """The templates a Typst source imports or includes, as names under the root (a path
+    starting with "/" is from the root, another from the source's own folder)."""
+    import posixpath
+
+    found = []
+    for path in _REFERENCE.findall(source):
+        joined = path.lstrip("/") if path.startswith("/") else posixpath.join(posixpath.dirname(name), path)
+        found.append(posixpath.normpath(joined))
+    return found
+
+
+def blocks_source(blocks: Sequence[str]) -> str:
+    """``typst/blocks.typ``: every content block a slot may show, by name."""
+    lines = ["// Written by the engine: the content blocks of this root, by template name.", "#let blocks = ("]
+    lines += [f'  {json.dumps(name)}: include {json.dumps("/" + name)},' for name in sorted(blocks)]
+    return "\n".join([*lines, ")", ""])
+
+
+def build_root(parent: str | Path, sources: Mapping[str, str | bytes], *, blocks: Sequence[str] = (),
+               assets_dir: str | Path | None = None) -> Path:
+    """A Typst root holding ``sources`` (templates and assets by name, as a run pinned
+    them), the files of ``assets_dir``'s ``assets/`` folder that ``sources`` lack (images,
+    from disk), and ``typst/blocks.typ`` listing ``blocks``. Named by its content's digest
+    under ``parent``, made once (in a folder of its own, then renamed: processes that make
+    the same root at once agree), then only read."""
+    import hashlib
+    import os
+    import shutil
+
+    files: dict[str, bytes] = {}
+    disk = Path(assets_dir).resolve() / "assets" if assets_dir else None
+    if disk is not None and disk.is_dir():
+        for path in sorted(disk.rglob("*")):
+            if path.is_file() and path.suffix.lower() in ROOT_SUFFIXES:
+                files[path.relative_to(disk.parent).as_posix()] = path.read_bytes()
+    for name, content in sources.items():
+        if name.lower().endswith(ROOT_SUFFIXES):
+            files[name] = content.encode("utf-8") if isinstance(content, str) else content
+    if blocks:
+        files[BLOCKS] = blocks_source(blocks).encode("utf-8")
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(files[name]).digest())
+    parent = Path(parent).resolve()
+    root = parent / digest.hexdigest()[:24]
+    if root.is_dir():
+        return root
+    parent.mkdir(parents=True, exist_ok=True)
+    making = parent / f".{root.name}.{os.getpid()}.{threading.get_ident()}"
+    for name, content in files.items():
+        target = (making / name).resolve()
+        if not target.is_relative_to(making.resolve()):
+            raise ValueError(f"a template name leaves the Typst root: {name!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    try:
+        making.rename(root)
+    except OSError:  # another process made the same root first
+        shutil.rmtree(making, ignore_errors=True)
+    return root

@@ -8,6 +8,9 @@ problem with its line and column.
 4. a render with sample data in the sandbox: for SMS the encoding and segment count
    (a warning above ``[authoring] sms_max_segments``), for e-mail a subject and a
    plain-text alternative.
+
+A Typst template (``.typ``) is checked by compiling it with the sample data instead
+(``ccm.authoring.typst_checks``).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from ccm.authoring.context import context_schema, sample_context
 from ccm.authoring.jinja_checks import TreeChecker
 from ccm.authoring.problems import Problem, column_of, errors
 from ccm.authoring.resources import check_resources
+from ccm.authoring.typst_checks import check_typst
 from documents import (RenderError, TemplateEnvironment, TemplateSyntaxProblem, parse_po, parse_template,
                        refused_constants, sms_info)
 
@@ -58,6 +62,8 @@ def validate(name: str, kind: str, source: str, meta: Mapping[str, Any], library
     library = library.with_version(name, kind, source, meta)
     if name.endswith(".po"):
         return _check_catalog(name, source)
+    if name.endswith(".typ"):
+        return check_typst(name, kind, meta, library.sources, library.kinds, library.translations(), settings)
     problems = _check_jinja(name, kind, source, meta, library)
     if name.endswith(MARKUP_SUFFIXES):
         base = posixpath.dirname(name) if name.endswith((".css", ".svg")) else ""

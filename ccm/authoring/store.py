@@ -21,7 +21,7 @@ import json
 import logging
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,6 +32,7 @@ from ccm.authoring.audit import record
 from ccm.authoring.checks import Library, validate
 from ccm.authoring.problems import errors
 from ccm.models import Template, TemplateVersion, utcnow
+from documents.typst_pdf import typst_references
 from ccm.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -249,6 +250,7 @@ class PinnedTemplates:
     sources: dict[str, str]
     version_ids: dict[str, int]
     meta: dict[str, dict[str, Any]]
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def loader(self, name: str) -> str | None:
         return self.sources.get(name)
@@ -263,7 +265,8 @@ class PinnedTemplates:
             if current in found or current not in self.sources:
                 continue
             found[current] = self.version_ids[current]
-            pending.extend(referenced_templates(self.sources[current]))
+            source = self.sources[current]
+            pending.extend(typst_references(source, current) if current.endswith(".typ") else referenced_templates(source))
         return found
 
 
@@ -286,17 +289,17 @@ def referenced_templates(source: str) -> tuple[str, ...]:
 
 def load_pinned(session: Session, version_ids: dict[str, int]) -> PinnedTemplates:
     rows = session.execute(
-        select(Template.name, TemplateVersion.source, TemplateVersion.meta)
+        select(Template.name, Template.kind, TemplateVersion.source, TemplateVersion.meta)
         .join(TemplateVersion)
         .where(TemplateVersion.id.in_(list(version_ids.values())))
     )
-    sources, meta = {}, {}
-    for name, source, version_meta in rows:
-        sources[name], meta[name] = source, version_meta or {}
+    sources, meta, kinds = {}, {}, {}
+    for name, kind, source, version_meta in rows:
+        sources[name], meta[name], kinds[name] = source, version_meta or {}, kind
     missing = set(version_ids) - set(sources)
     if missing:
         raise TemplateStoreError(f"pinned template versions are missing from the store: {', '.join(sorted(missing))}")
-    return PinnedTemplates(sources=sources, version_ids=dict(version_ids), meta=meta)
+    return PinnedTemplates(sources=sources, version_ids=dict(version_ids), meta=meta, kinds=kinds)
 
 
 def get_template(session: Session, name: str) -> Template:

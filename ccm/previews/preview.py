@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ccm.authoring import (BLOCK_KINDS, SAMPLE_EVENT, SAMPLE_HELPERS, SAMPLE_LINKS, Library, check, email_parts, errors, get_version,
+from ccm.authoring import (BLOCK_KINDS, renderer_for, SAMPLE_EVENT, SAMPLE_HELPERS, SAMPLE_LINKS, Library, check, email_parts, errors, get_version,
                            library, sample_context)
 from ccm.communications import ensure_built_in
 from ccm.wiring import Engine
 from ccm.models import Communication, Customer, FeedRecord, Template, TemplateVersion
-from ccm.runs import customer_context, statement_context
+from ccm.runs import customer_context, statement_context, typst_block
 from ccm.decisions import compiled_decisions
 from documents import Attachment, TemplateEnvironment, WeasyPrintRenderer, compose_email, make_message_id, sms_info
 
@@ -99,7 +99,7 @@ def render_version(engine: Engine, session: Session, chosen: Any, *, customer: s
         source.context.update(channel="sms")
         bundle.sms = renderer.text(name).strip()
     else:
-        document = name if kind in DOCUMENT_KINDS else source.document
+        document = name if kind in DOCUMENT_KINDS else same_engine(source.document, name, source.library)
         if document is None:
             raise PreviewError(f"{name}: no communication puts this block into a document; cannot preview it")
         forced = {slot: name for slot in source.slots} if kind in BLOCK_KINDS else {}
@@ -107,7 +107,7 @@ def render_version(engine: Engine, session: Session, chosen: Any, *, customer: s
         if all_variants:
             for slot in renderer.document_slots(document):
                 bundle.variants[slot] = {block: renderer.pdf(document, forced={slot: block})[0]
-                                         for block in slot_candidates(source, slot)}
+                                         for block in slot_candidates(source, slot, document)}
     return bundle
 
 
@@ -147,14 +147,29 @@ def sms_json(text: str) -> dict[str, Any]:
     return {"text": text, "encoding": info.encoding, "segments": info.segments, "characters": info.units}
 
 
-def slot_candidates(source: Source, slot: str) -> list[str]:
-    """Every block that could fill ``slot``: what the slot's decision can choose (each rule's
-    output, each experiment variant, the hold-out's and the default), then the blocks the
-    communication names for the slot, then every other approved or draft block of the same kind."""
+def slot_candidates(source: Source, slot: str, document: str | None = None) -> list[str]:
+    """Every block that could fill ``slot`` of ``document``: what the slot's decision can
+    choose (each rule's output, each experiment variant, the hold-out's and the default),
+    then the blocks the communication names for the slot, then every other approved or
+    draft block of the same kind; each in the document's engine (a Typst document shows
+    the ``.typ`` form of a block a decision names)."""
     named = list(dict.fromkeys([*source.decided.get(slot, []), *source.slots.get(slot, {}).values()]))
     kinds = {source.library.kinds.get(n) for n in named} & set(SLOT_KINDS) or set(SLOT_KINDS)  # inserts for an insert slot
-    others = sorted(n for n, k in source.library.kinds.items() if k in kinds and n not in named)
-    return named + others
+    typst = bool(document and document.endswith(".typ"))
+    if typst:
+        named = [typst_block(n) for n in named if typst_block(n) in source.library.sources]
+    others = sorted(n for n, k in source.library.kinds.items()
+                    if k in kinds and n not in named and n.endswith(".typ") == typst)
+    return list(dict.fromkeys(named)) + others
+
+
+def same_engine(document: str | None, block: str, library: Library) -> str | None:
+    """The document a block is previewed in: the communication's, or its form in the
+    block's engine (a ``.typ`` block in ``statement/statement.typ``) when the library has it."""
+    if document is None or document.endswith(".typ") == block.endswith(".typ"):
+        return document
+    other = document.rsplit(".", 1)[0] + (".typ" if block.endswith(".typ") else ".html")
+    return other if other in library.sources else document
 
 
 def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, customer: str | None, cycle: str | None,
@@ -223,13 +238,21 @@ class _Renderer:
     def pdf(self, document: str, *, channel: str = "print", forced: dict[str, str] | None = None) -> tuple[bytes, int]:
         forced = forced or {}
         self.source.context["channel"] = channel
-        slots = {}
+        typst = document.endswith(".typ")
+        slots: dict[str, str | None] = {}
         for slot in self.document_slots(document):
             per_channel = self.source.slots.get(slot, {})
             block = forced.get(slot) or per_channel.get(channel) or per_channel.get("default")
+            if typst:
+                block = typst_block(block) if block else None
+                block = block if block in self.source.library.sources else next(iter(slot_candidates(self.source, slot, document)), None)
+                slots[slot] = block
+                continue
             block = block or next(iter(slot_candidates(self.source, slot)), None)
             slots[slot] = self.text(block) if block else ""
         self.source.context["slots"] = slots
+        if typst:
+            return self.typst_pdf(document)
         html_text = self.text(document)
         if self._pdf_renderer is None:
             # the previewed versions of stylesheets and SVGs, drafts included, as the store has them
@@ -238,6 +261,15 @@ class _Renderer:
                                                     assets=self.source.library.loader)
         stylesheets = self.source.library.meta.get(document, {}).get("stylesheets", [])
         rendered = self._pdf_renderer.render(html_text, stylesheets=stylesheets)
+        return rendered.data, rendered.pages
+
+
+    def typst_pdf(self, document: str) -> tuple[bytes, int]:
+        """A Typst document of the previewed library (drafts included), its slots naming blocks."""
+        library = self.source.library
+        data = self.env.typst_data(self.source.context, locale=self.source.locale, timezone=self.source.timezone, name=document)
+        rendered = renderer_for(self.engine.settings, library.sources, library.kinds).render(
+            library.sources[document], data, template=document)
         return rendered.data, rendered.pages
 
 

@@ -4,7 +4,7 @@ named here, never the modules behind it (``.importlinter`` keeps the layers).
 """
 from ccm.runs.archive import ArchiveError, archive_root, reprint
 from ccm.runs.outbox import observed_state
-from ccm.runs.compose import customer_context, statement_context
+from ccm.runs.compose import customer_context, statement_context, typst_block
 from ccm.runs.distributed import TASK, ExecutorError, make_celery, start_worker
 from ccm.runs.executor import EXECUTORS, RunStateError, execute
 from ccm.runs.fallback import fallback_after_bounce
@@ -29,5 +29,5 @@ __all__ = [
     "customer_context", "dispatcher", "due_condition", "event_types", "execute", "fallback_after_bounce", "hashed_address",
     "hold_until_local_time", "legacy_hash", "list_runs", "listeners", "make_celery", "message_key", "observed_state",
     "outputs", "plan_audience", "plan_reminders", "plan_run", "release_time", "report", "reprint", "resume", "run_cycle",
-    "set_state", "start_worker", "REST", "WinnerSent", "rest_cycle", "send_winner", "statement_context", "trigger", "zone",
+    "set_state", "start_worker", "REST", "WinnerSent", "rest_cycle", "send_winner", "statement_context", "typst_block", "trigger", "zone",
 ]

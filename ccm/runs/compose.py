@@ -17,9 +17,10 @@ from typing import Any
 from channels import Outbound
 from ccm.links import MessageLinks, Tracker
 from ccm.models import Communication, Customer, FeedRecord, Message
-from ccm.authoring import PinnedTemplates
+from ccm.authoring import PinnedTemplates, renderer_for
 from documents import (
     Attachment,
+    RenderError,
     StaticPages,
     TemplateProblem,
     TemplateEnvironment,
@@ -29,6 +30,7 @@ from documents import (
     parse_po,
     sms_info,
 )
+from documents.typst_pdf import TypstRenderer
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,12 @@ def statement_context(record: FeedRecord, issue_date: dt.date) -> dict[str, Any]
     }
 
 
+def typst_block(name: str) -> str:
+    """The Typst form of a content block a decision names: ``inserts/x.html`` is shown in a
+    Typst document as ``inserts/x.typ`` (decisions name blocks once, for both engines)."""
+    return name if name.endswith(".typ") else name.rsplit(".", 1)[0] + ".typ"
+
+
 def event_context(data: dict[str, Any]) -> dict[str, Any]:
     """What a triggered message's event and a reminder's date give the templates."""
     reminder = dict(data.get("reminder") or {})
@@ -145,6 +153,7 @@ class Composer:
         templates_dir = Path(settings["ccm"]["templates_dir"])
         self.asset_dirs = [templates_dir]
         self._renderer: WeasyPrintRenderer | None = None
+        self._typst: TypstRenderer | None = None
         self._static: dict[tuple, StaticPages] = {}
         self.company = dict(settings["company"])
         self.issue_date = issue_date  # the run's date, so a resumed run issues the same date
@@ -159,6 +168,13 @@ class Composer:
                 self.asset_dirs, allow_network=self.settings["pdf"]["allow_network"], assets=self.pinned.loader
             )
         return self._renderer
+
+    @property
+    def typst(self) -> TypstRenderer:
+        """The Typst renderer of the run's pinned versions (a root of their own, made once)."""
+        if self._typst is None:
+            self._typst = renderer_for(self.settings, self.pinned.sources, self.pinned.kinds)
+        return self._typst
 
     def static_page(self, name: str, locale: str) -> StaticPages:
         """A page that does not vary per customer (terms, a back page): laid out once per
@@ -218,8 +234,10 @@ class _Render:
             self.context["slots"][slot] = self.text(block) if block else ""  # a decision may leave a slot empty
 
     def pdf(self) -> tuple[bytes, int]:
-        self.fill_slots(self.context["channel"])
         name = self.c.config["document"]
+        if name.endswith(".typ"):
+            return self.typst_pdf(name)
+        self.fill_slots(self.context["channel"])
         html = self.links.pdf_html(self.text(name))  # outside links become short tracked ones, recorded with the message
         stylesheets = self.c.pinned.meta.get(name, {}).get("stylesheets", [])
         static = []
@@ -227,6 +245,29 @@ class _Render:
             static.append(self.c.static_page(page, self.customer.locale))
             self.used.update(self.c.pinned.used_by(page))
         document = self.c.renderer.render(html, stylesheets=stylesheets, archive=bool(self.c.settings["pdf"]["archive"]), append=static)
+        return document.data, document.pages
+
+    def typst_pdf(self, name: str) -> tuple[bytes, int]:
+        """A Typst document: its data made from the context by the engine (formatted for the
+        customer), each slot naming the block its decision chose; the document includes what
+        else it shows (its terms page) itself."""
+        channel = self.context["channel"]
+        decided = self.context.get("decisions") or {}
+        slots = self.c.config.get("slots", {})
+        chosen = {}
+        for slot in sorted({*slots, *decided}):
+            per_channel = slots.get(slot, {})
+            block = decided[slot].get("content") if slot in decided else per_channel.get(channel) or per_channel.get("default")
+            chosen[slot] = typst_block(block) if block else None
+            if chosen[slot] and chosen[slot] not in self.c.pinned.sources:
+                raise RenderError(f"slot {slot}: {block} has no Typst form {chosen[slot]} for {name}", template=name)
+            if chosen[slot]:
+                self.used.update(self.c.pinned.used_by(chosen[slot]))
+        self.used.update(self.c.pinned.used_by(name))
+        data = self.c.env.typst_data({**self.context, "slots": chosen}, locale=self.customer.locale,
+                                     timezone=self.customer.timezone, name=name)
+        document = self.c.typst.render(self.c.pinned.sources[name], data, template=name,
+                                       archive=bool(self.c.settings["pdf"]["archive"]))
         return document.data, document.pages
 
     def print_document(self, message: Message) -> Composed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from decimal import Decimal
 
 import jinja2
@@ -12,12 +14,15 @@ from documents import TemplateEnvironment, load_po, sms_info
 from .conftest import TEMPLATES, library, make_context, render_for
 
 ENTRIES = library()
-NAMES = [entry["name"] for entry in ENTRIES]
-RENDERABLE = [entry["name"] for entry in ENTRIES if entry["kind"] != "partial"]
+NAMES = [entry["name"] for entry in ENTRIES if not entry["name"].endswith(".typ")]  # Jinja templates
+RENDERABLE = [entry["name"] for entry in ENTRIES if entry["kind"] != "partial" and entry["name"] in NAMES]
+TYPST = [entry["name"] for entry in ENTRIES if entry["name"].endswith(".typ") and entry["name"] != "typst/blocks.typ"]
+TR = re.compile(r'\btr\(\s*"((?:[^"\\]|\\.)*)"')
 KINDS = {"statement", "bill", "insert", "legal", "offer", "email_html", "email_text", "email_subject", "sms", "partial"}
 
 
 def test_manifest_is_well_formed() -> None:
+    assert TYPST and "statement/statement.typ" in TYPST
     for entry in ENTRIES:
         assert (TEMPLATES / entry["name"]).is_file(), entry["name"]
         assert entry["kind"] in KINDS and entry["title"]
@@ -52,7 +57,26 @@ def test_every_string_is_translated(language: str) -> None:
             if isinstance(call.node, jinja2.nodes.Name) and call.node.name == "_" and call.args:
                 seen.add(call.args[0].value)
     assert len(seen) > 30
+    for name in TYPST:  # tr("...") in the Typst templates
+        seen.update(text.replace('\\"', '"') for text in TR.findall((TEMPLATES / name).read_text("utf-8")))
     assert seen <= set(catalog), sorted(seen - set(catalog))
+
+
+@pytest.mark.parametrize("chinese", [False, True], ids=["en", "zh"])
+@pytest.mark.parametrize("name", TYPST)
+def test_typst_template_compiles_and_renders(env: TemplateEnvironment, name: str, chinese: bool) -> None:
+    from documents.typst_pdf import TypstRenderer
+
+    context = make_context(chinese=chinese)
+    context["slots"] = {"statement.insert": "inserts/premium_upgrade.typ"}
+    data = env.typst_data(context, locale=context["customer"]["locale"], timezone=context["customer"]["timezone"])
+    renderer = TypstRenderer(TEMPLATES)
+    source = (TEMPLATES / name).read_text("utf-8")
+    assert [p for p in renderer.check(source, data, template=name) if p.severity == "error"] == []
+    text = subprocess.run(["pdftotext", "-", "-"], input=renderer.render(source, data, template=name).data,
+                          capture_output=True, check=True).stdout.decode()
+    if chinese and name != "typst/ccm.typ":
+        assert any("\u4e00" <= char <= "\u9fff" for char in text)
 
 
 @pytest.mark.parametrize("name", ["sms/statement_ready.txt", "sms/payment_due.txt"])
