@@ -64,3 +64,13 @@ def test_no_insert_when_the_decision_leaves_the_slot_empty(env, typst) -> None:
     context["slots"] = {"statement.insert": None}
     _, pages = render(env, typst, context)
     assert "Upgrade to Premium" not in " ".join(pages) and "Go paperless" not in " ".join(pages)
+
+
+def test_the_bill_is_one_page_with_its_remittance_slip(env, typst) -> None:
+    context = make_context(lines=40)
+    data = env.typst_data(context, locale="en_US", timezone="America/New_York")
+    document = typst.render((TEMPLATES / "bill" / "bill.typ").read_text(), data, template="bill/bill.typ", archive=True)
+    text = subprocess.run(["pdftotext", "-", "-"], input=document.data, capture_output=True, check=True).stdout.decode()
+    assert document.pages == 1
+    assert "Detach and return this slip with your payment" in text and "Amount enclosed" in text
+    assert "ACC-0042-7788 2026-11 980.15" in text  # the scan line
