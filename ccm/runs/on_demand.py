@@ -323,11 +323,11 @@ _composers_lock = threading.Lock()
 
 def _composer(engine: Engine, session: Any, run: Run, comm: Communication) -> tuple[Composer, threading.Lock]:
     """The run's composer, kept between requests (templates loaded and the renderer set up
-    once); a changed communication gets a new one."""
+    once); a changed communication, or another engine with the same id, gets a new one."""
     key = (id(engine), run.id)
     with _composers_lock:
         kept = _composers.get(key)
-        if kept is not None and kept[0].config == comm.config:
+        if kept is not None and kept[0].settings is engine.settings and kept[0].config == comm.config:
             return kept
     pinned = load_pinned(session, run.template_versions)
     session.expunge(comm)
