@@ -27,9 +27,6 @@ from ccm.web.api.reports import ExperimentOut, ReportOut
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api/v1", description="Communications, campaigns and their reports")
 
-MAX_AMOUNT = 10 ** 12  # budgets and forecasts: up to a trillion in the campaign's currency
-
-
 class CommunicationOut(ma.Schema):
     name = ma.fields.String(required=True)
     kind = ma.fields.String(required=True, metadata={"description": "statement, bill, marketing, ..."})
@@ -39,9 +36,9 @@ class CommunicationOut(ma.Schema):
     created_at = UtcDateTime(required=True)
 
 
-def _amount(description: str) -> ma.fields.Decimal:
-    return ma.fields.Decimal(as_string=True, allow_none=True, load_default=None, places=2, validate=ma.validate.Range(0, MAX_AMOUNT),
-                             metadata={"description": description})
+def _amount(description: str) -> ma.fields.String:
+    return ma.fields.String(allow_none=True, load_default=None, validate=ma.validate.Regexp(r"^\d{1,12}(\.\d{1,2})?$"),
+                            metadata={"description": f"{description}: an amount such as 1500.00, up to 12 digits before the point"})
 
 
 class CampaignChange(ma.Schema):

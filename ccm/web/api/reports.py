@@ -81,7 +81,7 @@ def _communication_report(name: str) -> Any:
         fail(404, str(exc).strip("'\""), field="name")
 
 
-@blueprint.get("/runs/<int:run_id>")
+@blueprint.get("/runs/<int(max=2147483647):run_id>")
 @require(blueprint, "reports:view")
 @errors(blueprint, 404)
 @blueprint.response(200, ReportOut)

@@ -205,7 +205,7 @@ def get(name: str):  # type: ignore[no-untyped-def]
                 "versions": [_version_json(version) for version in template.versions]}
 
 
-@blueprint.get("/<path:name>/versions/<int:version>")
+@blueprint.get("/<path:name>/versions/<int(max=2147483647):version>")
 @require(blueprint, "templates:view")
 @errors(blueprint, 404)
 @blueprint.response(200, SourceOut, headers=ETAG_HEADER)
@@ -291,7 +291,7 @@ def _workflow(view: Any) -> Any:
                                   description="the version fails the checks: each problem with its line and column")(view)
 
 
-@blueprint.post("/<path:name>/versions/<int:version>/submit")
+@blueprint.post("/<path:name>/versions/<int(max=2147483647):version>/submit")
 @require(blueprint, "templates:submit")
 @_workflow
 @blueprint.response(200, Saved)
@@ -300,7 +300,7 @@ def submit_version(name: str, version: int):  # type: ignore[no-untyped-def]
     return _step(name, version, lambda session: submit(session, engine().settings, name, version, _who()))
 
 
-@blueprint.post("/<path:name>/versions/<int:version>/approve")
+@blueprint.post("/<path:name>/versions/<int(max=2147483647):version>/approve")
 @require(blueprint, "templates:approve")
 @_workflow
 @blueprint.arguments(ApproveIn)
@@ -317,7 +317,7 @@ def approve_version(body: dict, name: str, version: int):  # type: ignore[no-unt
     return _step(name, version, run)
 
 
-@blueprint.post("/<path:name>/versions/<int:version>/reject")
+@blueprint.post("/<path:name>/versions/<int(max=2147483647):version>/reject")
 @require(blueprint, "templates:approve")
 @_workflow
 @blueprint.arguments(RejectIn)
