@@ -82,13 +82,15 @@ def _descendants_pss_mib(root: int) -> float:
     return total / 1024
 
 
-def compare(documents: list[str], *, engine_ms_per_page: float | None = None) -> None:
+def compare(documents: list[str], *, engine_ms_per_page: float | None = None, quiet: bool = False) -> dict | None:
     """Render ``documents`` (statement HTML) with WeasyPrint, the baseline's way, and with
-    Chromium, in turns; print ms/page of each and the ratios."""
+    Chromium, in turns; print ms/page of each and the ratios (unless ``quiet``) and return
+    them; None when Chromium is missing."""
     missing = _missing()
     if missing:
-        print(f"chromium comparison skipped: {missing}")
-        return
+        if not quiet:
+            print(f"chromium comparison skipped: {missing}")
+        return None
     from playwright.sync_api import sync_playwright
     from pypdf import PdfReader
     from weasyprint import CSS, HTML
@@ -122,6 +124,10 @@ def compare(documents: list[str], *, engine_ms_per_page: float | None = None) ->
         chromium_mib = _descendants_pss_mib(os.getpid())
         own_mib = _descendants_pss_mib(-1)
         browser.close()
+    figures = {"weasyprint_ms_per_page": weasy / weasy_pages * 1000, "chromium_ms_per_page": chromium / chromium_pages * 1000,
+               "chromium_mib": chromium_mib}
+    if quiet:
+        return figures
     print(f"PDF engines, {len(documents)} of the same statements' HTML, one process, in turns "
           f"(WeasyPrint {weasy_pages} pages, Chromium {chromium_pages}):")
     print(f"  WeasyPrint  {weasy:7.2f} s  {weasy / weasy_pages * 1000:6.1f} ms/page")
@@ -134,6 +140,7 @@ def compare(documents: list[str], *, engine_ms_per_page: float | None = None) ->
         line += (f"; the engine's whole cycle, per statement page ({engine_ms_per_page:.1f} ms: its time over the statements' own "
                  f"pages, the appended terms page not counted), takes {engine_ms_per_page / (chromium / chromium_pages * 1000):.1f}x Chromium's time per page")
     print(line)
+    return figures
 
 
 def main(customers: int) -> None:

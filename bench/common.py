@@ -63,9 +63,11 @@ def write_statement_feed(path: Path, accounts: Iterable[tuple[str, str]]) -> Pat
     return path
 
 
-def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None, **sections: dict) -> CycleResult:
+def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None, document: str | None = None,
+              **sections: dict) -> CycleResult:
     """Import the files into a fresh SQLite engine in ``var`` and time the statement cycle
-    alone; the import is not timed."""
+    alone; the import is not timed. ``document``: the statement's template instead of the
+    shipped one (``statement/statement.typ``: Typst, its terms page included)."""
     from sqlalchemy import select
 
     from ccm.wiring import Engine
@@ -77,6 +79,8 @@ def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None
     engine.db.upgrade()
     import_customers(engine.db, customers, rejects_dir=var, progress=False)
     import_feed(engine.db, feed, rejects_dir=var, progress=False)
+    if document is not None:
+        _use_document(engine, document)
     cpu = cpu_seconds()
     start = time.perf_counter()
     outcome = service.run_cycle(engine, "statement", "2026-11", progress=False)
@@ -89,6 +93,20 @@ def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None
         raise RuntimeError(f"the benchmark's run did not complete: {outcome.report.reconciliation()}")
     return CycleResult(elapsed, outcome.report.records_in, {account: pages for account, pages, _ in archived},
                        pdf_a=bool(archived) and all(pdf_a for _, _, pdf_a in archived), cpu_seconds=cpu)
+
+
+def _use_document(engine, document: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from ccm.communications import MONTHLY_STATEMENT, ensure_built_in
+    from ccm.models import Communication
+
+    with engine.db.session() as session:
+        ensure_built_in(session)
+        statement = session.scalar(select(Communication).where(Communication.name == MONTHLY_STATEMENT))
+        typst = document.endswith(".typ")
+        statement.config = {**statement.config, "document": document,
+                            "static_pages": [] if typst else statement.config.get("static_pages", [])}
 
 
 def cpu_seconds() -> float:

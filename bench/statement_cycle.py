@@ -30,11 +30,13 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from io import BytesIO
 from typing import Iterator
 
 from ccm.links import qr_data_uri
 from bench.common import ROOT, TEMPLATES, CycleResult, cpu_seconds, cycle_run
 
+TYPST_STATEMENT = "statement/statement.typ"
 STATEMENT_LINES = (12, 34)  # two pages of their own in English and Chinese, with any insert
 CHROMIUM_STATEMENTS = 300  # the PDF-engine comparison renders this many (both engines, same HTML)
 
@@ -66,6 +68,7 @@ class _PlainTemplates:
         self.locale = "en_US"
         self.env.filters["money"] = self._money
         self.env.filters["date"] = self._date
+        self.env.filters["isolate"] = lambda value: value  # left-to-right documents only: nothing to isolate
         self.env.globals["_"] = self._gettext
         self.env.globals["slot"] = lambda name: self.insert
         self.insert = ""
@@ -95,13 +98,20 @@ class _PlainTemplates:
         return self.env.get_template(name).render({**context, "locale": locale, "company": self.company})
 
 
-def statement_html(feed_file: Path, customers_file: Path) -> Iterator[Statement]:
-    """Each statement's HTML from the library's templates, the baseline's way. The insert
-    follows the shipped decision as it falls out on this data (no history: no tier or
-    lifecycle yet): go paperless for customers on paper, the premium upgrade otherwise."""
+@dataclass
+class StatementData:
+    account: str
+    locale: str  # the template's locale tag (zh_Hans_CN, as the engine negotiates it)
+    context: dict
+    insert: str  # the insert's template, HTML form (its Typst form: the same name with .typ)
+
+
+def statement_contexts(feed_file: Path, customers_file: Path) -> Iterator[StatementData]:
+    """Each statement's render context, the baseline's way. The insert follows the shipped
+    decision as it falls out on this data (no history: no tier or lifecycle yet): go
+    paperless for customers on paper, the premium upgrade otherwise."""
     import csv
 
-    templates = _PlainTemplates()
     customers = {}
     with customers_file.open(encoding="utf-8-sig", newline="") as fh:
         for row in csv.DictReader(fh):
@@ -130,7 +140,14 @@ def statement_html(feed_file: Path, customers_file: Path) -> Iterator[Statement]
             context = {"customer": customer, "statement": statement, "channel": "print", "attachment": False,
                        "links": {"statement": None, "pay": pay, "pay_qr": qr_data_uri(pay)}, "slots": {}}
             insert = "inserts/premium_upgrade.html" if row["paperless"] == "yes" else "inserts/go_paperless.html"
-            yield Statement(record["account"], locale, templates.render("statement/statement.html", context, locale, insert))
+            yield StatementData(record["account"], locale, context, insert)
+
+
+def statement_html(feed_file: Path, customers_file: Path) -> Iterator[Statement]:
+    """Each statement's HTML from the library's templates, the baseline's way."""
+    templates = _PlainTemplates()
+    for item in statement_contexts(feed_file, customers_file):
+        yield Statement(item.account, item.locale, templates.render("statement/statement.html", item.context, item.locale, item.insert))
 
 
 def terms_html(locale: str) -> str:
@@ -160,46 +177,134 @@ def baseline_run(folder: Path, feed_file: Path, customers_file: Path) -> CycleRe
     return CycleResult(time.perf_counter() - start, len(pages), pages, pdf_a=False, cpu_seconds=cpu_seconds() - cpu)
 
 
-def engine_run(folder: Path, customers_file: Path, feed_file: Path, workers: int = 1) -> CycleResult:
-    return cycle_run(folder / f"engine-{workers}", customers_file, feed_file, ccm={"workers": workers})
+def typst_baseline_run(folder: Path, feed_file: Path, customers_file: Path) -> CycleResult:
+    """The same statements from the same Typst templates with no engine: a hand-written
+    loop that formats the data with Babel, hands it to one kept ``typst.Compiler`` as JSON
+    and writes plain PDFs (the terms page is included by the template, as in the engine)."""
+    import typst
+    from babel import Locale
+    from babel.dates import format_date
+    from babel.messages.pofile import read_po
+    from babel.numbers import format_currency
+    from pypdf import PdfReader
+
+    catalogs = {}
+    for path in (TEMPLATES / "i18n").glob("*.po"):
+        with path.open("rb") as fh:
+            catalogs[path.stem] = {m.id: m.string for m in read_po(fh) if m.id and m.string and isinstance(m.id, str)}
+    source = (TEMPLATES / "statement" / "statement.typ").read_bytes()
+    compiler = typst.Compiler(root=str(TEMPLATES))
+    out = folder / "typst-baseline"
+    out.mkdir()
+    company = tomllib.loads((ROOT / "config" / "defaults.toml").read_text())["company"]
+
+    def plain(value, locale, currency=None):  # type: ignore[no-untyped-def]
+        if isinstance(value, Decimal):
+            text = format_currency(value, currency, locale=locale) if currency else str(value)
+            return {"value": str(value), "text": text, "negative": value < 0}
+        if isinstance(value, dt.date):
+            return {"iso": value.isoformat(), **{f: format_date(value, f, locale=locale) for f in ("short", "medium", "long")}}
+        if isinstance(value, dict):
+            inner = value.get("currency", currency)
+            return {k: plain(v, locale, inner) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v, locale, currency) for v in value]
+        if isinstance(value, str) and value.startswith("data:image/svg+xml"):
+            import base64
+            import urllib.parse
+
+            header, _, payload = value.partition(",")
+            return base64.b64decode(payload).decode() if header.endswith(";base64") else urllib.parse.unquote(payload)
+        return value
+
+    cpu = cpu_seconds()
+    start = time.perf_counter()
+    pages = {}
+    for count, item in enumerate(statement_contexts(feed_file, customers_file), start=1):
+        locale = Locale.parse(item.locale)
+        statement = {**item.context["statement"], **{key: Decimal(item.context["statement"][key])
+                                                      for key in ("opening_balance", "closing_balance")}}
+        data = plain({**item.context, "statement": statement, "company": company}, locale)
+        data.update(lang=locale.language, region=locale.territory or "", dir="ltr",
+                    t=catalogs.get("zh_Hans" if locale.language == "zh" else str(locale), {}),
+                    slots={"statement.insert": item.insert.rsplit(".", 1)[0] + ".typ"}, locale=str(locale))
+        pdf = compiler.compile(input=source, format="pdf", sys_inputs={"data": json.dumps(data, default=str)})
+        (out / f"{count:06d}.pdf").write_bytes(pdf)
+        pages[item.account] = len(PdfReader(BytesIO(pdf)).pages)
+    return CycleResult(time.perf_counter() - start, len(pages), pages, pdf_a=False, cpu_seconds=cpu_seconds() - cpu)
+
+
+def engine_run(folder: Path, customers_file: Path, feed_file: Path, workers: int = 1, *, document: str | None = None) -> CycleResult:
+    label = "typst" if document and document.endswith(".typ") else "weasyprint"
+    return cycle_run(folder / f"engine-{label}-{workers}", customers_file, feed_file, ccm={"workers": workers}, document=document)
 
 
 def _same_pages(a: CycleResult, b: CycleResult) -> int:
     return sum(1 for account, pages in a.pages_by_account.items() if b.pages_by_account.get(account) == pages)
 
 
-def main(customers: int, *, pool: int = 2, chromium: int | None = CHROMIUM_STATEMENTS) -> None:
-    """Time the baseline, the engine with one worker and with ``pool`` workers; then, when
-    ``chromium`` is not 0 or None, WeasyPrint and Chromium on that many of the same statements."""
+def main(customers: int, *, pool: int = 2, chromium: int | None = CHROMIUM_STATEMENTS, as_json: bool = False,
+         weasyprint: bool = True) -> dict:
+    """Time the hand-written baselines (WeasyPrint, Typst) and the engine on each document
+    engine, Typst with one worker and with ``pool`` workers; then, when ``chromium`` is not
+    0 or None, plain WeasyPrint and Chromium on that many of the same statements. Prints a
+    table, or with ``as_json`` one JSON object; returns the figures."""
     from bench import chromium as chromium_bench
 
     with tempfile.TemporaryDirectory(prefix="ccm-bench-") as tmp:
         folder = Path(tmp)
         customers_file, feed_file = write_data(folder / "data", customers)
-        base = baseline_run(folder, feed_file, customers_file)
-        one = engine_run(folder, customers_file, feed_file)
-        many = engine_run(folder, customers_file, feed_file, workers=pool) if pool > 1 else None
+        typst_base = typst_baseline_run(folder, feed_file, customers_file)
+        typst_one = engine_run(folder, customers_file, feed_file, document=TYPST_STATEMENT)
+        typst_many = engine_run(folder, customers_file, feed_file, workers=pool, document=TYPST_STATEMENT) if pool > 1 else None
+        base = baseline_run(folder, feed_file, customers_file) if weasyprint else None
+        one = engine_run(folder, customers_file, feed_file) if weasyprint else None
         sample = [s.html for _, s in zip(range(chromium or 0), statement_html(feed_file, customers_file))]
+    compared = chromium_bench.compare(sample, quiet=as_json) if sample else None
 
-    own = base.pages - base.records  # the terms page is one of each document's pages
-    print(f"statement cycle, {one.records} statements of {own / base.records:.2f} pages of their own + 1 terms page "
-          f"({base.pages} pages from the baseline, {one.pages} from the engine):")
-    rows = [("baseline, plain WeasyPrint, plain PDF", base),
-            (f"engine, 1 worker, {'PDF/A-3b' if one.pdf_a else 'plain PDF'}", one)]
-    if many is not None:
-        rows.append((f"engine, {pool} workers", many))
+    def ms(result: CycleResult | None) -> float | None:
+        return round(result.seconds / result.pages * 1000, 2) if result else None
+
+    figures = {
+        "statements": typst_one.records, "pages_typst": typst_one.pages,
+        "engine_typst_ms_per_page": ms(typst_one), "typst_baseline_ms_per_page": ms(typst_base),
+        "engine_typst_workers": pool if typst_many else 1,
+        "engine_typst_pool_ms_per_page": ms(typst_many),
+        "engine_weasyprint_ms_per_page": ms(one), "weasyprint_baseline_ms_per_page": ms(base),
+        "chromium_ms_per_page": round(compared["chromium_ms_per_page"], 2) if compared else None,
+        "engine_typst_cpu_ms_per_page": round(typst_one.cpu_seconds / typst_one.pages * 1000, 2),
+        "engine_typst_pdf_a": typst_one.pdf_a,
+        # a million statements of this cycle's pages each, on one core, at the engine's Typst speed
+        "core_hours_per_million": round(typst_one.cpu_seconds / typst_one.records * 1_000_000 / 3600, 1),
+        "typst_same_pages": _same_pages(typst_base, typst_one),
+    }
+    if typst_many:
+        figures["typst_pool_speedup"] = round(typst_one.seconds / typst_many.seconds, 2)
+    figures["typst_engine_vs_baseline"] = round(typst_base.seconds / typst_base.pages / (typst_one.seconds / typst_one.pages), 2)
+    if compared:
+        figures["typst_vs_chromium"] = round(compared["chromium_ms_per_page"] / figures["engine_typst_ms_per_page"], 2)
+    if as_json:
+        print(json.dumps(figures))
+        return figures
+    print(f"statement cycle, {typst_one.records} statements, {typst_one.pages} pages with Typst (terms page included):")
+    rows = [("Typst baseline, hand-written loop, plain PDF", typst_base),
+            (f"engine on Typst, 1 worker, {'PDF/A-3b + UA-1' if typst_one.pdf_a else 'plain PDF'}", typst_one)]
+    if typst_many is not None:
+        rows.append((f"engine on Typst, {pool} workers", typst_many))
+    if base and one:
+        rows += [("WeasyPrint baseline, plain PDF", base), (f"engine on WeasyPrint, 1 worker, {'PDF/A-3b' if one.pdf_a else 'plain PDF'}", one)]
     for label, result in rows:
-        print(f"  {label:38s} {result.seconds:8.2f} s  {result.seconds / result.pages * 1000:6.1f} ms/page  "
+        print(f"  {label:46s} {result.seconds:8.2f} s  {result.seconds / result.pages * 1000:6.1f} ms/page  "
               f"{result.seconds / result.records * 1000:6.1f} ms/statement   (CPU {result.cpu_seconds / result.pages * 1000:6.1f} ms/page)")
-    per_base, per_one = base.seconds / base.pages, one.seconds / one.pages
-    line = f"  engine speed / baseline speed: {per_base / per_one:.2f}x (1 worker; by CPU time {base.cpu_seconds / one.cpu_seconds:.2f}x)"
-    if many is not None:
-        line += f"; {pool} workers / 1 worker: {one.seconds / many.seconds:.2f}x"
-    print(line + " (goals 0.9x and 1.8x)")
-    print(f"  same documents: {_same_pages(base, one)} of {base.records} with the same page count in both "
-          f"(statements in: baseline {base.records}, engine {one.records})")
-    if sample:
-        chromium_bench.compare(sample, engine_ms_per_page=one.seconds / (one.pages - one.records) * 1000)  # own pages only
+    line = f"  engine on Typst / Typst baseline speed: {figures['typst_engine_vs_baseline']:.2f}x (goal 0.8x)"
+    if typst_many:
+        line += f"; {pool} workers / 1 worker: {figures['typst_pool_speedup']:.2f}x (goal 1.8x)"
+    print(line)
+    if compared:
+        print(f"  engine on Typst is {figures['typst_vs_chromium']:.1f}x faster per page than Chromium (goal 3x)")
+    print(f"  {figures['core_hours_per_million']} core-hours per million statements like these on the engine with Typst")
+    print(f"  same documents: {figures['typst_same_pages']} of {typst_base.records} with the same page count (Typst baseline and engine)")
+    return figures
 
 
 if __name__ == "__main__":
@@ -210,5 +315,8 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the pool run (1: no pool run)")
     parser.add_argument("--chromium", type=int, default=CHROMIUM_STATEMENTS, metavar="N",
                         help="statements rendered by WeasyPrint and Chromium in the PDF-engine comparison (0: skip it)")
+    parser.add_argument("--no-weasyprint", action="store_true", help="skip the WeasyPrint baseline and engine run")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the figures")
     args = parser.parse_args()
-    main(args.customers, pool=args.workers, chromium=min(args.chromium, args.customers))
+    main(args.customers, pool=args.workers, chromium=min(args.chromium, args.customers), as_json=args.json,
+         weasyprint=not args.no_weasyprint)
