@@ -74,3 +74,14 @@ def test_the_bill_is_one_page_with_its_remittance_slip(env, typst) -> None:
     assert document.pages == 1
     assert "Detach and return this slip with your payment" in text and "Amount enclosed" in text
     assert "ACC-0042-7788 2026-11 980.15" in text  # the scan line
+
+
+def test_a_right_to_left_statement_keeps_latin_values_in_their_order(env, typst) -> None:
+    context = make_context(lines=3, insert="inserts/go_paperless.typ")
+    data = env.typst_data(context, locale="ar_EG", timezone="UTC")
+    assert data["dir"] == "rtl"
+    document = typst.render((TEMPLATES / "statement" / "statement.typ").read_text(), data, template="statement/statement.typ",
+                            archive=True)
+    text = subprocess.run(["pdftotext", "-", "-"], input=document.data, capture_output=True, check=True).stdout.decode()
+    assert "Springfield, IL 62701" in text and "Alice Walker" in text and "ACC-0042-7788" in text
+    assert "كشف الحساب الشهري" in text  # "Monthly statement" in Arabic
