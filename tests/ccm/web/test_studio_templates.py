@@ -268,3 +268,24 @@ def test_a_first_draft_is_checked_and_previewed_as_it_is_typed(console_as, store
     assert viewer.post("/console/templates-new/check", data={**form, "csrf_token": csrf_v}, headers={"X-CSRFToken": csrf_v}).status_code == 403
     with store.db.reader() as session:  # nothing stored
         assert "inserts/autumn.html" not in {row["name"] for row in list_templates(session)}
+
+
+def test_a_typst_statement_is_checked_and_previewed_in_the_studio(console_as, store):
+    client, csrf = console_as("marketer")
+    headers = {"X-CSRFToken": csrf, "X-Fragment": "1"}
+    name = "statement/statement.typ"
+    page = client.get(f"/console/templates/{name}/edit").get_data(as_text=True)
+    assert 'data-language="typst"' in page
+    source = _source_of(store, name)
+    broken = source.replace('= #tr("Monthly statement")', '= #tr("Monthly statement"')
+    problems = client.post(f"/console/templates/{name}/check", data={"source": broken, "csrf_token": csrf}, headers=headers).get_json()
+    assert problems and problems[0]["severity"] == "error" and problems[0]["line"] > 1
+    shown = client.post(f"/console/templates/{name}/preview", data={"source": source, "customer": "C-ZH", "cycle": "2026-11"},
+                        headers=headers).get_data(as_text=True)
+    assert "王小明" in shown and "月度对账单" in shown  # the text of the pages, rendered by Typst
+
+
+def _source_of(engine, name: str) -> str:
+    with engine.db.reader() as session:
+        return session.scalar(select(TemplateVersion.source).join(TemplateVersion.template)
+                              .where(TemplateVersion.template.has(name=name)).order_by(TemplateVersion.version.desc()))
