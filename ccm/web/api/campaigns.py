@@ -24,6 +24,7 @@ from ccm.web.api.idempotency import idempotent
 from ccm.web.api.pagination import PageArgs, page, page_schema
 from ccm.web.api.problems import errors, fail
 from ccm.web.api.reports import ExperimentOut, ReportOut
+from ccm.web.api.templates import NO_NUL
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/api/v1", description="Communications, campaigns and their reports")
 
@@ -45,16 +46,16 @@ class CampaignChange(ma.Schema):
     """A campaign as the studio's form takes it (its checks apply: the communication, the
     audience segment and the schedule exist, dates in order, a currency code)."""
 
-    title = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
-    owner = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 64),
+    title = ma.fields.String(load_default="", validate=[ma.validate.Length(max=200), NO_NUL])
+    owner = ma.fields.String(load_default=None, validate=[ma.validate.Length(1, 64), NO_NUL],
                              metadata={"description": "who answers for it; default the caller's account"})
-    goal = ma.fields.String(load_default="", validate=ma.validate.Length(max=5000))
-    communication = ma.fields.String(required=True, validate=ma.validate.Length(1, 100))
-    audience = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=100),
+    goal = ma.fields.String(load_default="", validate=[ma.validate.Length(max=5000), NO_NUL])
+    communication = ma.fields.String(required=True, validate=[ma.validate.Length(1, 100), NO_NUL])
+    audience = ma.fields.String(load_default=None, allow_none=True, validate=[ma.validate.Length(max=100), NO_NUL],
                                 metadata={"description": "a segment; none: the communication's own audience"})
     channels = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(CHANNELS)), required=True,
                               validate=ma.validate.Length(1, len(CHANNELS)))
-    schedule = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=100),
+    schedule = ma.fields.String(load_default=None, allow_none=True, validate=[ma.validate.Length(max=100), NO_NUL],
                                 metadata={"description": "a schedule's name"})
     starts_on = ma.fields.Date(required=True)
     ends_on = ma.fields.Date(load_default=None, allow_none=True)

@@ -32,6 +32,7 @@ FORMATS = {"html": "text/html", "pdf": "application/pdf", "sms": "application/js
 # The customer's e-mail, shown as it is: no scripts, no requests, framed only by this site.
 EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
              "form-action 'none'; frame-ancestors 'self'; sandbox")
+NO_NUL = ma.validate.Regexp(r"^[^\x00]*$", error="no NUL characters")  # PostgreSQL keeps no NUL in text
 ETAG_HEADER = {"ETag": {"description": "the version's entity tag, for If-Match", "schema": {"type": "string"}}}
 
 
@@ -90,20 +91,21 @@ class TemplateProblems(ProblemSchema):
 
 
 class DraftIn(ma.Schema):
-    source = ma.fields.String(required=True, validate=ma.validate.Length(max=MAX_SOURCE))
+    source = ma.fields.String(required=True, validate=[ma.validate.Length(max=MAX_SOURCE), NO_NUL])
     kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(KINDS),
                             metadata={"description": "a new template's kind (required for a new one)"})
-    title = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200), metadata={"description": "a new template's title"})
+    title = ma.fields.String(load_default=None, validate=[ma.validate.Length(max=200), NO_NUL],
+                          metadata={"description": "a new template's title"})
 
 
 class ApproveIn(ma.Schema):
-    comment = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500))
+    comment = ma.fields.String(load_default=None, allow_none=True, validate=[ma.validate.Length(max=500), NO_NUL])
     effective_from = ma.fields.AwareDateTime(load_default=None, allow_none=True,
                                              metadata={"description": "when it takes effect (with its offset); default now"})
 
 
 class RejectIn(ma.Schema):
-    comment = ma.fields.String(required=True, validate=[ma.validate.Length(max=500), ma.validate.Regexp(r"\S")],
+    comment = ma.fields.String(required=True, validate=[ma.validate.Length(max=500), ma.validate.Regexp(r"^[^\x00]*[^\s\x00][^\x00]*$", error="a comment, without NUL")],
                                metadata={"description": "what must change"})
 
 
@@ -113,9 +115,9 @@ class PreviewIn(ma.Schema):
                                                        "default the template's own"})
     version = ma.fields.Integer(load_default=None, validate=ma.validate.Range(1, 2 ** 31 - 1),
                                 metadata={"description": "a stored version; default the newest"})
-    source = ma.fields.String(load_default=None, validate=ma.validate.Length(max=MAX_SOURCE),
+    source = ma.fields.String(load_default=None, validate=[ma.validate.Length(max=MAX_SOURCE), NO_NUL],
                               metadata={"description": "an unsaved source to render instead of a stored version"})
-    customer = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 64),
+    customer = ma.fields.String(load_default=None, validate=[ma.validate.Length(1, 64), NO_NUL],
                                 metadata={"description": "a customer's external id; none: sample data"})
     cycle = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^\d{4}-\d{2}$"),
                              metadata={"description": "the billing cycle of the customer's data (YYYY-MM); default the latest"})
