@@ -8,6 +8,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from ccm.decisions import save_decision
 from ccm.feedback import communication_report
 from ccm.models import Run
 from ccm.models.authoring import AuditLog
@@ -96,6 +97,14 @@ def test_a_segment_is_deleted_only_when_nothing_uses_it(deals, key_for):
     assert used.status_code == 409 and "campaign autumn-deals" in used.json["detail"]
     change = {key: value for key, value in CAMPAIGN.items() if key != "name"}
     client.put("/api/v1/campaigns/autumn-deals", json=change, headers=headers)
+    rules = {"rules": [{"name": "top", "when": 'in_segment("on-top")', "then": "offers/energy_saver.html"}],
+             "default": "offers/energy_saver.html"}
+    with engine.db.session() as session:
+        save_decision(session, "deals", "email.offer", rules, check_contents=False)
+    used = client.delete("/api/v1/segments/on-top", headers=headers)
+    assert used.status_code == 409 and "decision weekly-deals/email.offer" in used.json["detail"]
+    with engine.db.session() as session:
+        save_decision(session, "deals", "email.offer", {"rules": [], "default": "offers/energy_saver.html"}, check_contents=False)
     assert client.delete("/api/v1/segments/on-top", headers=key_for("viewer")).json["permission"] == "segments:edit"
     assert client.delete("/api/v1/segments/on-top", headers=headers).status_code == 204
     assert client.delete("/api/v1/segments/base", headers=headers).status_code == 204
