@@ -311,7 +311,10 @@ def approve_version(body: dict, name: str, version: int):  # type: ignore[no-unt
     """Approve a version in review; it takes effect at ``effective_from`` (default now). A maker
     of the version (its author, an editor, its submitter) is refused with 403."""
     moment = body["effective_from"]
-    moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None) if moment is not None else None
+    try:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None) if moment is not None else None
+    except OverflowError:
+        fail(422, "effective_from is out of range", field="effective_from")
 
     def run(session: Any) -> None:
         approve(session, engine().settings, name, version, _who(), effective_from=moment, comment=body["comment"])

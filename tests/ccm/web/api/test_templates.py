@@ -123,3 +123,17 @@ def test_previews_as_the_customer_sees_them(deals, key_for):
     broken = client.post(f"{BASE}/preview", json={"source": BROKEN}, headers=headers)
     assert broken.status_code == 422
     assert client.post("/api/v1/templates/nothing.html/preview", json={}, headers=headers).status_code == 404
+
+
+def test_an_approval_takes_effect_when_asked_never_in_the_past(deals, key_for):
+    app, _ = deals
+    client, maker, checker = app.test_client(), key_for("marketer"), key_for("approver")
+    etag = client.get(f"{BASE}/versions/1", headers=maker).headers["ETag"]
+    client.put(f"{BASE}/draft", json={"source": GOOD}, headers={**maker, "If-Match": etag})
+    client.post(f"{BASE}/versions/2/submit", headers=maker)
+    past = client.post(f"{BASE}/versions/2/approve", json={"effective_from": "2020-01-01T00:00:00+00:00"}, headers=checker)
+    assert past.status_code == 409 and "retroactively" in past.json["detail"]
+    edge = client.post(f"{BASE}/versions/2/approve", json={"effective_from": "0001-01-01T00:00:00+01:00"}, headers=checker)
+    assert edge.status_code == 422 and edge.json["field"] == "effective_from"
+    later = client.post(f"{BASE}/versions/2/approve", json={"effective_from": "2999-01-01T09:00:00+01:00"}, headers=checker)
+    assert later.status_code == 200 and later.json["effective_from"] == "2999-01-01T08:00:00+00:00"
