@@ -106,6 +106,7 @@ def baseline_run(port: int, count: int) -> tuple[float, float]:
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["money"] = lambda amount, currency: numbers.format_currency(Decimal(amount), currency, locale="en_US")
     env.filters["date"] = lambda value, format="medium": dates.format_date(value, format=format, locale="en_US")
+    env.filters["isolate"] = lambda value: value  # left-to-right e-mails only: nothing to isolate
     env.globals["_"] = lambda msgid, **params: msgid % params if params else msgid
     subject_t, html_t, text_t = (env.get_template(f"email/statement_ready.{part}") for part in ("subject.txt", "html", "txt"))
     inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
