@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import celery_tail, email_delivery, memory, profile_pdf, rules, statement_cycle, track_load, trigger_latency
+from bench import api_speed, celery_tail, email_delivery, memory, profile_pdf, rules, statement_cycle, track_load, trigger_latency
 
 
 def main() -> None:
@@ -25,6 +25,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200, help="payment.received events in the trigger latency benchmark (0 skips it)")
     parser.add_argument("--profile", type=int, default=50, metavar="N",
                         help="statements rendered under cProfile for the table of where WeasyPrint's time goes (0 skips it)")
+    parser.add_argument("--api-requests", type=int, default=200, metavar="N",
+                        help="requests of each kind in the API speed benchmark (real-time decision, on-demand e-mail and PDF; 0 skips it)")
     parser.add_argument("--celery-tail", type=int, default=60, metavar="N",
                         help="statements in the run whose Celery worker is killed mid-way, timed from the kill to completion (0 skips it)")
     args = parser.parse_args()
@@ -39,6 +41,8 @@ def main() -> None:
         track_load.main(seconds=args.track_seconds)
     if args.events:
         trigger_latency.main(args.events)
+    if args.api_requests:
+        api_speed.main(args.api_requests)
     if args.celery_tail:
         celery_tail.main(args.celery_tail, args.postgres or celery_tail.ADMIN_URL)
 
