@@ -15,7 +15,8 @@ from ccm.feedback.preferences import save as save_preferences
 from ccm.feedback.render import print_report, write_csv
 from ccm.feedback.tasks import TaskCounts, TaskError, TaskRow, assign_task, close_task, collect_tasks, comment_task, get_task, list_tasks, task_counts
 from ccm.feedback.customers import Entry, Profile, Sent, archived_pdf, customer_by_external_id, customers_after, find_customers, normalise_phone, profile, sent_message
-from ccm.feedback.on_behalf import Changed, change_consent, change_preferences, customer_suppressions, suppress_customer
+from ccm.feedback.on_behalf import (Changed, SuppressionKept, change_consent, change_preferences, customer_suppressions,
+                                    lift_suppression, suppress_customer)
 from ccm.feedback.response_report import Report, communication_report
 from ccm.feedback.campaigns import (WINNER_AFTER_HOURS, CampaignError, CampaignReport, ChannelShift, campaign_report, channel_shift, form_choices,
                                     get_campaign, list_campaigns, report_csv, save_campaign, send_winner_to_rest,
@@ -37,7 +38,7 @@ __all__ = [
     "list_campaigns", "report_csv", "save_campaign", "send_winner_to_rest", "send_winners_due", "set_winner_rule",
     "TaskCounts", "TaskError", "TaskRow", "assign_task", "close_task", "collect_tasks", "comment_task", "get_task", "list_tasks",
     "task_counts",
-    "Changed", "customer_suppressions", "suppress_customer", "Entry", "Profile", "Sent", "archived_pdf", "change_consent", "change_preferences", "customer_by_external_id", "customers_after",
+    "Changed", "SuppressionKept", "customer_suppressions", "lift_suppression", "suppress_customer", "Entry", "Profile", "Sent", "archived_pdf", "change_consent", "change_preferences", "customer_by_external_id", "customers_after",
     "find_customers", "normalise_phone", "profile", "sent_message",
     "API_TYPES", "ApiInputError", "Hit", "PreferenceError", "Preferences", "Report", "SignatureError", "UnknownLink",
     "authenticate", "check_headers", "communication_report", "create_token", "erase_customer", "handle_api_event",

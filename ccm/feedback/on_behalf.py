@@ -107,6 +107,35 @@ def customer_suppressions(engine: Engine, external_id: str) -> list[dict]:
                 for row in rows if (row.channel, row.address) in wanted]
 
 
+LIFTABLE = ("manual", "hard_bounce")  # an unsubscribe, a complaint or a STOP is the customer's to undo, by consenting again
+
+
+def lift_suppression(engine: Engine, external_id: str, channel: str, agent: str) -> Changed:
+    """Take the customer's address on ``channel`` off the suppression list, as asked by
+    ``agent``: a manual suppression, or a hard bounce once the address is known to work.
+    One the customer asked for (unsubscribed, complaint, STOP) is refused: the customer's
+    own consent undoes it, not staff. Nothing changes when there is none."""
+    if channel not in SUPPRESSIBLE:
+        raise PreferenceError(f"no such channel: {channel} (one of: {', '.join(SUPPRESSIBLE)})")
+    with engine.db.session() as session:
+        customer = _customer(session, external_id)
+        where = address(customer, channel)
+        found = session.scalar(select(Suppression).where(Suppression.channel == channel, Suppression.address == where)) if where else None
+        if found is None:
+            return Changed(external_id, [])
+        if found.reason not in LIFTABLE:
+            raise SuppressionKept(f"the {channel} suppression ({found.reason}) was the customer's choice: only their consent "
+                                  "lifts it")
+        session.delete(found)
+        changed = [f"lifted {channel} suppression ({found.reason})"]
+        _event(engine, session, customer, agent, changed)
+        return Changed(external_id, changed)
+
+
+class SuppressionKept(PreferenceError):
+    """A suppression the customer asked for, which staff may not lift."""
+
+
 def suppress_customer(engine: Engine, external_id: str, channel: str, agent: str) -> Changed:
     """Put the customer's address on ``channel`` on the suppression list (reason "manual"),
     as asked by ``agent``; nothing changes when it is there already."""

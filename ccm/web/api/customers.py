@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from ccm.feedback import (PreferenceError, change_consent, change_preferences, customer_by_external_id, customer_suppressions,
-                          customers_after, erase_customer, suppress_customer)
+                          customers_after, erase_customer, lift_suppression, suppress_customer, SuppressionKept)
 from ccm.feedback.erase import ErasureError
 from ccm.imports import CustomerRejected, upsert_customer
 from ccm.models import CHANNEL_KINDS, PURPOSES
@@ -263,3 +263,18 @@ def suppress(given: dict, external_id: str):  # type: ignore[no-untyped-def]
         return suppress_customer(engine(), external_id, given["channel"], caller_name())
     except PreferenceError as exc:
         fail(422, str(exc))
+
+
+@blueprint.delete("/<external_id>/suppressions/<any(email, sms):channel>")
+@require(blueprint, "customers:edit")
+@errors(blueprint, 404, 409)
+@blueprint.response(200, Changed)
+def unsuppress(external_id: str, channel: str):  # type: ignore[no-untyped-def]
+    """Lift the suppression of the customer's address on a channel: a manual one, or a hard
+    bounce once the address works again. One the customer asked for (unsubscribed,
+    complaint, STOP) is 409: only the customer's consent lifts it."""
+    _found(external_id)
+    try:
+        return lift_suppression(engine(), external_id, channel, caller_name())
+    except SuppressionKept as exc:
+        fail(409, str(exc), field="channel")

@@ -98,6 +98,24 @@ def test_preferences_suppressions_and_erasure(client):
     assert client.get("/api/v1/customers/C1/suppressions", headers=headers).json == []
     assert client.post("/api/v1/customers/C1/suppressions", json={"channel": "sms"}, headers=headers).json["changed"] == ["suppressed sms"]
     assert [s["channel"] for s in client.get("/api/v1/customers/C1/suppressions", headers=headers).json] == ["sms"]
+    lifted = client.delete("/api/v1/customers/C1/suppressions/sms", headers=headers)
+    assert lifted.status_code == 200 and lifted.json["changed"] == ["lifted sms suppression (manual)"]
+    assert client.get("/api/v1/customers/C1/suppressions", headers=headers).json == []
+    assert client.delete("/api/v1/customers/C1/suppressions/sms", headers=headers).json["changed"] == []
+    _suppress(client.application, "C1", "email", "unsubscribed")  # the customer's own choice
+    kept = client.delete("/api/v1/customers/C1/suppressions/email", headers=headers)
+    assert kept.status_code == 409 and kept.json["field"] == "channel" and "only their consent" in kept.json["detail"]
     erased = client.delete("/api/v1/customers/C1", headers=headers)
     assert erased.status_code == 200 and erased.json["erased"]
     assert client.get("/api/v1/customers/C1", headers=headers).status_code == 404
+
+
+def _suppress(app, external_id: str, channel: str, reason: str) -> None:
+    from ccm.feedback.events import suppress
+    from ccm.models import Customer
+    from sqlalchemy import select
+
+    engine = app.extensions["ccm"]
+    with engine.db.session() as session:
+        customer = session.scalar(select(Customer).where(Customer.external_id == external_id))
+        suppress(session, channel, customer.email if channel == "email" else customer.phone, reason, "test")
