@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -32,7 +33,7 @@ from ccm.progress import progress_bar
 from ccm import outbound
 from ccm.runs import outbox
 from ccm.runs.outbox import release_dead_claims, worker_id
-from ccm.runs.periodic import Every
+from ccm.runs.periodic import Every, set_on_signal
 from ccm.runs.deliver import Worker
 from ccm.runs.gate import critical_channels
 from ccm.runs.books import read_books
@@ -57,11 +58,9 @@ class _StopFlag:
         return self.event.is_set()
 
     def install(self) -> dict[int, Any]:
-        previous = {}
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, lambda *_: self.event.set())
-        return previous
+            return set_on_signal(self.event)
+        return {}
 
     @staticmethod
     def restore(previous: dict[int, Any]) -> None:
@@ -247,11 +246,13 @@ def _run_pool(engine: Engine, run_id: int, count: int, stop: _StopFlag, bar: Any
 
 
 _child_stop = _StopFlag()
+_child_idle = threading.Event()  # clear while the worker delivers a chunk of claims
+_child_idle.set()
 
 
 def _child_init(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
-    signal.signal(signal.SIGTERM, lambda *_: _child_stop.event.set())
+    set_on_signal(_child_stop.event, signal.SIGTERM)
     _stop_with_parent(parent)
 
 
@@ -261,7 +262,8 @@ PR_SET_PDEATHSIG = 1
 def _stop_with_parent(parent: int) -> None:
     """A worker stops (between two messages, its claims given back) when the process that
     runs the pool dies, even by ``kill -9``: on Linux the kernel sends it SIGTERM then
-    (``prctl(PR_SET_PDEATHSIG)``); elsewhere a thread looks for the parent every second."""
+    (``prctl(PR_SET_PDEATHSIG)``); elsewhere a thread looks for the parent every second.
+    Then it exits, busy or idle: nobody is left to take its result or give it more work."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -269,22 +271,24 @@ def _stop_with_parent(parent: int) -> None:
             pass
 
     def watch() -> None:
-        while not _child_stop.event.wait(1.0):
-            if os.getppid() != parent:
-                _child_stop.event.set()
-
-    if os.getppid() != parent:  # died before the above was in place
+        while os.getppid() == parent:
+            time.sleep(1.0)
         _child_stop.event.set()
+        _child_idle.wait()  # the chunk at hand finished, its other claims given back
+        os._exit(0)
+
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _child_work(settings: dict, run_id: int) -> dict:
+    _child_idle.clear()
     engine = Engine(settings=settings, db=Database(settings["ccm"]["database_url"]))
     try:
         stats = Worker(engine, run_id, should_stop=_child_stop).run()
         return {"sent": stats.sent, "failed": stats.failed, "dead": stats.dead}
     finally:
         engine.close()
+        _child_idle.set()
 
 
 def _finish(engine: Engine, run_id: int, *, stopped: bool) -> str:

@@ -34,7 +34,6 @@ import datetime as dt
 import logging
 import os
 import secrets
-import signal
 import socket
 import threading
 import time
@@ -53,6 +52,7 @@ from ccm.db import insert_or_ignore
 from ccm.feedback import send_winners_due
 from ccm.outbound import deliver_due
 from ccm.wiring import Engine
+from ccm.runs.periodic import set_on_signal
 from ccm.scheduling.clock import database_now
 from ccm.models.scheduling import Schedule, SchedulerLease
 from ccm.scheduling.service import fingerprint, trigger_of
@@ -333,8 +333,7 @@ def serve(engine: Engine, *, once: threading.Event | None = None, stop: threadin
     holder = holder_id()
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        set_on_signal(stop)
     config = engine.settings["scheduler"]
     scheduler: BackgroundScheduler | None = None
     held_until = 0.0  # by this process's own clock: when its lease runs out unless renewed

@@ -180,6 +180,44 @@ def test_a_pool_run_killed_and_resumed_at_once_completes_in_one_resume(make_sett
         twice = {message_id for message_id, n in received.items() if n > 1}
         assert twice <= before and max(received.values()) <= 2, trial  # duplicates: only what the server had already
         engine.close()
+        _no_process_left_with(folder / "var" / "ccm.db", trial)
+
+
+def _no_process_left_with(database: Path, trial: int) -> None:
+    """The killed run's workers exit once they gave back their claims: none is left over
+    holding the database open (an orphan waiting forever for work from a dead pool)."""
+    deadline = time.monotonic() + 30
+    while True:
+        holders = []
+        for fd in Path("/proc").glob("[0-9]*/fd/*"):
+            try:
+                if fd.resolve() == database.resolve() and int(fd.parts[2]) != os.getpid():
+                    holders.append(int(fd.parts[2]))
+            except OSError:  # the process or descriptor went away meanwhile
+                continue
+        if not holders:
+            return
+        assert time.monotonic() < deadline, (trial, f"processes still hold the database: {sorted(set(holders))}")
+        time.sleep(0.2)
+
+
+def test_a_stop_signal_that_comes_while_the_stop_event_is_busy_does_not_hang():
+    """A signal handler runs between two steps of the main thread, maybe while that thread
+    holds the stop event's own lock (setting it after a first SIGTERM): the event is set
+    all the same, and nothing waits for itself."""
+    import threading
+
+    from ccm.runs.periodic import set_on_signal
+
+    event = threading.Event()
+    previous = set_on_signal(event, signal.SIGUSR1)
+    try:
+        with event._cond:  # as inside Event.set or Event.wait
+            signal.raise_signal(signal.SIGUSR1)
+            assert not event.is_set()
+        assert event.wait(10)
+    finally:
+        signal.signal(signal.SIGUSR1, previous[signal.SIGUSR1])
 
 
 def _count(engine, state: str) -> int:
