@@ -17,6 +17,7 @@ from ccm.db import Database
 from ccm.imports.files import (
     CHUNK_ROWS,
     ImportReport,
+    ProgressFactory,
     _check,
     _Import,
     _open_text,
@@ -210,7 +211,7 @@ def _write_customers(session: Session, chunk: list[tuple[int, dict[str, Any]]], 
         session.execute(insert(Consent.__table__), consent_rows)
 
 
-def import_customers(db: Database, path: str | Path, *, rejects_dir: str | Path, progress: bool = True) -> ImportReport:
+def import_customers(db: Database, path: str | Path, *, rejects_dir: str | Path, progress: bool | ProgressFactory = True) -> ImportReport:
     """Import customers from a CSV or JSONL file; see the module docstring for the columns.
 
     A later row with the external_id of an earlier row of the same file is rejected

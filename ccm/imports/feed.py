@@ -16,6 +16,7 @@ from ccm.db import Database
 from ccm.imports.files import (
     CHUNK_ROWS,
     ImportReport,
+    ProgressFactory,
     _check,
     _Import,
     _open_text,
@@ -287,7 +288,7 @@ def _write_statements(session: Session, chunk: list[_Statement], report: ImportR
         report.updated += len(updates)
 
 
-def import_feed(db: Database, path: str | Path, *, rejects_dir: str | Path, progress: bool = True) -> ImportReport:
+def import_feed(db: Database, path: str | Path, *, rejects_dir: str | Path, progress: bool | ProgressFactory = True) -> ImportReport:
     """Import billing statements from a CSV or JSONL file; see the module docstring."""
     job = _Import(db, path, "feed", rejects_dir, progress)
     source_file = job.path.name[-255:]

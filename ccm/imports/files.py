@@ -303,16 +303,23 @@ def _row_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
+# Given the file's count of lines, something with advance(lines) and close(): the import's progress.
+ProgressFactory = Callable[[int], Any]
+
+
 class _Import:
     """The shared frame of one import: source, rejects, report and progress."""
 
-    def __init__(self, db: Database, path: str | Path, kind: str, rejects_dir: str | Path, progress: bool) -> None:
+    def __init__(self, db: Database, path: str | Path, kind: str, rejects_dir: str | Path, progress: bool | ProgressFactory) -> None:
         self.db, self.path, self.kind = db, Path(path), kind
         self.format, self.gz = _file_format(self.path)
         self.total_lines = _check_readable(self.path, self.gz)
         self.report = ImportReport(file=str(path), kind=kind)
         self.rejects = _Rejects(Path(rejects_dir), self.path, kind)
-        self.progress = Progress(self.total_lines, f"import {kind}") if progress else None
+        if callable(progress):  # someone else shows it (an import job keeps it in the database)
+            self.progress = progress(self.total_lines)
+        else:
+            self.progress = Progress(self.total_lines, f"import {kind}") if progress else None
 
     def advance(self, lines: int) -> None:
         if self.progress is not None and lines:

@@ -339,4 +339,4 @@ class RateCounter(Base):
 
 # The tables of each part of the engine, in modules of their own; imported here so that
 # importing ``ccm.models`` registers every table (Alembic, relationships by name).
-from ccm.models import authoring, campaigns, decisions, feedback, scheduling, segments, staff, webhooks  # noqa: E402,F401
+from ccm.models import authoring, campaigns, decisions, feedback, imports, scheduling, segments, staff, webhooks  # noqa: E402,F401
