@@ -93,3 +93,44 @@ def test_an_approved_template_emits_its_event_and_the_scheduler_delivers_it(deal
         stop.set()
         scheduler.join()
     assert any(b"template.approved" in r.body for r in receiver.received)
+
+
+def _campaign_to(make_settings, folder: Path, receiver, smtp_url: str, addresses: list[str], **delivery) -> Engine:
+    """An engine subscribed to every event whose e-mail goes to the test SMTP server, with
+    one e-mail customer per address, and the weekly deals sent once."""
+    engine = Engine.from_settings(feedback_settings(make_settings, folder, webhooks=dict(FAST), channels={"email": smtp_url},
+                                                    delivery={"quiet_hours": "", **delivery}))
+    engine.db.upgrade()
+    outbound.create_subscription(engine, "crm", receiver.url, ALL, actor="ada")
+    rows = [{**row, "email": address} for row, address in zip(people(len(addresses)), addresses)][:len(addresses)]
+    import_customers(engine.db, write_people(folder / "people.csv", rows), rejects_dir=folder, progress=False)
+    service.run_cycle(engine, "deals", CAMPAIGN_CYCLE, progress=False)
+    return engine
+
+
+def test_a_message_given_up_emits_message_dead_and_its_run_completes_undelivered(make_settings, tmp_path, receiver, smtp_server):
+    server = smtp_server()
+    engine = _campaign_to(make_settings, tmp_path, receiver, server.url(), ["e0@example.com", "reject@example.com", "e2@example.com"])
+    try:
+        [dead] = _payloads(engine, "message.dead")
+        with engine.db.reader() as session:
+            message = session.get(Message, dead["data"]["message_id"])
+            assert (message.state, message.customer.external_id) == ("dead", "E001")
+        assert dead["data"] == {"message_id": message.id, "run_id": message.run_id, "channel": "email", "customer": "E001"}
+        [completed] = _payloads(engine, "run.completed")
+        assert completed["data"]["state"] == "undelivered" and completed["data"]["run_id"] == message.run_id
+        assert not _payloads(engine, "run.needs_attention")
+        assert "@" not in str([dead, completed])  # the address the server echoed stays out
+    finally:
+        engine.close()
+
+
+def test_a_run_paused_after_failures_in_a_row_emits_run_needs_attention(make_settings, tmp_path, receiver, smtp_server):
+    server = smtp_server()
+    engine = _campaign_to(make_settings, tmp_path, receiver, server.url(), ["busy@example.com"] * 4, pause_after_errors=2)
+    try:
+        [attention] = _payloads(engine, "run.needs_attention")
+        assert attention["data"]["state"] == "paused" and attention["data"]["communication"] == "weekly-deals"
+        assert not _payloads(engine, "run.completed") and not _payloads(engine, "message.dead")  # busy is retried, not given up
+    finally:
+        engine.close()
