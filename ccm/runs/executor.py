@@ -115,12 +115,13 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
         with heartbeat(engine, run_id, owner):
             _deliver_until_done(engine, run_id, kind, worker_count(engine, workers), stop, progress)
     except BrokenProcessPool as exc:  # a worker process died (killed, out of memory): resumable, not an error of the run
-        outbox.set_run_now(engine, run_id, state="interrupted", owner=None,
-                   error=f"a worker process died ({exc}); ccm runs resume {run_id} finishes it (so does the retry sweeper)")
+        _stopped(engine, run_id, state="interrupted", owner=None,
+                 error=f"a worker process died ({exc}); ccm runs resume {run_id} finishes it (so does the retry sweeper)")
         log.error("run %s interrupted: a worker process died", run_id)
         return "interrupted"
     except Exception as exc:
-        outbox.set_run_now(engine, run_id, state="failed", owner=None, error=f"stopped by an error: {type(exc).__name__}: {exc}"[:1000], finished_at=utcnow())
+        _stopped(engine, run_id, state="failed", owner=None, error=f"stopped by an error: {type(exc).__name__}: {exc}"[:1000],
+                 finished_at=utcnow())
         raise
     finally:
         _StopFlag.restore(previous)
@@ -129,6 +130,13 @@ def execute(engine: Engine, run_id: int, *, workers: int | None = None, progress
     if state in ("completed", "undelivered"):
         _produce_print(engine, run_id)
     return state
+
+
+def _stopped(engine: Engine, run_id: int, **values: Any) -> None:
+    """The run stopped short (interrupted, failed): written with its run.needs_attention event."""
+    with engine.db.session() as session:
+        outbox.set_run(session, run_id, **values)
+        outbound.emit_run(session, run_id)
 
 
 def _deliver_until_done(engine: Engine, run_id: int, kind: str, count: int, stop: _StopFlag, progress: bool) -> None:

@@ -95,16 +95,18 @@ def test_an_approved_template_emits_its_event_and_the_scheduler_delivers_it(deal
     assert any(b"template.approved" in r.body for r in receiver.received)
 
 
-def _campaign_to(make_settings, folder: Path, receiver, smtp_url: str, addresses: list[str], **delivery) -> Engine:
+def _campaign_to(make_settings, folder: Path, receiver, smtp_url: str, addresses: list[str], *, send: bool = True,
+                 **delivery) -> Engine:
     """An engine subscribed to every event whose e-mail goes to the test SMTP server, with
-    one e-mail customer per address, and the weekly deals sent once."""
+    one e-mail customer per address, and the weekly deals sent once (unless not ``send``)."""
     engine = Engine.from_settings(feedback_settings(make_settings, folder, webhooks=dict(FAST), channels={"email": smtp_url},
                                                     delivery={"quiet_hours": "", **delivery}))
     engine.db.upgrade()
     outbound.create_subscription(engine, "crm", receiver.url, ALL, actor="ada")
     rows = [{**row, "email": address} for row, address in zip(people(len(addresses)), addresses)][:len(addresses)]
     import_customers(engine.db, write_people(folder / "people.csv", rows), rejects_dir=folder, progress=False)
-    service.run_cycle(engine, "deals", CAMPAIGN_CYCLE, progress=False)
+    if send:
+        service.run_cycle(engine, "deals", CAMPAIGN_CYCLE, progress=False)
     return engine
 
 
@@ -132,5 +134,23 @@ def test_a_run_paused_after_failures_in_a_row_emits_run_needs_attention(make_set
         [attention] = _payloads(engine, "run.needs_attention")
         assert attention["data"]["state"] == "paused" and attention["data"]["communication"] == "weekly-deals"
         assert not _payloads(engine, "run.completed") and not _payloads(engine, "message.dead")  # busy is retried, not given up
+    finally:
+        engine.close()
+
+
+def test_a_run_stopped_by_an_error_emits_run_needs_attention(make_settings, tmp_path, receiver, smtp_server, monkeypatch):
+    from ccm.runs import executor
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a fault in delivery")
+
+    engine = _campaign_to(make_settings, tmp_path, receiver, smtp_server().url(), ["e0@example.com"], send=False)
+    monkeypatch.setattr(executor, "_watch_inline", broken)
+    try:
+        with pytest.raises(RuntimeError):
+            service.run_cycle(engine, "deals", CAMPAIGN_CYCLE, progress=False)
+        [attention] = _payloads(engine, "run.needs_attention")
+        assert attention["data"]["state"] == "failed"
+        assert not _payloads(engine, "run.completed")
     finally:
         engine.close()
