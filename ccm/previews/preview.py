@@ -68,14 +68,16 @@ class Source:
 
 
 def render_bundle(engine: Engine, name: str, *, version: int | None = None, customer: str | None = None,
-                  cycle: str | None = None, sample: bool = False, all_variants: bool = False) -> Bundle:
+                  cycle: str | None = None, sample: bool = False, all_variants: bool = False,
+                  given: dict[str, Any] | None = None) -> Bundle:
     with engine.db.session() as session:
         chosen = get_version(session, name, version)
-        return render_version(engine, session, chosen, customer=customer, cycle=cycle, sample=sample, all_variants=all_variants)
+        return render_version(engine, session, chosen, customer=customer, cycle=cycle, sample=sample, all_variants=all_variants,
+                              given=given)
 
 
 def render_version(engine: Engine, session: Session, chosen: Any, *, customer: str | None = None, cycle: str | None = None,
-                   sample: bool = False, all_variants: bool = False) -> Bundle:
+                   sample: bool = False, all_variants: bool = False, given: dict[str, Any] | None = None) -> Bundle:
     """Render ``chosen`` (a stored version, or anything with its ``template.name``,
     ``template.kind``, ``version``, ``source`` and ``meta``: an unsaved draft) as ``render_bundle`` does."""
     name = chosen.template.name
@@ -83,7 +85,7 @@ def render_version(engine: Engine, session: Session, chosen: Any, *, customer: s
     if kind in ("partial", "asset"):
         raise PreviewError(f"{name} is a {kind}: preview a document, block, e-mail or SMS template that uses it")
     _refuse_invalid(session, engine, chosen)
-    source = _source(session, engine, chosen, customer=customer, cycle=cycle, sample=sample)
+    source = _source(session, engine, chosen, customer=customer, cycle=cycle, sample=sample, given=given)
     renderer = _Renderer(engine, source)
     bundle = Bundle(name=name, version=chosen.version, kind=kind)
     if kind in EMAIL_KINDS:
@@ -173,7 +175,7 @@ def same_engine(document: str | None, block: str, library: Library) -> str | Non
 
 
 def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, customer: str | None, cycle: str | None,
-            sample: bool) -> Source:
+            sample: bool, given: dict[str, Any] | None = None) -> Source:
     lib = library(session).with_version(chosen.template.name, chosen.template.kind, chosen.source, chosen.meta or {})
     ensure_built_in(session)
     communication = _communication_for(session, chosen.template)
@@ -184,8 +186,7 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
     if sample or customer is None:
         if not sample:
             raise PreviewError("give a customer (--customer EXTERNAL_ID) or --sample")
-        context = sample_context(company)
-        return Source(lib, context, slots, document, "en_US", "America/Chicago", decided)
+        return _sample_source(Source(lib, {}, slots, document, "en_US", "America/Chicago", decided), company, given or {})
     person = session.scalar(select(Customer).where(Customer.external_id == customer))
     if person is None:
         raise PreviewError(f"no such customer: {customer}")
@@ -202,6 +203,23 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
         **SAMPLE_HELPERS,
     }
     return Source(lib, context, slots, document, person.locale, person.timezone, decided)
+
+
+def _sample_source(source: Source, company: dict[str, Any], given: dict[str, Any]) -> Source:
+    """The sample data, with what the caller gave laid over it: the customer's fields (its
+    address and attributes merged), the triggering event's fields. Values are used as
+    given (text, numbers, true/false): the statement stays the sample's."""
+    person = dict(given.get("customer") or {})
+    locale = person.get("locale") or source.locale
+    context = sample_context(company, locale=locale)
+    customer = context["customer"]
+    customer["address"] = {**customer["address"], **(person.pop("address", None) or {})}
+    customer["attributes"] = {**customer["attributes"], **(person.pop("attributes", None) or {})}
+    customer.update(person)
+    context["event"] = {**context["event"], **(given.get("event") or {})}
+    source.context = context
+    source.locale, source.timezone = customer["locale"], customer["timezone"]
+    return source
 
 
 def _communication_for(session: Session, template: Template) -> Communication | None:

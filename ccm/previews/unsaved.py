@@ -37,7 +37,8 @@ class _Unsaved:
 
 
 def render_source(engine: Engine, name: str, source: str, *, customer: str | None = None, cycle: str | None = None,
-                  sample: bool = False, all_variants: bool = False, kind: str | None = None) -> Bundle:
+                  sample: bool = False, all_variants: bool = False, kind: str | None = None,
+                  given: dict[str, Any] | None = None) -> Bundle:
     """Render ``source`` as if it were a new draft of template ``name`` (its kind and meta as
     the newest version has them); the bundle's version is that newest version's number. For
     a template not made yet, as its first draft of ``kind`` (version 0; LookupError without one)."""
@@ -52,7 +53,8 @@ def render_source(engine: Engine, name: str, source: str, *, customer: str | Non
             latest = stored.versions[-1] if stored.versions else None
             draft = _Unsaved(_Template(stored.name, stored.kind), latest.version if latest else 0, source,
                              dict(latest.meta or {}) if latest else {})
-        return render_version(engine, session, draft, customer=customer, cycle=cycle, sample=sample, all_variants=all_variants)
+        return render_version(engine, session, draft, customer=customer, cycle=cycle, sample=sample, all_variants=all_variants,
+                              given=given)
 
 
 def pdf_pages(pdf: bytes, resolution: int = PNG_RESOLUTION) -> list[bytes]:

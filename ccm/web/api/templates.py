@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
 
 import marshmallow as ma
 from flask import Response, request
@@ -109,6 +112,49 @@ class RejectIn(ma.Schema):
                                metadata={"description": "what must change"})
 
 
+def _locale(value: str) -> None:
+    try:
+        Locale.parse(value)
+    except Exception:  # noqa: BLE001 - Babel refuses in several ways
+        raise ma.ValidationError("not a locale (such as en_US or zh_CN)") from None
+
+
+def _zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except Exception:  # noqa: BLE001 - unknown, malformed or a path
+        raise ma.ValidationError("not an IANA time zone (such as Europe/Paris)") from None
+
+
+def _text(limit: int) -> ma.fields.String:
+    return ma.fields.String(validate=ma.validate.Length(max=limit))
+
+
+class GivenAddress(ma.Schema):
+    line1, line2, city, region = _text(200), _text(200), _text(100), _text(100)
+    postal_code, country = _text(20), _text(2)
+
+
+class GivenCustomer(ma.Schema):
+    """A made-up customer's fields; those not given keep the sample's."""
+
+    external_id = _text(64)
+    name = ma.fields.String(validate=ma.validate.Length(1, 200))
+    email, phone = _text(254), _text(32)
+    locale = ma.fields.String(validate=[ma.validate.Length(2, 20), _locale])
+    timezone = ma.fields.String(validate=[ma.validate.Length(1, 64), _zone])
+    paperless = ma.fields.Boolean()
+    address = ma.fields.Nested(GivenAddress)
+    attributes = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")),
+                                values=ma.fields.Raw(allow_none=True))
+
+
+class GivenData(ma.Schema):
+    customer = ma.fields.Nested(GivenCustomer, load_default=None)
+    event = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Length(1, 64)), values=ma.fields.Raw(allow_none=True),
+                           load_default=None, metadata={"description": "the triggering event's fields (id, type, amount, data ...)"})
+
+
 class PreviewIn(ma.Schema):
     format = ma.fields.String(load_default=None, validate=ma.validate.OneOf(FORMATS),
                               metadata={"description": "html (an e-mail), pdf (a document, or an e-mail's attachment) or sms; "
@@ -121,11 +167,15 @@ class PreviewIn(ma.Schema):
                                 metadata={"description": "a customer's external id; none: sample data"})
     cycle = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^\d{4}-\d{2}$"),
                              metadata={"description": "the billing cycle of the customer's data (YYYY-MM); default the latest"})
+    data = ma.fields.Nested(GivenData, load_default=None,
+                            metadata={"description": "instead of a stored customer: the sample data with these fields laid over it"})
 
     @ma.validates_schema
     def _one_source(self, data: dict, **_: Any) -> None:
         if data.get("version") is not None and data.get("source") is not None:
             raise ma.ValidationError("give a version or a source, not both", "source")
+        if data.get("customer") is not None and data.get("data") is not None:
+            raise ma.ValidationError("give a customer or data, not both", "data")
 
 
 class SmsOut(ma.Schema):
@@ -336,7 +386,7 @@ def reject_version(body: dict, name: str, version: int):  # type: ignore[no-unty
 
 
 def _render(name: str, body: dict) -> Any:
-    options = {"customer": body["customer"], "cycle": body["cycle"], "sample": body["customer"] is None}
+    options = {"customer": body["customer"], "cycle": body["cycle"], "sample": body["customer"] is None, "given": body["data"]}
     try:
         if body["source"] is None:
             return render_bundle(engine(), name, version=body["version"], **options)

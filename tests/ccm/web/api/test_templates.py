@@ -137,3 +137,24 @@ def test_an_approval_takes_effect_when_asked_never_in_the_past(deals, key_for):
     assert edge.status_code == 422 and edge.json["field"] == "effective_from"
     later = client.post(f"{BASE}/versions/2/approve", json={"effective_from": "2999-01-01T09:00:00+01:00"}, headers=checker)
     assert later.status_code == 200 and later.json["effective_from"] == "2999-01-01T08:00:00+00:00"
+
+
+def test_a_preview_from_given_data_lays_it_over_the_sample(deals, key_for):
+    app, _ = deals
+    client, headers = app.test_client(), key_for("viewer")
+    given = {"customer": {"name": "<b>张伟</b>", "locale": "zh_CN", "address": {"city": "杭州市"}},
+             "event": {"amount": "88.00", "currency": "CNY", "reference": "INV-7"}}
+    answer = client.post("/api/v1/templates/email/payment_received.html/preview", json={"data": given}, headers=headers)
+    assert answer.status_code == 200, answer.json
+    html = answer.get_data(as_text=True)
+    assert "&lt;b&gt;张伟&lt;/b&gt;" in html and "<b>张伟" not in html  # the name as typed, escaped
+    assert "INV-7" in html and "¥88.00" in html and "尊敬的" in html  # in the given locale, its currency formatted
+    sample = client.post("/api/v1/templates/email/payment_received.html/preview", json={}, headers=headers).get_data(as_text=True)
+    assert "张伟" not in sample and "INV-7" not in sample
+
+    both = client.post("/api/v1/templates/email/payment_received.html/preview", json={"customer": "E001", "data": given},
+                       headers=headers)
+    assert both.status_code == 422 and both.json["field"] == "data"
+    for bad in ({"customer": {"locale": "xx_not"}}, {"customer": {"timezone": "../../etc/passwd"}}):
+        refused = client.post("/api/v1/templates/email/payment_received.html/preview", json={"data": bad}, headers=headers)
+        assert refused.status_code == 422 and refused.json["field"].startswith("data.customer."), refused.json
