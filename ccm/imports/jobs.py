@@ -68,9 +68,9 @@ def create_job(db: Database, var_dir: Path, kind: str, fmt: str, name: str, stre
     folder = job_folder(var_dir, job_id)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.{fmt}"
-    with path.open("wb") as fh:
-        shutil.copyfileobj(stream, fh)
     try:
+        with path.open("wb") as fh:
+            shutil.copyfileobj(stream, fh)  # a body over the limit, or a client gone, stops here
         if path.stat().st_size == 0:
             raise ImportFileError(f"{path}: the file is empty")
         fmt_read, gz = _file_format(path)
@@ -78,11 +78,13 @@ def create_job(db: Database, var_dir: Path, kind: str, fmt: str, name: str, stre
         if fmt_read == "csv":  # a header without the required columns: refused now, not in the background
             with _open_text(path, gz, fmt_read) as fh:
                 _read_csv(path, fh, CSV_REQUIRED[kind], lambda _lines: None)
-    except ImportFileError as exc:
+    except BaseException as exc:  # nothing is kept of a file not taken
         shutil.rmtree(folder, ignore_errors=True)
         with db.session() as session:
             session.execute(delete(ImportJob).where(ImportJob.id == job_id))
-        raise ImportRefused(_printable(str(exc).replace(str(path), f"{stem}.{fmt}"))) from None
+        if isinstance(exc, ImportFileError):
+            raise ImportRefused(_printable(str(exc).replace(str(path), f"{stem}.{fmt}"))) from None
+        raise
     with db.session() as session:
         session.execute(update(ImportJob).where(ImportJob.id == job_id).values(path=str(path)))
     return job_id

@@ -123,6 +123,12 @@ def test_a_file_larger_than_other_requests_is_taken_up_to_its_own_limit(make_set
     assert len(body * 6) > 200_000
     too_big = client.post("/api/v1/imports/customers", data=body * 6, headers={**headers, "Content-Type": "text/csv"})
     assert too_big.status_code == 413 and too_big.content_type == "application/problem+json"
+    jobs = client.get("/api/v1/imports/customers", headers=headers).json["items"]
+    streamed = client.post("/api/v1/imports/customers", headers={**headers, "Content-Type": "text/csv", "Transfer-Encoding": "chunked"},
+                           input_stream=io.BytesIO(body * 6), environ_overrides={"wsgi.input_terminated": True})  # no length: stopped while read
+    assert streamed.status_code == 413 and streamed.content_type == "application/problem+json"
+    assert client.get("/api/v1/imports/customers", headers=headers).json["items"] == jobs  # nothing kept of it
+    assert len(list((engine.var_dir / "imports").iterdir())) == len(jobs)
     assert client.put("/api/v1/customers/X", json={"name": "x" * 100, "attributes": {"note": "y" * 3000}},
                       headers=headers).status_code == 413  # the others keep theirs
     engine.close()
