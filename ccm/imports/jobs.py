@@ -58,16 +58,15 @@ def create_job(db: Database, var_dir: Path, kind: str, fmt: str, name: str, stre
     if fmt not in FORMATS:
         raise ImportRefused(f"format {fmt!r}: choose one of {', '.join(FORMATS)}")
     shown = safe_name(name or kind)
-    stem = shown.split(".", 1)[0] or kind
+    job_name = f"{shown.split('.', 1)[0] or kind}.{fmt}"  # the name given, its extension the format's
     with db.session() as session:
-        job = ImportJob(kind=kind, file_name=f"{stem}.{fmt}", path="", state="queued", created_by=created_by[:200],
-                        created_at=utcnow())
+        job = ImportJob(kind=kind, file_name=job_name, state="queued", created_by=created_by[:200], created_at=utcnow())
         session.add(job)
         session.flush()
         job_id = job.id
     folder = job_folder(var_dir, job_id)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{stem}.{fmt}"
+    path = folder / job_name
     try:
         with path.open("wb") as fh:
             shutil.copyfileobj(stream, fh)  # a body over the limit, or a client gone, stops here
@@ -83,10 +82,8 @@ def create_job(db: Database, var_dir: Path, kind: str, fmt: str, name: str, stre
         with db.session() as session:
             session.execute(delete(ImportJob).where(ImportJob.id == job_id))
         if isinstance(exc, ImportFileError):
-            raise ImportRefused(_printable(str(exc).replace(str(path), f"{stem}.{fmt}"))) from None
+            raise ImportRefused(_printable(str(exc).replace(str(path), job_name))) from None
         raise
-    with db.session() as session:
-        session.execute(update(ImportJob).where(ImportJob.id == job_id).values(path=str(path)))
     return job_id
 
 
@@ -116,9 +113,10 @@ def run_job(db: Database, var_dir: Path, job_id: int, *, owner: str) -> str:
     """Import the job's file now, in this thread; returns its final state."""
     with db.session() as session:
         job = session.get(ImportJob, job_id)
-        kind, path, shown = job.kind, Path(job.path), job.file_name
+        kind, shown = job.kind, job.file_name
         job.state, job.owner, job.started_at, job.finished_at, job.error = "running", owner[:200], utcnow(), None, None
-    rejects = job_folder(var_dir, job_id) / "rejects"
+    folder = job_folder(var_dir, job_id)
+    path, rejects = folder / shown, folder / "rejects"
     try:
         report = IMPORTERS[kind](db, path, rejects_dir=rejects, progress=lambda total: _JobProgress(db, job_id, total))
     except ImportFileError as exc:

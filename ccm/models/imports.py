@@ -20,14 +20,14 @@ IMPORT_STATES = ("queued", "running", "completed", "failed")
 
 class ImportJob(Base):
     """One file to import. ``file_name`` is the name the caller gave (shown in the report);
-    ``path`` the copy kept under ``<var>/imports``; ``rejects_path`` the rejects file, if any."""
+    the copy is kept under that name in ``<var>/imports/<id>/``; ``rejects_path`` is the rejects
+    file, if any."""
 
     __tablename__ = "import_jobs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # one of IMPORT_KINDS
     file_name: Mapped[str] = mapped_column(String(200))
-    path: Mapped[str] = mapped_column(String(500))
     state: Mapped[str] = mapped_column(String(10), default="queued")  # one of IMPORT_STATES
     owner: Mapped[str | None] = mapped_column(String(200))
     lines_total: Mapped[int] = mapped_column(Integer, default=0)

@@ -186,7 +186,8 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
     if sample or customer is None:
         if not sample:
             raise PreviewError("give a customer (--customer EXTERNAL_ID) or --sample")
-        return _sample_source(Source(lib, {}, slots, document, "en_US", "America/Chicago", decided), company, given or {})
+        context = _sample_given(company, given or {})
+        return Source(lib, context, slots, document, context["customer"]["locale"], context["customer"]["timezone"], decided)
     person = session.scalar(select(Customer).where(Customer.external_id == customer))
     if person is None:
         raise PreviewError(f"no such customer: {customer}")
@@ -205,21 +206,18 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
     return Source(lib, context, slots, document, person.locale, person.timezone, decided)
 
 
-def _sample_source(source: Source, company: dict[str, Any], given: dict[str, Any]) -> Source:
+def _sample_given(company: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The sample data, with what the caller gave laid over it: the customer's fields (its
     address and attributes merged), the triggering event's fields. Values are used as
     given (text, numbers, true/false): the statement stays the sample's."""
     person = dict(given.get("customer") or {})
-    locale = person.get("locale") or source.locale
-    context = sample_context(company, locale=locale)
+    context = sample_context(company, locale=person.get("locale") or "en_US")
     customer = context["customer"]
     customer["address"] = {**customer["address"], **(person.pop("address", None) or {})}
     customer["attributes"] = {**customer["attributes"], **(person.pop("attributes", None) or {})}
     customer.update(person)
     context["event"] = {**context["event"], **(given.get("event") or {})}
-    source.context = context
-    source.locale, source.timezone = customer["locale"], customer["timezone"]
-    return source
+    return context
 
 
 def _communication_for(session: Session, template: Template) -> Communication | None:

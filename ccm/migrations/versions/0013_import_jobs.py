@@ -23,7 +23,6 @@ def upgrade() -> None:
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('kind', sa.String(length=20), nullable=False),
         sa.Column('file_name', sa.String(length=200), nullable=False),
-        sa.Column('path', sa.String(length=500), nullable=False),
         sa.Column('state', sa.String(length=10), nullable=False),
         sa.Column('owner', sa.String(length=200), nullable=True),
         sa.Column('lines_total', sa.Integer(), nullable=False),

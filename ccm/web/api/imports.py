@@ -126,8 +126,6 @@ def _routes(kind: str) -> None:
         if fmt is None:
             fail(415 if request.mimetype else 422, "say the file's format: ?format=csv, jsonl, csv.gz or jsonl.gz, or a "
                                                    "Content-Type of text/csv or application/x-ndjson", field="format")
-        if request.content_length is not None and request.content_length > request.max_content_length:
-            fail(413, f"the file is larger than {request.max_content_length} bytes ([web] import_max_bytes)")
         try:
             job_id = create_job(engine().db, engine().var_dir, kind, fmt, args["name"], _body(), created_by=caller_name())
         except ImportRefused as exc:

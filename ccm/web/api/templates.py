@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from babel import Locale
 
 import marshmallow as ma
 from flask import Response, request
@@ -21,6 +18,7 @@ from sqlalchemy import select
 
 from ccm.authoring import (KINDS, Problem, TemplateStoreError, ValidationFailed, WorkflowError, approve, get_version, list_templates,
                            reject, save_draft, show, submit)
+from ccm import field_values
 from ccm.models import Template
 from ccm.previews import PreviewError, email_html, render_bundle, render_source, sms_json
 from ccm.web.api.auth import caller, engine, require
@@ -112,20 +110,6 @@ class RejectIn(ma.Schema):
                                metadata={"description": "what must change"})
 
 
-def _locale(value: str) -> None:
-    try:
-        Locale.parse(value)
-    except Exception:  # noqa: BLE001 - Babel refuses in several ways
-        raise ma.ValidationError("not a locale (such as en_US or zh_CN)") from None
-
-
-def _zone(value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except Exception:  # noqa: BLE001 - unknown, malformed or a path
-        raise ma.ValidationError("not an IANA time zone (such as Europe/Paris)") from None
-
-
 def _text(limit: int) -> ma.fields.String:
     return ma.fields.String(validate=ma.validate.Length(max=limit))
 
@@ -141,12 +125,23 @@ class GivenCustomer(ma.Schema):
     external_id = _text(64)
     name = ma.fields.String(validate=ma.validate.Length(1, 200))
     email, phone = _text(254), _text(32)
-    locale = ma.fields.String(validate=[ma.validate.Length(2, 20), _locale])
-    timezone = ma.fields.String(validate=[ma.validate.Length(1, 64), _zone])
+    locale = ma.fields.String(validate=ma.validate.Length(2, 40), metadata={"description": "en_US, zh-CN ..."})
+    timezone = ma.fields.String(validate=ma.validate.Length(1, 64), metadata={"description": "an IANA name: Europe/Paris"})
     paperless = ma.fields.Boolean()
     address = ma.fields.Nested(GivenAddress)
     attributes = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")),
                                 values=ma.fields.Raw(allow_none=True))
+
+    @ma.post_load
+    def _as_the_import_takes_them(self, data: dict, **_: Any) -> dict:
+        """Locale and time zone checked and normalised as the customer import does."""
+        try:
+            for name, check in (("locale", field_values.locale), ("timezone", field_values.timezone)):
+                if name in data:
+                    data[name] = check(data[name], name)
+        except field_values.FieldError as exc:
+            raise ma.ValidationError(exc.reason, exc.field) from None
+        return data
 
 
 class GivenData(ma.Schema):
