@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccm.feedback.reported_events import API_TYPES, ApiInputError, authenticate, create_token, handle_api_event, list_tokens, revoke_token
+from ccm.feedback.reported_events import (API_TYPES, ApiInputError, authenticate, create_token, event_outcome, handle_api_event,
+                                          list_tokens, revoke_token)
 from ccm.feedback.erase import erase_customer
 from ccm.feedback.provider_events import handle_events, read_reports
 from ccm.feedback.preferences import PreferenceError, Preferences
@@ -41,7 +42,7 @@ __all__ = [
     "Changed", "SuppressionKept", "customer_suppressions", "lift_suppression", "suppress_customer", "Entry", "Profile", "Sent", "archived_pdf", "change_consent", "change_preferences", "customer_by_external_id", "customers_after",
     "find_customers", "normalise_phone", "profile", "sent_message",
     "API_TYPES", "ApiInputError", "Hit", "PreferenceError", "Preferences", "Report", "SignatureError", "UnknownLink",
-    "authenticate", "check_headers", "communication_report", "create_token", "erase_customer", "handle_api_event",
+    "authenticate", "check_headers", "communication_report", "create_token", "erase_customer", "event_outcome", "handle_api_event",
     "handle_events", "list_tokens", "load_preferences", "preferences_as_submitted", "print_report", "read_reports",
     "record_click", "record_open", "record_short", "response_report", "revoke_token", "save_preferences", "sign",
     "unsubscribe", "verify", "write_chart", "write_csv",

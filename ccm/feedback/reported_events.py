@@ -29,7 +29,7 @@ from ccm import field_values as v
 from ccm.wiring import Engine
 from ccm.feedback.events import Event, record
 from ccm.models.feedback import ApiToken, ResponseEvent
-from ccm.models import Customer, utcnow
+from ccm.models import Communication, Customer, Message, Run, utcnow
 from ccm.runs import TriggerConflict, event_types, trigger
 
 API_TYPES = {"conversion": "converted", "payment": "paid"}
@@ -164,6 +164,31 @@ def handle_api_event(engine: Engine, body: Any) -> ApiOutcome:
         for m in messages]}
     runs = sorted({m.run_id for m in messages if m.state == "pending" and not m.duplicate})
     return ApiOutcome("duplicate" if duplicate else "triggered", payload, runs)
+
+
+def event_outcome(engine: Engine, event_id: str) -> dict[str, Any] | None:
+    """What an event sent through the API did, as it stands now: a conversion or payment
+    recorded (with the message it was attributed to), or the messages it triggered with
+    their state now (sent, failed, dead ...); None when no event had that id."""
+    with engine.db.reader() as session:
+        recorded = session.scalar(select(ResponseEvent).where(ResponseEvent.event_key == f"api:{event_id}"[:200]))
+        if recorded is not None:
+            kind = next((name for name, stored in API_TYPES.items() if stored == recorded.type), recorded.type)
+            return {"id": event_id, "type": kind, "result": "recorded", "occurred_at": recorded.occurred_at,
+                    "amount": str(recorded.amount) if recorded.amount is not None else None, "currency": recorded.currency,
+                    "message_id": recorded.message_id, "communication": recorded.communication, "messages": []}
+        names = [name for name, config in session.execute(select(Communication.name, Communication.config)) if config.get("trigger")]
+        keys = [f"{name}:event:{event_id}"[:200] for name in names]
+        rows = session.execute(select(Message, Communication.name).join(Run, Run.id == Message.run_id)
+                               .join(Communication, Communication.id == Run.communication_id)
+                               .where(Message.idempotency_key.in_(keys)).order_by(Message.id)).all() if keys else []
+        if not rows:
+            return None
+        event = rows[0][0].data.get("event") or {}
+        return {"id": event_id, "type": event.get("type"), "result": "triggered", "occurred_at": rows[0][0].created_at,
+                "amount": event.get("amount"), "currency": event.get("currency"), "message_id": None, "communication": None,
+                "messages": [{"communication": name, "message_id": m.id, "channel": m.channel if m.channel != "none" else None,
+                              "state": m.state, "reason": m.reason, "sent_at": m.sent_at} for m, name in rows]}
 
 
 # --------------------------------------------------------------------------- tokens

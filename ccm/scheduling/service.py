@@ -256,6 +256,24 @@ def _communication(session: Session, job: str, name: str | None) -> str:
     return communication.name
 
 
+def audit_details(fields: dict[str, Any]) -> dict[str, Any]:
+    """A schedule's fields (as ``add_schedule`` takes them) for the audit log: those given,
+    its options among them."""
+    described = {key: value for key, value in fields.items() if key != "options" and value not in (None, "")}
+    return {**described, **(fields.get("options") or {})}
+
+
+def audit_changes(changes: dict[str, list[Any]]) -> dict[str, str]:
+    """What ``update_schedule`` changed, for the audit log: ``{field: "before → after"}``."""
+    return {key: f"{_shown(before)} → {_shown(after)}" for key, (before, after) in changes.items()}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in sorted(value.items())) or "—"
+    return "—" if value in (None, "") else str(value)
+
+
 def get_schedule(session: Session, name: str) -> Schedule:
     schedule = session.scalar(select(Schedule).where(Schedule.name == name))
     if schedule is None:

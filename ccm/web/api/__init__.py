@@ -27,7 +27,8 @@ from ccm.web.api.problems import ProblemSchema, api_error
 from ccm.web.hardening import PROBLEM_JSON, http_error
 
 PREFIX = "/api/v1"
-MODULES = ("events", "customers", "segments", "decisions", "templates", "campaigns", "reports", "runs", "messages", "on_demand", "webhooks", "imports", "reference")
+MODULES = ("events", "customers", "segments", "decisions", "templates", "campaigns", "reports", "runs", "messages", "on_demand", "webhooks", "imports", "schedules",
+           "reference")
 
 
 class ProblemApi(Api):

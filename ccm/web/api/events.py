@@ -9,7 +9,7 @@ from typing import Any
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from ccm.feedback import API_TYPES, ApiInputError, handle_api_event
+from ccm.feedback import API_TYPES, ApiInputError, event_outcome, handle_api_event
 from ccm.runs import dispatcher
 from ccm.web.api.auth import engine, require
 from ccm.web.api.problems import errors, fail
@@ -47,6 +47,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                              "channel": {"type": ["string", "null"]}, "state": {"type": "string"},
                                              "reason": {"type": ["string", "null"]}}}}},
     },
+    "EventOutcome": {
+        "type": "object",
+        "required": ["id", "type", "result", "messages"],
+        "properties": {
+            "id": {"type": "string"}, "type": {"type": ["string", "null"]},
+            "result": {"type": "string", "enum": ["recorded", "triggered"]},
+            "occurred_at": {"type": "string", "format": "date-time", "description": "recorded: when it happened; triggered: when it was taken"},
+            "amount": {"type": ["string", "null"]}, "currency": {"type": ["string", "null"]},
+            "message_id": {"type": ["integer", "null"], "description": "recorded: the message it was attributed to"},
+            "communication": {"type": ["string", "null"], "description": "recorded: that message's communication"},
+            "messages": {"type": "array", "description": "triggered: each message and its state now", "items": {
+                "type": "object", "properties": {"communication": {"type": "string"}, "message_id": {"type": "integer"},
+                                                 "channel": {"type": ["string", "null"]}, "state": {"type": "string"},
+                                                 "reason": {"type": ["string", "null"]},
+                                                 "sent_at": {"type": ["string", "null"], "format": "date-time"}}}},
+        },
+    },
     "Recorded": {
         "type": "object",
         "properties": {"recorded": {"type": "boolean"}, "duplicate": {"type": "boolean"},
@@ -79,6 +96,25 @@ def post_event():  # type: ignore[no-untyped-def]
     for run_id in outcome.runs_to_deliver:  # a triggered message goes out now, not with the next run
         dispatcher(engine()).submit(run_id)
     return jsonify(outcome.payload), RESULT_STATUS[outcome.result]
+
+
+@blueprint.get("/events/<path:event_id>")
+@require(blueprint, "events:record", events_token=True)
+@errors(blueprint, 404)
+@blueprint.doc(summary="What an event did, as it stands now: recorded, or the messages it triggered and their state",
+               responses={"200": {"description": "the event", "content": _json("EventOutcome")}})
+def get_event(event_id: str):  # type: ignore[no-untyped-def]
+    outcome = event_outcome(engine(), event_id)
+    if outcome is None:
+        fail(404, f"no event with id {event_id!r}", field="id")
+    outcome["occurred_at"] = _utc(outcome["occurred_at"])
+    for message in outcome["messages"]:
+        message["sent_at"] = _utc(message["sent_at"])
+    return jsonify(outcome)
+
+
+def _utc(moment: Any) -> str | None:
+    return moment.isoformat() + "Z" if moment is not None else None
 
 
 def json_body() -> Any:

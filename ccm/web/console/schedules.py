@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from ccm.models import utcnow
 from ccm.models.scheduling import BUILT_IN_SWEEPER, JOBS
-from ccm.scheduling import (CRON_FIELDS, ScheduleError, add_schedule, check_cron, get_schedule, history, list_schedules,
+from ccm.scheduling import (CRON_FIELDS, ScheduleError, add_schedule, audit_changes, audit_details, check_cron, get_schedule, history, list_schedules,
                             next_fire_times, remove_schedule, schedulable_communications, set_paused, trigger_of, upcoming,
                             update_schedule)
 from ccm.segments import segment_names
@@ -113,7 +113,7 @@ def schedules_new() -> Response:
                 add_schedule(session, name, **fields)
         except ScheduleError as exc:
             return _form(form, exc, status=422)
-        audit("schedule.create", "schedule", name, **_described(fields))
+        audit("schedule.create", "schedule", name, **audit_details(fields))
         flash(_("Schedule %(name)s added.", name=name))
         return redirect(url_for("console.schedules_detail", name=name))
     return _form(form)
@@ -133,7 +133,7 @@ def schedules_edit(name: str) -> Response:
                 abort(404)
             return _form(form, exc, name=name, status=422)
         if changes:
-            audit("schedule.edit", "schedule", name, **{key: f"{_shown(before)} → {_shown(after)}" for key, (before, after) in changes.items()})
+            audit("schedule.edit", "schedule", name, **audit_changes(changes))
             flash(_("Schedule %(name)s changed.", name=name))
         else:
             flash(_("Nothing changed."))
@@ -171,18 +171,6 @@ def _fields(form: dict[str, str]) -> dict[str, Any]:
     return {"job": form.get("job", ""), "communication": form.get("communication", "").strip() or None,
             "cron": " ".join(form.get("cron", "").split()) or None, "every_seconds": int(every) if every else None,
             "timezone": form.get("timezone", "").strip() or "UTC", "options": options}
-
-
-def _described(fields: dict[str, Any]) -> dict[str, Any]:
-    """A schedule's fields for the audit log: only those given."""
-    described = {key: value for key, value in fields.items() if key != "options" and value not in (None, "")}
-    return {**described, **fields["options"]}
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in sorted(value.items())) or "—"
-    return "—" if value in (None, "") else str(value)
 
 
 def _form(form: dict[str, str], error: ScheduleError | None = None, name: str | None = None, status: int = 200) -> Response:
