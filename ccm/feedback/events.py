@@ -16,8 +16,10 @@ Effects (none for an event seen before, none for a bot's hit):
 
 Conversions that name no message are attributed to the last campaign message the customer
 was sent within ``[feedback] attribution_days`` before the event, or to the hold-out message
-they did not get (so the hold-out's conversions are counted too); payments to the last
-service message (statement, bill) in that window.
+they did not get (so the hold-out's conversions are counted too), or to the offer shown to
+them in real time (the decision API's exposure) when that came later: the event then names
+the exposure's communication and variant and no message. Payments go to the last service
+message (statement, bill) in that window.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Session
 from ccm import outbound
 from ccm.db import insert_or_ignore
 from ccm.runs import address, fallback_after_bounce
-from ccm.models.feedback import ATTRIBUTED, ENGAGEMENT, EVENT_TYPES, RESPONSES, ResponseEvent  # noqa: F401  (the vocabulary, also for callers of this module)
+from ccm.models.feedback import ATTRIBUTED, ENGAGEMENT, EVENT_TYPES, RESPONSES, DecisionExposure, ResponseEvent  # noqa: F401  (the vocabulary, also for callers of this module)
 from ccm.models import Communication, Consent, Customer, Message, Run, Suppression, utcnow
 
 log = logging.getLogger(__name__)
@@ -144,11 +146,16 @@ def record(session: Session, event: Event, settings: dict, message: MessageInfo 
             raise EventError(f"no such message: {event.message_id}")
         if event.customer_id is not None and message.customer_id != event.customer_id:
             raise EventError(f"message {event.message_id} was not sent to this customer")
+    exposure = None
     if message is None and event.type in ATTRIBUTED and event.customer_id is not None:
-        found = attribute(session, event.customer_id, event.occurred_at, settings["feedback"]["attribution_days"],
-                          marketing=event.type == "converted")
-        message = message_info(session, found.id) if found is not None else None
+        days = settings["feedback"]["attribution_days"]
+        found = attribute(session, event.customer_id, event.occurred_at, days, marketing=event.type == "converted")
+        if event.type == "converted":  # shown an offer in real time since that message: the offer's
+            exposure = last_exposure(session, event.customer_id, event.occurred_at, days,
+                                     after=None if found is None else found.sent_at or found.updated_at)
+        message = message_info(session, found.id) if found is not None and exposure is None else None
     customer_id = message.customer_id if message is not None else event.customer_id
+    data = {**event.data, "permanent": event.permanent} if event.type == "bounced" else event.data
     row = {
         "event_key": event.key[:200],
         "type": event.type,
@@ -156,8 +163,8 @@ def record(session: Session, event: Event, settings: dict, message: MessageInfo 
         "channel": event.channel or (message.channel if message is not None else None),
         "message_id": message.id if message is not None else None,
         "run_id": message.run_id if message is not None else None,
-        "communication": message.communication if message is not None else None,
-        "variant": message.variant if message is not None else None,
+        "communication": message.communication if message is not None else exposure.communication if exposure is not None else None,
+        "variant": message.variant if message is not None else exposure_variant(exposure),
         "customer_id": customer_id,
         "occurred_at": event.occurred_at,
         "recorded_at": utcnow(),
@@ -165,7 +172,7 @@ def record(session: Session, event: Event, settings: dict, message: MessageInfo 
         "currency": event.currency,
         "bot": event.bot,
         "detail": (event.detail or None) and event.detail[:300],
-        "data": {**event.data, "permanent": event.permanent} if event.type == "bounced" else event.data,
+        "data": data if exposure is None else {**data, "exposure": exposure.id},
     }
     event_id = session.execute(_INSERT[session.get_bind().dialect.name], row).scalar()
     if event_id is None:
@@ -200,6 +207,22 @@ def attribute(session: Session, customer_id: int, when: dt.datetime, days: int, 
         .where(Message.customer_id == customer_id, kind, or_(sent, held) if marketing else sent)
         .order_by(moment.desc(), Message.id.desc()).limit(1)
     ).first()
+
+
+def last_exposure(session: Session, customer_id: int, when: dt.datetime, days: int, after: dt.datetime | None) -> DecisionExposure | None:
+    """The last decision shown to the customer in real time (``ccm.decisions.decide_now``)
+    within ``days`` before ``when`` and later than ``after`` (the message a conversion
+    would otherwise answer): the last touch before it."""
+    since = when - dt.timedelta(days=days)
+    since = max(since, after) if after is not None else since
+    return session.scalars(select(DecisionExposure).where(DecisionExposure.customer_id == customer_id, DecisionExposure.at > since,
+                                                          DecisionExposure.at <= when)
+                           .order_by(DecisionExposure.at.desc(), DecisionExposure.id.desc()).limit(1)).first()
+
+
+def exposure_variant(exposure: DecisionExposure | None) -> str | None:
+    """``experiment/variant`` of what a real-time decision showed, if it was an experiment's."""
+    return f"{exposure.experiment}/{exposure.variant}" if exposure is not None and exposure.experiment else None
 
 
 def _apply(session: Session, event: Event, customer_id: int, channel: str | None, message_id: int | None) -> None:

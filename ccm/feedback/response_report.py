@@ -106,9 +106,11 @@ class Experiment:
     versus_best: list[Comparison] = field(default_factory=list)
     winner: str | None = None  # the best variant, when it beats the others and the hold-out significantly
     exposed: dict[str, int] = field(default_factory=dict)  # variant -> customers shown it in real time (the API)
+    exposed_converted: dict[str, int] = field(default_factory=dict)  # variant -> of those, customers whose conversion is the exposure's
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "variants": self.variants, "winner": self.winner, "exposed": self.exposed,
+                "exposed_converted": self.exposed_converted,
                 "versus_holdout": [c.to_json() for c in self.versus_holdout], "versus_best": [c.to_json() for c in self.versus_best]}
 
 
@@ -156,10 +158,11 @@ def communication_report(session: Session, name: str, costs: dict[str, str], rec
     if not runs:
         raise LookupError(f"{communication.name} has not run yet")
     report = runs_report(session, f"{communication.name} · {len(runs)} runs", runs, costs, frozenset(receipts), per_run=True)
-    exposed = exposures(session, communication.name)
+    exposed, converted = exposures(session, communication.name), exposure_conversions(session, communication.name)
     for experiment in report.experiments:
-        experiment.exposed = exposed.pop(experiment.name, {})
-    report.experiments += [Experiment(name, {}, exposed=counts) for name, counts in sorted(exposed.items())]
+        experiment.exposed, experiment.exposed_converted = exposed.pop(experiment.name, {}), converted.get(experiment.name, {})
+    report.experiments += [Experiment(name, {}, exposed=counts, exposed_converted=converted.get(name, {}))
+                           for name, counts in sorted(exposed.items())]
     return report
 
 
@@ -172,6 +175,21 @@ def exposures(session: Session, communication: str) -> dict[str, dict[str, int]]
                            .group_by(DecisionExposure.experiment, DecisionExposure.variant))
     for experiment, variant, customers in rows:
         found[experiment][variant] = customers
+    return dict(found)
+
+
+def exposure_conversions(session: Session, communication: str) -> dict[str, dict[str, int]]:
+    """experiment -> variant -> customers whose conversion was attributed to what they were
+    shown in real time (``ccm.feedback.events.last_exposure``: such an event names a variant
+    and no message); bots excluded."""
+    found: dict[str, dict[str, int]] = defaultdict(dict)
+    rows = session.execute(select(ResponseEvent.variant, func.count(distinct(ResponseEvent.customer_id)))
+                           .where(ResponseEvent.communication == communication, ResponseEvent.type == "converted",
+                                  ResponseEvent.message_id.is_(None), ResponseEvent.variant.is_not(None), ResponseEvent.bot.is_(False))
+                           .group_by(ResponseEvent.variant))
+    for variant, customers in rows:
+        experiment, _, name = variant.partition("/")
+        found[experiment][name] = customers
     return dict(found)
 
 

@@ -48,6 +48,9 @@ class ExperimentOut(ma.Schema):
                               metadata={"description": "the best variant, when it beats the others and the hold-out significantly"})
     exposed = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True,
                              metadata={"description": "variant -> customers shown it in real time (decisions of the API)"})
+    exposed_converted = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True,
+                                       metadata={"description": "variant -> of those shown it, customers who converted after "
+                                                                "it (last touch within [feedback] attribution_days)"})
     versus_holdout = ma.fields.List(ma.fields.Nested(ComparisonOut), required=True)
     versus_best = ma.fields.List(ma.fields.Nested(ComparisonOut), required=True)
 

@@ -56,3 +56,42 @@ def test_a_real_time_decision_is_the_batch_one_and_counts_as_an_exposure(deals, 
     experiment = next(e for e in report.experiments if e.name == "weekly-deals-offer")
     assert sum(experiment.exposed.values()) == 10
     assert experiment.to_json()["exposed"] == experiment.exposed
+
+
+def test_a_conversion_after_an_offer_shown_in_real_time_is_the_offers(deals, key_for):
+    """Last touch: the e-mail went first, then the website showed the offer; the purchase
+    after that is counted for the variant shown, in the experiment's report."""
+    from ccm.feedback import create_token
+
+    app, engine = deals
+    client, headers = app.test_client(), key_for("marketer")
+    events = {"Authorization": f"Bearer {create_token(engine, 'shop')}"}
+    shown = {}
+    for external_id in ("E001", "E002", "E003", "E004", "E005", "E006"):
+        trace = client.get(f"/api/v1/customers/{external_id}/decisions/deals/email.offer", headers=headers).json["trace"]
+        if trace["variant"] not in (None, "holdout"):
+            shown[external_id] = trace["variant"]
+    assert len(shown) >= 2
+    (first, variant), (second, _) = list(shown.items())[:2]
+    bought = client.post("/api/v1/events", json={"id": "order-1", "type": "conversion", "customer": first, "amount": "30.00",
+                                                 "currency": "USD"}, headers=events)
+    assert bought.status_code == 201 and bought.json["message_id"] is None
+    outcome = client.get("/api/v1/events/order-1", headers=events).json
+    assert outcome["communication"] == "weekly-deals" and outcome["message_id"] is None
+    again = client.post("/api/v1/events", json={"id": "order-1b", "type": "conversion", "customer": first}, headers=events)
+    assert again.status_code == 201  # the same customer twice: one customer converted
+    named = client.post("/api/v1/events", json={"id": "order-2", "type": "conversion", "customer": second, "message_id":
+                                                _last_message(engine, second)}, headers=events)
+    assert named.status_code == 201 and named.json["message_id"] is not None  # a message named: that message's, as before
+    report = client.get("/api/v1/reports/communications/deals/experiments/weekly-deals-offer", headers=key_for("viewer")).json
+    assert report["exposed_converted"] == {variant: 1}, report
+    assert sum(report["exposed"].values()) == 6
+
+
+def _last_message(engine, external_id: str) -> int:
+    from sqlalchemy import select
+
+    from ccm.models import Customer, Message
+
+    with engine.db.reader() as session:
+        return session.scalar(select(Message.id).join(Customer).where(Customer.external_id == external_id).order_by(Message.id.desc()))
