@@ -29,12 +29,12 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from standardwebhooks import Webhook
 
 from ccm.models import utcnow
 from ccm.models.webhooks import WebhookDelivery, WebhookSubscription
-from ccm.outbound.secrets import SecretUnreadable, unseal
+from ccm.outbound.secrets import SecretUnreadable, reseal, unseal
 from ccm.outbound.transport import Answer, post
 from ccm.wiring import Engine
 
@@ -93,7 +93,12 @@ def _claim(engine: Engine, delivery_id: int, now: dt.datetime, lease: dt.timedel
         if taken != 1:
             return None
         delivery = session.get(WebhookDelivery, delivery_id)
-        return delivery.subscription.url, delivery.subscription.secret, delivery.event_id, dict(delivery.payload)
+        subscription = delivery.subscription
+        try:
+            subscription.secret = reseal(engine.settings, subscription.secret) or subscription.secret  # sealed before Fernet
+        except SecretUnreadable:
+            pass  # the attempt says so
+        return subscription.url, subscription.secret, delivery.event_id, dict(delivery.payload)
 
 
 def attempt(engine: Engine, delivery_id: int, *, now: dt.datetime | None = None, tls: ssl.SSLContext | None = None) -> str | None:
@@ -153,3 +158,15 @@ def deliver_due(engine: Engine, *, now: dt.datetime | None = None, limit: int | 
         elif state == "dead":
             done.dead += 1
     return done
+
+
+def prune_deliveries(engine: Engine, *, now: dt.datetime | None = None) -> int:
+    """Delete the deliveries that are done (delivered or dead) and whose last attempt is
+    more than ``[webhooks] keep_days`` old; those waiting for a retry stay. Returns how many."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=int(engine.settings["webhooks"]["keep_days"]))
+    with engine.db.session() as session:
+        pruned = session.execute(delete(WebhookDelivery).where(WebhookDelivery.state.in_(("delivered", "dead")),
+                                                               WebhookDelivery.updated_at < cutoff)).rowcount
+    if pruned:
+        log.info("webhook deliveries: %s older than %s deleted", pruned, cutoff.date())
+    return pruned

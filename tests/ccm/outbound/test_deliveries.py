@@ -8,7 +8,7 @@ import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from ccm import outbound
@@ -129,7 +129,7 @@ def test_the_secret_is_stored_sealed_and_changes_are_audited(engine, receiver):
     created = _subscribe(engine, receiver.url)
     with engine.db.reader() as session:
         stored = session.scalar(select(WebhookSubscription.secret))
-    assert created.secret not in stored and created.secret[6:] not in stored and stored.startswith("v1:")
+    assert created.secret not in stored and created.secret[6:] not in stored and stored.startswith("v2:")
     outbound.change_subscription(engine, created.subscription.id, "bob", active=False)
     _emit(engine)
     assert _deliveries(engine) == []  # a disabled subscription gets no events
@@ -144,3 +144,36 @@ def test_the_secret_is_stored_sealed_and_changes_are_audited(engine, receiver):
         assert session.scalar(select(WebhookDelivery.id)) is None
     assert audited == [("ada", "webhook.create"), ("bob", "webhook.change"), ("bob", "webhook.change"), ("bob", "webhook.test"),
                        ("bob", "webhook.delete")]
+
+
+def test_a_secret_sealed_before_fernet_still_signs_and_is_sealed_again(engine, receiver):
+    """Subscriptions made when secrets were sealed the old way (v1:, an HMAC stream) keep
+    working; the first delivery seals theirs again with Fernet. Another engine secret opens
+    neither."""
+    import base64
+    import hashlib
+    import hmac
+    import secrets as random
+
+    from ccm.keys import derived_key
+    from ccm.outbound.secrets import SecretUnreadable, unseal
+
+    created = _subscribe(engine, receiver.url)
+    key = derived_key(engine.settings, "webhooks")  # sealed as before: nonce, XOR with the HMAC stream, HMAC tag
+    encrypt, authenticate = hmac.new(key, b"encrypt", hashlib.sha256).digest(), hmac.new(key, b"authenticate", hashlib.sha256).digest()
+    nonce, plain = random.token_bytes(16), created.secret.encode()
+    stream = b"".join(hmac.new(encrypt, nonce + n.to_bytes(4, "big"), hashlib.sha256).digest() for n in range(len(plain) // 32 + 1))
+    cipher = bytes(a ^ b for a, b in zip(plain, stream))
+    old = "v1:" + base64.b64encode(nonce + cipher + hmac.new(authenticate, nonce + cipher, hashlib.sha256).digest()).decode()
+    with engine.db.session() as session:
+        session.execute(update(WebhookSubscription).values(secret=old))
+    outbound.send_test(engine, created.subscription.id, "ada")
+    assert outbound.deliver_due(engine).delivered == 1
+    Webhook(created.secret).verify(receiver.received[0].body, receiver.received[0].headers)
+    with engine.db.reader() as session:
+        stored = session.scalar(select(WebhookSubscription.secret))
+    assert stored.startswith("v2:") and unseal(engine.settings, stored) == created.secret
+    other = {**engine.settings, "web": {**engine.settings["web"], "secret_key": "another secret of at least thirty-two characters"}}
+    for sealed in (stored, old):
+        with pytest.raises(SecretUnreadable):
+            unseal(other, sealed)

@@ -69,6 +69,65 @@ def test_subscriptions_made_read_changed_tested_and_deleted(app, engine, key_for
     assert client.get(f"/api/v1/webhooks/{ident}", headers=admin).status_code == 404
 
 
+def test_subscriptions_at_the_cli_and_old_deliveries_pruned(engine, runner, receiver):
+    """``ccm webhooks``: made with the secret printed once, tested, sent, shown, disabled and
+    removed by a signed-in admin, audited; deliveries done more than keep_days ago deleted."""
+    import datetime as dt
+
+    from sqlalchemy import select, update
+
+    from ccm.models.authoring import AuditLog
+    from ccm.models.webhooks import WebhookDelivery
+    from signed_in import as_user
+
+    url, got = receiver
+    admin = as_user(engine, "root", "admin")
+    made = runner.invoke(args=["webhooks", "create", "crm", url, "--event", "run.completed", "--event", "message.dead"], env=admin)
+    assert made.exit_code == 0, made.output
+    secret = made.stdout.strip().splitlines()[-1]
+    assert secret.startswith("whsec_")
+    listed = runner.invoke(args=["webhooks", "list", "--json"], env=admin)
+    assert '"name": "crm"' in listed.output and secret not in listed.output
+    assert runner.invoke(args=["webhooks", "test", "crm"], env=admin).exit_code == 0
+    assert runner.invoke(args=["webhooks", "send"], env=admin).output.startswith("1 delivered")
+    assert Webhook(secret).verify(got[0][1], got[0][0])["type"] == "webhook.test"
+    shown = runner.invoke(args=["webhooks", "deliveries", "crm"], env=admin).output
+    assert "webhook.test" in shown and "delivered" in shown and "1 attempt" in shown
+    disabled = runner.invoke(args=["webhooks", "change", "crm", "--disable", "--event", "run.completed"], env=admin)
+    assert disabled.exit_code == 0 and "disabled, run.completed" in disabled.output
+    assert runner.invoke(args=["webhooks", "change", "nobody", "--enable"], env=admin).exit_code == 1
+    refused = runner.invoke(args=["webhooks", "list"], env=as_user(engine, "vera", "viewer"))
+    assert refused.exit_code == 1 and "webhooks:manage" in refused.output
+
+    assert runner.invoke(args=["webhooks", "prune"], env=admin).output.startswith("0 deliveries deleted")  # done today: kept
+    with engine.db.session() as session:  # its last attempt 31 days ago
+        session.execute(update(WebhookDelivery).values(updated_at=WebhookDelivery.updated_at - dt.timedelta(days=31)))
+    assert runner.invoke(args=["webhooks", "prune"], env=admin).output.startswith("1 deliveries deleted")
+    assert "no deliveries" in runner.invoke(args=["webhooks", "deliveries", "crm"], env=admin).output
+    assert runner.invoke(args=["webhooks", "remove", "1"], env=admin).exit_code == 0
+    assert "no subscriptions yet" in runner.invoke(args=["webhooks", "list"], env=admin).output
+    with engine.db.reader() as session:
+        actions = list(session.scalars(select(AuditLog.action).where(AuditLog.object_type == "webhook").order_by(AuditLog.id)))
+    assert actions == ["webhook.create", "webhook.test", "webhook.change", "webhook.delete"]
+
+
+def test_a_delivery_waiting_for_its_retry_is_not_pruned(engine):
+    import datetime as dt
+
+    from ccm.models import utcnow
+    from ccm.models.webhooks import WebhookDelivery
+
+    made = outbound.create_subscription(engine, "crm", "http://127.0.0.1:9/in", ["run.completed"], "test")
+    long_ago = utcnow() - dt.timedelta(days=90)
+    with engine.db.session() as session:
+        for state in ("delivered", "dead", "failed", "pending"):
+            session.add(WebhookDelivery(subscription_id=made.subscription.id, event_type="run.completed", event_id=f"e-{state}",
+                                        payload={}, state=state, created_at=long_ago, updated_at=long_ago))
+    assert outbound.prune_deliveries(engine) == 2
+    left = outbound.deliveries_after(engine, made.subscription.id, None, 10)
+    assert sorted(d.state for d in left) == ["failed", "pending"]
+
+
 def test_bad_urls_and_event_types_are_refused(app, engine, key_for):
     client, admin = app.test_client(), key_for("admin")
     engine.settings["webhooks"]["allow_private"] = False
