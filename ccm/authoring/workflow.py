@@ -36,6 +36,10 @@ class WorkflowError(Exception):
     """A workflow step is not allowed; the message says why."""
 
 
+class MakerChecker(WorkflowError):
+    """A maker of a version (its author, an editor, its submitter) tried to approve it."""
+
+
 class ValidationFailed(WorkflowError):
     def __init__(self, name: str, problems: list[Problem]) -> None:
         self.problems = problems
@@ -117,7 +121,7 @@ def approve(session: Session, settings: Mapping[str, Any], name: str, version: i
     makers = {target.author} | actors(session, name, version, MAKER_ACTIONS)
     if user in makers:
         role = "is its author" if user == target.author else "is an editor or submitter"
-        raise WorkflowError(f"{name} v{version}: {user} {role} and cannot approve it (maker-checker); "
+        raise MakerChecker(f"{name} v{version}: {user} {role} and cannot approve it (maker-checker); "
                             f"another person must approve")
     now = utcnow()
     if effective_from is not None and effective_from < now - dt.timedelta(minutes=1):

@@ -12,7 +12,11 @@ worker takes it meanwhile.
 
 Sending takes the channel the communication's policy chooses for the customer now
 (consent, address, suppressions, the frequency cap of marketing); a message that can reach
-nobody is recorded suppressed and nothing is rendered. A message only rendered (the caller
+nobody is recorded suppressed and nothing is rendered. A marketing message asked for during
+the customer's quiet hours waits for their end (deferred, sent by the retry sweeper); a
+service message was asked for now and goes now. Every message counts against its channel's
+limits (``[limits]``, shared with the batch workers): over a short window the request
+waits, over a daily one the message is deferred until the channel allows it. A message only rendered (the caller
 names the form: ``html`` as e-mail, ``pdf`` as the printed document, ``sms``) is recorded
 suppressed with the reason "rendered on demand, not sent". A transient failure waits for
 its retry (the retry sweeper takes up on-demand runs like triggered ones); a permanent one
@@ -37,6 +41,7 @@ from sqlalchemy.orm import selectinload
 
 from channels import channel_from_url
 from ccm.authoring import effective_versions, load_pinned, sync_library
+from ccm.delivery_settings import QuietHours
 from ccm.communications import ensure_built_in, get_communication
 from ccm.decisions import decide_run
 from ccm.models import ArchivedDocument, Communication, Customer, FeedRecord, Message, MessageState, Run, RunState, utcnow
@@ -46,6 +51,7 @@ from ccm.runs.deliver import print_batch_of
 from ccm.runs.eligibility import Eligibility
 from ccm.runs.outbox import worker_id
 from ccm.runs.policy import Choice, suppressions_for
+from ccm.runs.ratelimit import ChannelLimits
 from ccm.runs.retry import RetryPolicy
 from ccm.runs.sending import send_one
 from ccm.wiring import Engine
@@ -226,6 +232,15 @@ def _make(engine: Engine, identity: str, message_id: int, send: bool, actor: str
         composer, lock = _composer(engine, session, run, comm)
         suppressed = suppressions_for(session, [message.customer], ("email", "sms")) if send else {}
         session.expunge_all()
+    until = _quiet_until(engine, comm, message) if send else None
+    if until is not None:  # the sweeper sends it when they end, as it sends a batch's
+        quiet = engine.settings["delivery"]["quiet_hours"]
+        return _finish(engine, identity, message, comm, {"state": "deferred", "next_attempt_at": until,
+                                                         "reason": f"quiet hours {quiet} in the customer's time zone"}, None, None)
+    later = _channel_limits(engine).acquire(message.channel) if send else None
+    if later is not None:  # the channel's daily limit ([limits]) is used up: sent when it allows, by the sweeper
+        return _finish(engine, identity, message, comm, {"state": "deferred", "next_attempt_at": later,
+                                                         "reason": f"{message.channel} rate limit reached"}, None, None)
     try:
         with lock:  # one renderer per run: its fonts and stylesheets are not shared between threads
             composed = composer.compose(message)
@@ -245,6 +260,15 @@ def _make(engine: Engine, identity: str, message_id: int, send: bool, actor: str
     else:
         values.update(_send(engine, message, comm, composed, suppressed))
     return _finish(engine, identity, message, comm, values, archived, composed)
+
+
+def _quiet_until(engine: Engine, comm: Communication, message: Message) -> dt.datetime | None:
+    """When the customer's quiet hours end, if a marketing message would reach them during
+    them. Only marketing waits: a service message (a duplicate statement, a confirmation)
+    was asked for now, by the customer or someone helping them, and goes now."""
+    if comm.kind != "marketing" or gate.bypasses_quiet_hours(comm, message):
+        return None
+    return QuietHours(engine.settings["delivery"]["quiet_hours"]).ends(utcnow(), message.customer.timezone)
 
 
 def _send(engine: Engine, message: Message, comm: Communication, composed: Composed,
@@ -312,6 +336,22 @@ def _settle(engine: Engine, run_id: int) -> None:
             state = RunState.UNDELIVERED if counts.get(MessageState.DEAD) else RunState.COMPLETED
         outbox.set_run(session, run_id, Run.state.in_((RunState.COMPLETED, RunState.WAITING, RunState.UNDELIVERED)),
                        state=state, finished_at=None if state == RunState.WAITING else utcnow())
+
+
+_limits: dict[int, tuple[dict, ChannelLimits]] = {}
+
+
+def _channel_limits(engine: Engine) -> ChannelLimits:
+    """The channels' limits of this engine, made once (another engine with the same id gets
+    its own)."""
+    with _limits_lock:
+        kept = _limits.get(id(engine))
+        if kept is None or kept[0] is not engine.settings:
+            kept = _limits[id(engine)] = (engine.settings, ChannelLimits(engine.settings, engine.db))
+        return kept[1]
+
+
+_limits_lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------- composers kept

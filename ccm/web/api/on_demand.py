@@ -58,7 +58,8 @@ class OnDemandOut(ma.Schema):
     channel = ma.fields.String(required=True, metadata={"description": "email, print or sms; none when nothing can reach the customer"})
     state = ma.fields.String(required=True, metadata={
         "description": "sent; failed (retried later); pending (the day's on-demand run is paused, or rerouted to a fallback "
-                       "channel); suppressed (the policy found no channel, or it was only rendered); dead"})
+                       "channel); deferred (marketing asked for in the customer's quiet hours, or the channel's daily limit "
+                       "used up: sent later); suppressed (the policy found no channel, or it was only rendered); dead"})
     reason = ma.fields.String(allow_none=True, required=True)
     duplicate = ma.fields.Boolean(required=True, metadata={"description": "made by an earlier request with this key; nothing done now"})
     archived = ma.fields.Boolean(required=True, metadata={"description": "its PDF is archived: GET /messages/{id}/pdf"})

@@ -16,9 +16,10 @@ from flask import Response, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from ccm.authoring import (KINDS, Problem, TemplateStoreError, ValidationFailed, WorkflowError, approve, get_version, list_templates,
-                           reject, save_draft, show, submit)
+from ccm.authoring import (KINDS, MakerChecker, Problem, TemplateStoreError, ValidationFailed, WorkflowError, approve, get_version,
+                           list_templates, reject, save_draft, show, submit)
 from ccm import field_values
+from ccm.imports import checked_statement
 from ccm.models import Template
 from ccm.previews import PreviewError, email_html, render_bundle, render_source, sms_json
 from ccm.web.api.auth import caller, engine, require
@@ -144,10 +145,39 @@ class GivenCustomer(ma.Schema):
         return data
 
 
+class GivenStatementLine(ma.Schema):
+    date = ma.fields.String(required=True, metadata={"description": "YYYY-MM-DD, within the period (a few days' grace)"})
+    description = ma.fields.String(required=True, validate=ma.validate.Length(1, 500))
+    amount = ma.fields.String(required=True, metadata={"description": "a decimal; negative for payments and credits"})
+
+
+class GivenStatement(ma.Schema):
+    """A statement as a line of a JSONL billing feed has it, checked as ``ccm feed import``
+    checks it (the balances must add up)."""
+
+    account = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
+    period = ma.fields.String(required=True, metadata={"description": "YYYY-MM"})
+    currency = ma.fields.String(required=True, metadata={"description": "ISO 4217"})
+    opening_balance = ma.fields.String(required=True)
+    closing_balance = ma.fields.String(required=True, metadata={"description": "opening balance + the lines"})
+    amount_due = ma.fields.String(required=True)
+    due_date = ma.fields.String(required=True, metadata={"description": "YYYY-MM-DD"})
+    lines = ma.fields.List(ma.fields.Nested(GivenStatementLine), required=True, validate=ma.validate.Length(max=1000))
+
+    @ma.post_load
+    def _as_the_feed_import_takes_it(self, data: dict, **_: Any) -> Any:
+        try:
+            return checked_statement(data)
+        except field_values.FieldError as exc:
+            raise ma.ValidationError(exc.reason, exc.field) from None
+
+
 class GivenData(ma.Schema):
     customer = ma.fields.Nested(GivenCustomer, load_default=None)
     event = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Length(1, 64)), values=ma.fields.Raw(allow_none=True),
                            load_default=None, metadata={"description": "the triggering event's fields (id, type, amount, data ...)"})
+    statement = ma.fields.Nested(GivenStatement, load_default=None,
+                                 metadata={"description": "the billing data to show instead of the sample's"})
 
 
 class PreviewIn(ma.Schema):
@@ -323,9 +353,9 @@ def _step(name: str, version: int, action: Any) -> dict[str, Any]:
                     "problems": [p.to_json() for p in problems if isinstance(p, Problem)]}
     except ValidationFailed as failed:
         _problems(failed)
+    except MakerChecker as refused:
+        fail(403, str(refused), field="version")
     except WorkflowError as refused:
-        if "maker-checker" in str(refused):
-            fail(403, str(refused), field="version")
         fail(409, str(refused), field="version")
     except TemplateStoreError as refused:
         fail(409, str(refused), field="version")

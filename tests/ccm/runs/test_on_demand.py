@@ -74,3 +74,31 @@ def test_what_cannot_be_made_is_refused_with_the_reason(loaded, server):
         on_demand(loaded, "payment-received", "C-EMAIL", actor="desk", form="pdf")
     nowhere = on_demand(loaded, "statement", "C-NOWHERE", actor="desk", send=True)
     assert nowhere.state == "suppressed" and nowhere.rendered is None and nowhere.reason
+
+
+def test_marketing_asked_for_in_quiet_hours_waits_and_service_goes_at_once(loaded, server):
+    """3 a.m. in Chicago: the weekly offer waits for the morning; the duplicate statement asked
+    for now goes now."""
+    import datetime as dt
+
+    import time_machine
+
+    loaded.settings["delivery"]["quiet_hours"] = "21:00-08:00"  # the default (tests run without)
+    with time_machine.travel(dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone.utc), tick=True):
+        offer = on_demand(loaded, "deals", "C-PRINT", actor="desk", send=True, key="offer-1")
+        statement = on_demand(loaded, "statement", "C-PRINT", actor="desk", send=True, key="dup-1")
+    assert offer.state == "deferred" and offer.reason.startswith("quiet hours") and offer.rendered is None, offer
+    assert (statement.state, statement.channel) == ("sent", "print")  # Bob has paper statements
+    with loaded.db.reader() as session:
+        waiting = session.get(Message, offer.message_id)
+        assert waiting.next_attempt_at == dt.datetime(2026, 12, 7, 14, 0)  # 08:00 in Chicago
+        assert session.get(Run, waiting.run_id).state == "waiting"  # the sweeper sends it then
+    assert server.handler.messages == []  # the offer was not e-mailed at 3 a.m.
+
+
+def test_on_demand_sends_count_against_the_channels_limits(loaded, server):
+    loaded.settings["limits"]["email"] = "1/day"  # shared with the batch workers
+    first = on_demand(loaded, "statement", "C-EMAIL", actor="desk", send=True, key="dup-1")
+    second = on_demand(loaded, "statement", "C-EMAIL", actor="desk", send=True, key="dup-2")
+    assert first.state == "sent" and (second.state, second.reason) == ("deferred", "email rate limit reached")
+    assert len(server.handler.messages) == 1
