@@ -72,3 +72,13 @@ def acting(permission: str, *, fresh: bool = False) -> Staff:
         if not confirm_password(engine(), staff, password, code):
             raise click.ClickException("that password is not right; nothing was done")
     return staff
+
+
+def operator(permission: str) -> str:
+    """Who a run-control command (``ccm run``, ``ccm runs resume``, ``pause``, ``cancel``)
+    acts as, for its audit entry: the signed-in user, who must hold ``permission``; with no
+    one signed in, the shell's user (``shell:NAME``, the operator at the machine that holds
+    the database's credentials) unless ``[console] cli_sign_in`` requires signing in."""
+    if current_token() is not None or engine().settings["console"]["cli_sign_in"]:
+        return acting(permission).name
+    return shell_actor()

@@ -8,9 +8,11 @@ import click
 from flask import Flask
 from channels import ChannelConfigError
 from ccm.cli.common import clean_errors, engine, require_schema
+from ccm.cli.identity import operator
 from ccm.runs import (EXECUTORS, ExecutorError, PlanError, PolicyError, RunReport, RunStateError, list_runs, report, resume,
                       run_cycle, set_state)
 from ccm.authoring import TemplateStoreError
+from ccm.staff import record
 
 RUN_ERRORS = (PlanError, PolicyError, RunStateError, LookupError, TemplateStoreError, ChannelConfigError, ExecutorError)
 EXECUTOR_HELP = "local: processes on this machine; celery: workers started with `ccm worker` (default: [ccm] executor)."
@@ -70,6 +72,7 @@ def run_command(
 ) -> None:
     require_schema()
     ccm = engine()
+    actor = operator("runs:start")
     if feed_file is not None:
         from ccm.imports import ImportFileError, import_feed
 
@@ -79,12 +82,18 @@ def run_command(
             raise click.ClickException(str(exc)) from None
         if not as_json:
             click.echo(report.summary())
+    _audit(actor, "start", f"{communication} {cycle}", audience=audience, feed=feed_file.name if feed_file else None)
     outcome = run_cycle(ccm, communication, cycle, workers=workers, progress=not as_json, executor=executor, audience=audience)
     if not as_json:
         plan = outcome.plan
         click.echo(f"planned {plan.planned} new messages for {plan.records_in} statements ({plan.already_planned} planned before)")
     print_report(outcome.report, as_json=as_json)
     _hint(outcome.report)
+
+
+def _audit(actor: str, action: str, name: str, **details: object) -> None:
+    with engine().db.session() as session:
+        record(session, actor, action, "run", name, None, via="cli", **details)
 
 
 def _hint(report: RunReport) -> None:
@@ -145,6 +154,7 @@ def show_command(run_id: int, as_json: bool) -> None:
 @clean_errors(*RUN_ERRORS)
 def resume_command(run_id: int, workers: int | None, retry_now: bool, executor: str | None, as_json: bool) -> None:
     require_schema()
+    _audit(operator("runs:control"), "resume", str(run_id), retry_now=retry_now or None)
     report = resume(engine(), run_id, workers=workers, retry_now=retry_now, progress=not as_json, executor=executor)
     print_report(report, as_json=as_json)
     _hint(report)
@@ -154,14 +164,21 @@ def resume_command(run_id: int, workers: int | None, retry_now: bool, executor: 
 @click.argument("run_id", type=int)
 @clean_errors(*RUN_ERRORS)
 def pause_command(run_id: int) -> None:
-    click.echo(f"run {run_id}: {set_state(engine(), run_id, 'paused')}")
+    click.echo(f"run {run_id}: {_set_state(run_id, 'pause', 'paused')}")
 
 
 @runs_group.command("cancel", help="Cancel a run: nothing more is sent; what was sent stays recorded.")
 @click.argument("run_id", type=int)
 @clean_errors(*RUN_ERRORS)
 def cancel_command(run_id: int) -> None:
-    click.echo(f"run {run_id}: {set_state(engine(), run_id, 'cancelled')}")
+    click.echo(f"run {run_id}: {_set_state(run_id, 'cancel', 'cancelled')}")
+
+
+def _set_state(run_id: int, action: str, state: str) -> str:
+    actor = operator("runs:control")
+    outcome = set_state(engine(), run_id, state)
+    _audit(actor, action, str(run_id))
+    return outcome
 
 
 @click.command("worker", help="Start a Celery worker for the celery executor (broker: CCM_BROKER_URL).")

@@ -27,7 +27,7 @@ Billing feed, CSV: one row per statement line, the statement columns repeated:
   (a row whose three line_ columns are all empty adds no line: a statement without lines).
 """
 from ccm.imports.customers import CUSTOMER_COLUMNS, CustomerRejected, household_key, import_customers, upsert_customer
-from ccm.imports.feed import FEED_CSV_COLUMNS, FEED_JSON_KEYS, import_feed
+from ccm.imports.feed import FEED_CSV_COLUMNS, FEED_JSON_KEYS, checked_statement, import_feed
 from ccm.imports.files import ImportFileError, ImportReport
 from ccm.imports.uploads import Reject, Upload, import_upload, imported_periods, load_upload, read_rejects, rejects_file, upload_periods
 
@@ -38,6 +38,7 @@ __all__ = [
     "CustomerRejected",
     "upsert_customer",
     "import_feed",
+    "checked_statement",
     "CUSTOMER_COLUMNS",
     "FEED_CSV_COLUMNS",
     "FEED_JSON_KEYS",

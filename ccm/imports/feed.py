@@ -194,6 +194,25 @@ def _stored_statement(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def checked_statement(values: Any) -> FeedRecord:
+    """One statement given as a line of a JSONL feed (an object with ``lines``), checked as
+    ``ccm feed import`` checks it (fields, currency, line dates, balances): a FeedRecord not
+    added to any session, as a run would read it; FieldError names the first problem.
+    ``customer_id`` may be left out (a preview: the statement is nobody's)."""
+    if not isinstance(values, dict):
+        raise FieldError("statement", "must be an object, as a line of a JSONL feed")
+    stmt = _Statement(("", ""), [_Row(1, "", {"customer_id": "preview", **values})])
+    _json_statement(stmt)
+    if stmt.errors:
+        raise stmt.errors[0][1]
+    record = stmt.record
+    assert record is not None
+    return FeedRecord(account=record["account"], period=record["period"], opening_balance=record["opening_balance"],
+                      closing_balance=record["closing_balance"], amount_due=record["amount_due"], due_date=record["due_date"],
+                      currency=record["currency"], lines=record["lines"], total_debits=_line_total(record["lines"], debits=True),
+                      total_credits=_line_total(record["lines"], debits=False))
+
+
 def _line_total(lines: list[dict[str, Any]], *, debits: bool) -> Decimal:
     """Sum of the charges (debits) or of the credits, as a positive amount, of stored lines."""
     amounts = [Decimal(line["amount"]) for line in lines if line.get("amount") is not None]

@@ -5,8 +5,9 @@ import``. The job keeps its progress (lines read of the file's lines), its repor
 rejects file (file, line, field, reason, raw), so the caller can follow it and fetch what
 was refused.
 
-Importing is an upsert by key, so a job taken up again after its process died (``restart``)
-imports the file once more and writes only what the first try had not.
+Importing is an upsert by key, so a job taken up again after its process died (``restart``,
+or the active ``ccm scheduler`` by itself) imports the file once more and writes only what
+the first try had not.
 """
 from __future__ import annotations
 
@@ -144,6 +145,16 @@ def _end(db: Database, job_id: int, **values: Any) -> str:
     with db.session() as session:
         session.execute(update(ImportJob).where(ImportJob.id == job_id).values(owner=None, finished_at=utcnow(), **values))
     return values["state"]
+
+
+def claim_job(db: Database, job_id: int, state: str, owner_before: str | None, owner: str) -> bool:
+    """Take a job for ``owner`` if it is still as it was seen (``state``, ``owner_before``):
+    of two processes taking up the same interrupted job, one gets it."""
+    with db.session() as session:
+        taken = session.execute(update(ImportJob).where(ImportJob.id == job_id, ImportJob.state == state,
+                                                        ImportJob.owner.is_(None) if owner_before is None else ImportJob.owner == owner_before)
+                                .values(state="running", owner=owner[:200])).rowcount
+    return taken == 1
 
 
 def start_job(db: Database, var_dir: Path, job_id: int, *, owner: str) -> threading.Thread:

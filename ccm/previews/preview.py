@@ -208,10 +208,16 @@ def _source(session: Session, engine: Engine, chosen: TemplateVersion, *, custom
 
 def _sample_given(company: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The sample data, with what the caller gave laid over it: the customer's fields (its
-    address and attributes merged), the triggering event's fields. Values are used as
-    given (text, numbers, true/false): the statement stays the sample's."""
+    address and attributes merged), the triggering event's fields (values used as given:
+    text, numbers, true/false), and a statement in place of the sample's (a FeedRecord
+    checked as the feed import checks one: ``ccm.imports.checked_statement``), issued the
+    day after its period."""
     person = dict(given.get("customer") or {})
     context = sample_context(company, locale=person.get("locale") or "en_US")
+    record = given.get("statement")
+    if record is not None:
+        year, month = (int(part) for part in record.period.split("-"))
+        context["statement"] = statement_context(record, dt.date(year + month // 12, month % 12 + 1, 1))
     customer = context["customer"]
     customer["address"] = {**customer["address"], **(person.pop("address", None) or {})}
     customer["attributes"] = {**customer["attributes"], **(person.pop("attributes", None) or {})}

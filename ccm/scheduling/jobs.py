@@ -29,8 +29,11 @@ from sqlalchemy.orm import Session
 
 from ccm.db import dialect_insert
 from ccm.wiring import Engine
+from ccm.imports.jobs import claim_job, run_job
 from ccm.models import Message, Run, utcnow
+from ccm.models.imports import ImportJob
 from ccm.runs import execute, hold_until_local_time, observed_state, plan_reminders, plan_run, report
+from ccm.runs.outbox import process_alive
 from ccm.scheduling.clock import database_now
 from ccm.models.scheduling import BUILT_IN_SWEEPER, Schedule, ScheduleRun
 from ccm.scheduling.timing import billing_period, cycle_label
@@ -310,3 +313,24 @@ JOBS: dict[str, Callable[[Engine, Schedule, dt.datetime], tuple[list[int], str]]
     "segments-refresh": segments_refresh,
     "retry-sweeper": retry_sweeper,
 }
+
+
+QUEUED_GRACE = dt.timedelta(minutes=2)  # a queued job is started by the request that made it; older ones were left behind
+
+
+def take_up_imports(engine: Engine, holder: str) -> list[int]:
+    """Import jobs whose process died, taken up and imported again here, one after another
+    (an upsert: what the first try wrote stays as it is): those left running by a process
+    known to be dead (on this machine), and those queued by a request that never started
+    them. Returns the jobs done."""
+    with engine.db.reader() as session:
+        found = session.execute(select(ImportJob.id, ImportJob.state, ImportJob.owner, ImportJob.created_at)
+                                .where(ImportJob.state.in_(("queued", "running"))).order_by(ImportJob.id)).all()
+    done = []
+    for job_id, state, owner, created_at in found:
+        left = process_alive(owner) is False if state == "running" else created_at < utcnow() - QUEUED_GRACE
+        if left and claim_job(engine.db, job_id, state, owner, holder):
+            log.warning("import job %s: taken up (its process %s)", job_id, "died" if state == "running" else "never started it")
+            run_job(engine.db, engine.var_dir, job_id, owner=holder)
+            done.append(job_id)
+    return done

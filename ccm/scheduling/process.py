@@ -15,7 +15,9 @@ them it runs the retry sweeper every ``[scheduler] sweep_seconds`` unless a
 ``retry-sweeper`` schedule exists; its executions are recorded as ``ccm-retry-sweeper``;
 and every ``[scheduler] winner_check_seconds`` the campaigns' winner rules (a winner sent
 to the rest once significant, ``ccm.feedback.send_winners_due``); and every
-``[webhooks] sweep_seconds`` the outbound webhooks that are due (``ccm.outbound.deliver_due``).
+``[webhooks] sweep_seconds`` the outbound webhooks that are due (``ccm.outbound.deliver_due``),
+and hourly deletes those done ``[webhooks] keep_days`` ago; every ``[scheduler] sweep_seconds``
+it takes up import jobs whose process died (``take_up_imports``).
 It wakes APScheduler at every renewal, so a wall clock that jumps (a machine resumed from
 sleep, a clock set right) delays a fire time by at most ``renew`` seconds.
 
@@ -50,13 +52,14 @@ from sqlalchemy import select, update
 
 from ccm.db import insert_or_ignore
 from ccm.feedback import send_winners_due
-from ccm.outbound import deliver_due
+from ccm.outbound import deliver_due, prune_deliveries
 from ccm.wiring import Engine
 from ccm.runs.periodic import set_on_signal
 from ccm.scheduling.clock import database_now
 from ccm.models.scheduling import Schedule, SchedulerLease
 from ccm.scheduling.service import fingerprint, trigger_of
-from ccm.scheduling.jobs import execute_schedule, perform, reclaim_interrupted, record_missed, record_not_run, renew_leases, sweep_built_in
+from ccm.scheduling.jobs import (execute_schedule, perform, reclaim_interrupted, record_missed, record_not_run, renew_leases,
+                                 sweep_built_in, take_up_imports)
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
@@ -64,6 +67,9 @@ JOB_PREFIX = "schedule-"
 SWEEPER_JOB = "ccm-retry-sweeper"
 WINNERS_JOB = "ccm-winner-rules"
 WEBHOOKS_JOB = "ccm-webhook-deliveries"
+WEBHOOK_PRUNE_JOB = "ccm-webhook-prune"
+IMPORTS_JOB = "ccm-import-takeover"
+PRUNE_SECONDS = 3600
 MAX_PASSED_OVER = 10_000  # fire times coalesced into one run that are recorded one by one
 
 _engine: Engine | None = None  # the engine of this scheduler process, for the job functions
@@ -251,6 +257,18 @@ def deliver_webhooks() -> None:
         log.info("webhook deliveries: %s", done.summary)
 
 
+def take_up_import_jobs() -> None:
+    """Import jobs whose process died, imported again here (``ccm.scheduling.jobs.take_up_imports``)."""
+    assert _engine is not None
+    take_up_imports(_engine, _holder)
+
+
+def prune_webhooks() -> None:
+    """The webhook deliveries done more than ``[webhooks] keep_days`` ago, deleted."""
+    assert _engine is not None
+    prune_deliveries(_engine)
+
+
 def make_scheduler(engine: Engine) -> BackgroundScheduler:
     grace = engine.settings["scheduler"]["misfire_grace_seconds"]
     return BackgroundScheduler(
@@ -264,8 +282,8 @@ def make_scheduler(engine: Engine) -> BackgroundScheduler:
 
 def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
     """Make the scheduler's jobs match the schedules: add, rebuild changed, pause, remove;
-    the built-in retry sweeper unless a schedule does that job, the winner rules and the
-    webhook deliveries."""
+    the built-in retry sweeper unless a schedule does that job, the winner rules, the
+    webhook deliveries and their pruning, and the take-up of interrupted imports."""
     with engine.db.reader() as session:
         schedules = list(session.scalars(select(Schedule)))
     wanted = {f"{JOB_PREFIX}{s.id}": s for s in schedules}
@@ -296,6 +314,12 @@ def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
     if scheduler.get_job(WEBHOOKS_JOB) is None:
         scheduler.add_job(deliver_webhooks, IntervalTrigger(seconds=engine.settings["webhooks"]["sweep_seconds"]),
                           id=WEBHOOKS_JOB, name="webhook deliveries", replace_existing=True, misfire_grace_time=None)
+    if scheduler.get_job(IMPORTS_JOB) is None:
+        scheduler.add_job(take_up_import_jobs, IntervalTrigger(seconds=engine.settings["scheduler"]["sweep_seconds"]), id=IMPORTS_JOB,
+                          name="interrupted imports", replace_existing=True, misfire_grace_time=None)
+    if scheduler.get_job(WEBHOOK_PRUNE_JOB) is None:
+        scheduler.add_job(prune_webhooks, IntervalTrigger(seconds=PRUNE_SECONDS), id=WEBHOOK_PRUNE_JOB, name="webhook pruning",
+                          replace_existing=True, misfire_grace_time=None)
 
 
 def finish_interrupted(engine: Engine, scheduler: BackgroundScheduler) -> None:

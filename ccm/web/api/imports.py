@@ -15,7 +15,7 @@ from flask import Response, current_app, request, stream_with_context, url_for
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from ccm.imports.jobs import FORMATS, ImportRefused, create_job, rejects_of, start_job
+from ccm.imports.jobs import FORMATS, ImportRefused, claim_job, create_job, rejects_of, start_job
 from ccm.models.imports import ImportJob
 from ccm.runs.outbox import process_alive, worker_id
 from ccm.staff import record
@@ -57,7 +57,8 @@ class ImportJobOut(ma.Schema):
     kind = ma.fields.String(required=True)
     file = ma.fields.String(required=True)
     state = ma.fields.String(required=True, metadata={"description": "queued, running, completed, failed, or interrupted "
-                                                                       "(its process died: restart it)"})
+                                                                       "(its process died: the active scheduler takes it up "
+                                                                       "within a minute, or restart it)"})
     lines_total = ma.fields.Integer(required=True, metadata={"description": "the file's lines"})
     lines_done = ma.fields.Integer(required=True, metadata={"description": "lines read so far"})
     report = ma.fields.Nested(ImportReportOut, allow_none=True, required=True, metadata={"description": "once completed"})
@@ -172,10 +173,11 @@ def _routes(kind: str) -> None:
         """Take up a FILE import whose process died (`interrupted`): the file is imported
         again; rows the first try stored are unchanged."""
         job = _job(kind, job_id)
-        if _state(job) != "interrupted":
-            fail(409, f"{kind} import {job_id} is {_state(job)}; only an interrupted one is restarted")
+        owner = worker_id()
+        if _state(job) != "interrupted" or not claim_job(engine().db, job_id, "running", job.owner, owner):
+            fail(409, f"{kind} import {job_id} is {_state(_job(kind, job_id))}; only an interrupted one is restarted")
         _audit("restart import", job_id, kind=kind)
-        _start(job_id)
+        start_job(engine().db, engine().var_dir, job_id, owner=owner)
         return _as_json(_job(kind, job_id)), 202
 
     path = f"/{kind}/<int(max=2147483647):job_id>"

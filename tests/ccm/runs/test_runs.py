@@ -209,6 +209,27 @@ def test_pause_resume_and_cancel_take_effect_and_keep_the_books_balanced(loaded,
     assert listing == [{"id": plan.run_id, "communication": "monthly-statement", "cycle": CYCLE, "state": "cancelled", "records_in": 6, "error": None}]
 
 
+def test_run_control_at_the_cli_is_audited_and_checked_for_whoever_is_signed_in(loaded, runner):
+    """No one signed in: the shell's user, audited as such; signed in: that user, who needs
+    runs:control; with [console] cli_sign_in, signing in is required."""
+    from ccm.runs.plan import plan_run
+    from ccm.models.authoring import AuditLog
+    from signed_in import as_user
+
+    plan = plan_run(loaded, "statement", CYCLE)
+    assert runner.invoke(args=["runs", "pause", str(plan.run_id)]).exit_code == 0
+    refused = runner.invoke(args=["runs", "resume", str(plan.run_id)], env=as_user(loaded, "mia", "marketer"))
+    assert refused.exit_code == 1 and "runs:control" in refused.output
+    assert runner.invoke(args=["runs", "cancel", str(plan.run_id)], env=as_user(loaded, "bill", "billing")).exit_code == 0
+    loaded.settings["console"]["cli_sign_in"] = True
+    assert "sign in first" in runner.invoke(args=["runs", "pause", str(plan.run_id)]).output
+    with loaded.db.reader() as session:
+        entries = [(a.actor, a.action, a.object_name, a.details.get("via")) for a in session.scalars(
+            select(AuditLog).where(AuditLog.object_type == "run").order_by(AuditLog.id))]
+    assert [entry[1:] for entry in entries] == [("pause", str(plan.run_id), "cli"), ("cancel", str(plan.run_id), "cli")]
+    assert entries[0][0].startswith("shell:") and entries[1][0] == "bill"
+
+
 def test_print_production_sorts_by_postal_code_and_bundles_households(engine, tmp_path, write_bulk, runner, caplog):
     from ccm.imports import import_customers, import_feed
 

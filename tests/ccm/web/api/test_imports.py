@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -155,3 +156,33 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def test_the_scheduler_takes_up_a_job_whose_process_died_and_one_never_started(app, key_for):
+    import datetime as dt
+
+    from ccm.scheduling.jobs import take_up_imports
+
+    engine = app.extensions["ccm"]
+    client, headers = app.test_client(), key_for("service")
+    first = _done(client, client.post("/api/v1/imports/customers", data=CUSTOMERS.encode(),
+                                      headers={**headers, "Content-Type": "text/csv"}).headers["Location"], headers)
+    second = _done(client, client.post("/api/v1/imports/customers", data=CUSTOMERS.encode(),
+                                       headers={**headers, "Content-Type": "text/csv"}).headers["Location"], headers)
+    running = _done(client, client.post("/api/v1/imports/customers", data=CUSTOMERS.encode(),
+                                        headers={**headers, "Content-Type": "text/csv"}).headers["Location"], headers)
+    dead = f"{socket.gethostname()}:{_dead_pid()}"
+    with engine.db.session() as session:
+        died = session.get(ImportJob, first["id"])
+        died.state, died.owner, died.report = "running", dead, None
+        forgotten = session.get(ImportJob, second["id"])  # its request's process died before starting it
+        forgotten.state, forgotten.owner, forgotten.report = "queued", None, None
+        forgotten.created_at -= dt.timedelta(minutes=5)
+        alive = session.get(ImportJob, running["id"])  # importing in a live process: left alone
+        alive.state, alive.owner = "running", f"{socket.gethostname()}:{os.getpid()}"
+    assert take_up_imports(engine, "scheduler:1:aa") == [first["id"], second["id"]]
+    for job in (first, second):
+        again = client.get(f"/api/v1/imports/customers/{job['id']}", headers=headers).json
+        assert again["state"] == "completed" and again["report"]["unchanged"] == 2
+    assert client.get(f"/api/v1/imports/customers/{running['id']}", headers=headers).json["state"] == "running"
+    assert take_up_imports(engine, "scheduler:1:aa") == []  # nothing twice

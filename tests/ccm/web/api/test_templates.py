@@ -158,3 +158,29 @@ def test_a_preview_from_given_data_lays_it_over_the_sample(deals, key_for):
     for bad in ({"customer": {"locale": "xx_not"}}, {"customer": {"locale": "fa_IR"}}, {"customer": {"timezone": "../../etc/passwd"}}):
         refused = client.post("/api/v1/templates/email/payment_received.html/preview", json={"data": bad}, headers=headers)
         assert refused.status_code == 422 and refused.json["field"].startswith("data.customer."), refused.json
+
+
+def test_a_statement_preview_on_given_billing_data(deals, key_for):
+    """The billing system asks how a statement will look with its own figures: checked as
+    the feed import checks them, and printed in the PDF."""
+    import io
+
+    from pypdf import PdfReader
+
+    app, _ = deals
+    client, headers = app.test_client(), key_for("viewer")
+    statement = {"account": "ACC-PREVIEW-9", "period": "2026-10", "currency": "EUR", "opening_balance": "10.00",
+                 "closing_balance": "62.50", "amount_due": "62.50", "due_date": "2026-11-20",
+                 "lines": [{"date": "2026-10-05", "description": "Wind <b>turbine</b> #{rent}", "amount": "60.00"},
+                           {"date": "2026-10-09", "description": "Refund of deposit", "amount": "-7.50"}]}
+    given = {"customer": {"name": "Zoë Example", "locale": "de_DE"}, "statement": statement}
+    answer = client.post("/api/v1/templates/statement/statement.html/preview", json={"data": given, "format": "pdf"}, headers=headers)
+    assert answer.status_code == 200 and answer.mimetype == "application/pdf", answer.get_data()[:300]
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(answer.data)).pages)
+    assert "ACC-PREVIEW-9" in text and "Wind <b>turbine</b> #{rent}" in text and "Zoë Example" in text
+    assert "62,50" in text and "-7,50" in text.replace("−", "-")  # amounts in the customer's locale
+    for field, change in (("closing_balance", {"closing_balance": "99.00"}), ("lines[0].date", {"lines": [
+            {"date": "2025-01-01", "description": "x", "amount": "52.50"}]}), ("currency", {"currency": "XXQ"})):
+        refused = client.post("/api/v1/templates/statement/statement.html/preview",
+                              json={"data": {"statement": {**statement, **change}}, "format": "pdf"}, headers=headers)
+        assert refused.status_code == 422 and refused.json["field"] == f"data.statement.{field}", refused.json
