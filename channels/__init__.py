@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .maildir import MaildirChannel
     from .print import PrintChannel
     from .sms_file import SmsFileChannel
+    from .sms_http import SmsHttpChannel
     from .smtp import SmtpChannel
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Outbound",
     "PrintChannel",
     "SmsFileChannel",
+    "SmsHttpChannel",
     "SmtpChannel",
     "available",
     "channel_class",
@@ -38,6 +40,7 @@ _LAZY = {
     "SmtpChannel": ".smtp",
     "MaildirChannel": ".maildir",
     "SmsFileChannel": ".sms_file",
+    "SmsHttpChannel": ".sms_http",
     "PrintChannel": ".print",
 }
 

@@ -39,11 +39,16 @@ class Outbound:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """The outcome of one ``send``; ``detail`` is a short reason without personal data."""
+    """The outcome of one ``send``; ``detail`` is a short reason without personal data.
+
+    ``retry_after``: for a transient failure, the seconds the provider asked to wait before
+    trying again (an HTTP ``Retry-After``), or None when it said nothing.
+    """
 
     status: Status
     provider_id: str | None = None
     detail: str = ""
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)

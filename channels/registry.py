@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     "smtp": "channels.smtp:SmtpChannel",
     "maildir": "channels.maildir:MaildirChannel",
     "sms-file": "channels.sms_file:SmsFileChannel",
+    "sms-http": "channels.sms_http:SmsHttpChannel",
     "print": "channels.print:PrintChannel",
 }
 

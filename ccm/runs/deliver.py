@@ -302,6 +302,8 @@ class Worker:
             "pages": composed.pages,
             "batch_id": print_batch_of(result, sending.batch_id) if message.channel == "print" else None,
         }
+        if composed.decisions is not None:
+            values["decisions"] = composed.decisions
         self.record_result(message, result, values, sending.archived)
 
     def archive(self, message: Message, composed: Composed) -> dict | None:
@@ -332,7 +334,7 @@ class Worker:
             )
         elif result.status == "transient" and not self.retry.gives_up(attempts):
             self.stats.failed += 1
-            retry_at = utcnow() + self.retry.backoff(attempts)
+            retry_at = utcnow() + self.retry.backoff(attempts, asked=result.retry_after)
             log.warning("message %s: transient failure (attempt %s of %s, again after %s UTC): %s", message.id, attempts,
                         self.retry.max_attempts, f"{retry_at:%H:%M:%S}", result.detail)
             self.record(message.id, state="failed", reason=result.detail, attempts=attempts, next_attempt_at=retry_at, **values)

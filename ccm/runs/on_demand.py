@@ -255,6 +255,8 @@ def _make(engine: Engine, identity: str, message_id: int, send: bool, actor: str
         archived = archive.index_entry(message, run, comm.name, stored, bool(engine.settings["pdf"]["archive"]))
     values: dict[str, Any] = {"template_versions": composed.templates_used, "links": composed.links,
                               "artifact_sha256": composed.artifact_sha256, "pages": composed.pages}
+    if composed.decisions is not None:
+        values["decisions"] = composed.decisions
     if not send:
         values.update(state="suppressed", reason=f"{NOT_SENT} ({actor})"[:500])
     else:
@@ -291,7 +293,7 @@ def _send(engine: Engine, message: Message, comm: Communication, composed: Compo
                 "batch_id": print_batch_of(result, batch_id) if message.channel == "print" else None}
     if result.status == "transient" and not retry.gives_up(attempts):
         log.warning("on-demand message %s: transient failure, retried later: %s", message.id, result.detail)
-        return {"state": "failed", "reason": result.detail, "attempts": attempts, "next_attempt_at": utcnow() + retry.backoff(attempts)}
+        return {"state": "failed", "reason": result.detail, "attempts": attempts, "next_attempt_at": utcnow() + retry.backoff(attempts, asked=result.retry_after)}
     why = "permanent failure" if result.status == "permanent" else "retries exhausted"
     failure = f"{why}: {result.detail}"
     fallback = gate.fallback_channel(comm, message, why, suppressed)

@@ -32,9 +32,12 @@ class RetryPolicy:
         """The longest wait after ``attempt`` (1 for the first send)."""
         return float(min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1)))
 
-    def backoff(self, attempt: int, rng: random.Random | None = None) -> dt.timedelta:
+    def backoff(self, attempt: int, rng: random.Random | None = None, asked: float | None = None) -> dt.timedelta:
+        """The wait after ``attempt``, and at least what the provider ``asked`` (its
+        Retry-After, in seconds) up to the cap."""
         ceiling = self.ceiling(attempt)
-        return dt.timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
+        wait = (rng or random).uniform(ceiling / 2, ceiling)
+        return dt.timedelta(seconds=max(wait, min(float(asked or 0), float(self.cap_seconds))))
 
     def gives_up(self, attempts: int) -> bool:
         """True once a message has had all its attempts."""

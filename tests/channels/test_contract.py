@@ -2,7 +2,8 @@
 
 Each row names how to make the channel, an outbound message, how to read back what
 the receiver got, and the failures injected for real (no mocks): a closed port, a
-server that refuses or hangs up, an untrusted certificate, a folder under a regular
+server that refuses or hangs up, an HTTP gateway that answers 429, 500 or 400, never
+answers or hangs up mid-answer, an untrusted certificate, a folder under a regular
 file, a full disk (``/dev/full``), a folder the kernel refuses to create (``/sys``).
 """
 
@@ -100,6 +101,25 @@ def maildir_received(env: Env, channel: Channel, out: Outbound) -> bytes:
 def sms_received(env: Env, channel: Channel, out: Outbound) -> str:
     lines = (env.tmp / "sms.jsonl").read_text(encoding="utf-8").splitlines()
     return json.loads(lines[-1])["text"]
+
+
+def sms_http_received(env: Env, channel: Channel, out: Outbound) -> str:
+    from urllib.parse import parse_qs
+
+    form = parse_qs(env.fixture("sms_gateway").requests[-1]["body"].decode("ascii"))
+    assert form["To"] == [out.to]
+    return form["Body"][0]
+
+
+def sms_gateway_url(query: str = "", answer: str = "ok") -> Callable[[Env], str]:
+    """The test gateway's URL (preset twilio), told how to answer."""
+
+    def url(env: Env) -> str:
+        gateway = env.fixture("sms_gateway")
+        gateway.answer(answer)
+        return gateway.url("twilio", query=query)
+
+    return url
 
 
 def print_received(env: Env, channel: Channel, out: Outbound) -> bytes:
@@ -201,6 +221,33 @@ CASES = [
                     sms_to("07700 900123"), "permanent", "E.164"),
             Failure("too-long", lambda env: f"file://{env.tmp / 'sms.jsonl'}",
                     sms_to("+447700900123", "x" * 1601), "permanent", "longer than 1600"),
+        ],
+    ),
+    Case(
+        "sms-http",
+        url=sms_gateway_url(),
+        outbound=sms_to("+447700900123", "Grüße: your bill of EUR 42.00 is due on 1 May. " * 4),
+        received=sms_http_received,
+        expected=lambda out: out.content,
+        secret_url=f"sms+https://AC0123456789:{PASSWORD}@api.twilio.example:443?preset=twilio&from=%2B15550100&sessions=2",
+        failures=[
+            Failure("busy-429", sms_gateway_url(answer="429"), sms_to("+447700900123"),
+                    "transient", "HTTP 429"),
+            Failure("error-500", sms_gateway_url(answer="500"), sms_to("+447700900123"),
+                    "transient", "HTTP 500"),
+            Failure("reject-400", sms_gateway_url(answer="400"), sms_to("+447700900123"),
+                    "permanent", "HTTP 400, error 21211"),
+            Failure("timeout", sms_gateway_url("read_timeout=0.3", answer="hang"), sms_to("+447700900123"),
+                    "transient", "timed out"),
+            Failure("dropped", sms_gateway_url(answer="drop"), sms_to("+447700900123"),
+                    "transient", "closed the connection"),
+            Failure("cut-mid-answer", sms_gateway_url(answer="cut"), sms_to("+447700900123"),
+                    "transient", "mid-answer"),
+            Failure("refused", lambda env: f"sms+http://AC1:tok@127.0.0.1:{_closed_port()}?preset=twilio&from=ACME",
+                    sms_to("+447700900123"), "transient", "ECONNREFUSED"),
+            Failure("not-e164", sms_gateway_url(), sms_to("07700 900123"), "permanent", "E.164"),
+            Failure("too-long", sms_gateway_url(), sms_to("+447700900123", "x" * 1601),
+                    "permanent", "longer than 1600"),
         ],
     ),
     Case(
@@ -326,7 +373,7 @@ def test_injected_failure_is_classified_not_raised(
     assert result.status == failure.status, result
     assert failure.detail in result.detail
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("channels"))
-    for secret in (out.to, "wrong-Pa55"):
+    for secret in (out.to, "wrong-Pa55", "tw-T0ken-9"):
         assert secret not in result.detail and secret not in ours
 
 

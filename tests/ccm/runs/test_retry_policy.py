@@ -38,6 +38,14 @@ def test_the_jitter_stays_between_half_the_ceiling_and_the_ceiling():
         assert min(waits) < ceiling * 0.55 and max(waits) > ceiling * 0.95 and len(set(waits)) == len(waits)
 
 
+def test_a_wait_the_provider_asks_for_is_kept_up_to_the_cap():
+    policy = RetryPolicy(base_seconds=30, cap_seconds=3600, max_attempts=5)
+    rng = random.Random(7)
+    assert policy.backoff(1, rng, asked=600).total_seconds() == 600  # Retry-After: 600, longer than the backoff
+    assert 15 <= policy.backoff(1, rng, asked=2).total_seconds() <= 30  # shorter: the backoff's own
+    assert policy.backoff(1, rng, asked=86400).total_seconds() == 3600  # never past the cap
+
+
 def test_the_retry_policy_is_read_from_the_settings_and_checked():
     settings = load_settings(environ={"CCM_DELIVERY__RETRY_BASE_SECONDS": "5", "CCM_MAX_ATTEMPTS": "3"})
     assert RetryPolicy.from_settings(settings) == RetryPolicy(base_seconds=5, cap_seconds=3600, max_attempts=3)
