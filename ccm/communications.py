@@ -19,9 +19,12 @@ BUILT_IN: dict[str, dict[str, Any]] = {
         "title": "Monthly statement",
         "critical": True,
         "config": {
-            "document": "statement/statement.html",
-            # Pages that do not vary per customer: rendered once per version and locale, merged.
-            "static_pages": ["statement/terms.html"],
+            # Typst (documents.typst_pdf): its terms page is part of the document. The HTML
+            # statement (WeasyPrint) stays selectable: "document": "statement/statement.html"
+            # with "static_pages": ["statement/terms.html"] (pages that do not vary per
+            # customer, rendered once per version and locale and merged).
+            "document": "statement/statement.typ",
+            "static_pages": [],
             "email": {
                 "subject": "email/statement_ready.subject.txt",
                 "html": "email/statement_ready.html",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +44,7 @@ class Composed:
     templates_used: dict[str, int] = field(default_factory=dict)
     document: bytes | None = None  # the PDF (printed or attached), for the archive
     links: list[str] = field(default_factory=list)  # the URLs its tracked links redirect to, recorded when sent
+    decisions: dict[str, Any] | None = None  # the message's trace with the block each slot showed, when another form of it
 
 
 def customer_context(customer: Customer) -> dict[str, Any]:
@@ -89,6 +91,10 @@ def statement_context(record: FeedRecord, issue_date: dt.date) -> dict[str, Any]
         "total_debits": record.total_debits,
         "total_credits": record.total_credits,
     }
+
+
+# A web address given literally to the Typst helpers that track it (templates/typst/ccm.typ).
+TRACKED_IN_TYPST = re.compile(r'(short-link|tracked-link|tracked-qr)\(\s*"(https?://[^"\\\s]+)"')
 
 
 def typst_block(name: str) -> str:
@@ -157,6 +163,7 @@ class Composer:
         self._static: dict[tuple, StaticPages] = {}
         self.company = dict(settings["company"])
         self.issue_date = issue_date  # the run's date, so a resumed run issues the same date
+        self._outside: dict[str, tuple[list[str], list[str]]] = {}
 
     @property
     def renderer(self) -> WeasyPrintRenderer:
@@ -175,6 +182,21 @@ class Composer:
         if self._typst is None:
             self._typst = renderer_for(self.settings, self.pinned.sources, self.pinned.kinds)
         return self._typst
+
+    def outside_links(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """The web addresses Typst sources give ``short-link``, ``tracked-link`` (first) and
+        ``tracked-qr`` (second), in the order they appear: each becomes a short tracked link
+        of the message, as an HTML document's ``<a href>`` does. Read once per source."""
+        shorts: list[str] = []
+        codes: list[str] = []
+        for name in names:
+            if name not in self._outside:
+                found = TRACKED_IN_TYPST.findall(self.pinned.sources.get(name, ""))
+                self._outside[name] = ([url for helper, url in found if helper != "tracked-qr"],
+                                       [url for helper, url in found if helper == "tracked-qr"])
+            shorts.extend(url for url in self._outside[name][0] if url not in shorts)
+            codes.extend(url for url in self._outside[name][1] if url not in codes)
+        return shorts, codes
 
     def static_page(self, name: str, locale: str) -> StaticPages:
         """A page that does not vary per customer (terms, a back page): laid out once per
@@ -220,6 +242,7 @@ class _Render:
     def __init__(self, composer: Composer, context: dict[str, Any], customer: Customer, links: MessageLinks) -> None:
         self.c, self.context, self.customer, self.links = composer, context, customer, links
         self.used: dict[str, int] = {}
+        self.shown: dict[str, str] = {}  # slot -> the block shown, where not the one its decision names (its Typst form)
 
     def text(self, name: str) -> str:
         self.used.update(self.c.pinned.used_by(name))
@@ -263,12 +286,25 @@ class _Render:
                 raise RenderError(f"slot {slot}: {block} has no Typst form {chosen[slot]} for {name}", template=name)
             if chosen[slot]:
                 self.used.update(self.c.pinned.used_by(chosen[slot]))
+                if slot in decided and chosen[slot] != block:
+                    self.shown[slot] = chosen[slot]
         self.used.update(self.c.pinned.used_by(name))
-        data = self.c.env.typst_data({**self.context, "slots": chosen}, locale=self.customer.locale,
+        shorts, codes = self.c.outside_links([name, *(block for block in chosen.values() if block)])
+        qr_codes = {url: self.links.qr(url) for url in codes}  # SVG, made Typst's by typst_data
+        data = self.c.env.typst_data({**self.context, "slots": chosen, "qr_codes": qr_codes}, locale=self.customer.locale,
                                      timezone=self.customer.timezone, name=name)
+        data["short_links"] = {url: self.links.short(url) for url in shorts}  # as they are: a link's target is never isolated
         document = self.c.typst.render(self.c.pinned.sources[name], data, template=name,
                                        archive=bool(self.c.settings["pdf"]["archive"]))
         return document.data, document.pages
+
+    def traced(self) -> dict[str, Any] | None:
+        """The message's trace with ``shown`` where a slot showed its block's Typst form (the
+        decision names ``inserts/x.html``, the Typst statement showed ``inserts/x.typ``)."""
+        if not self.shown:
+            return None
+        decided = self.context.get("decisions") or {}
+        return {**decided, **{slot: {**decided[slot], "shown": block} for slot, block in self.shown.items()}}
 
     def print_document(self, message: Message) -> Composed:
         data, pages = self.pdf()
@@ -279,7 +315,8 @@ class _Render:
             "postal_code": self.customer.postal_code or "",
         }
         outbound = Outbound(message_id=file_id(message), to=meta["household_key"], content=data, meta=meta)
-        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used, document=data, links=self.links.urls)
+        return Composed(outbound, hashlib.sha256(data).hexdigest(), pages, self.used, document=data, links=self.links.urls,
+                        decisions=self.traced())
 
     def email(self, message: Message) -> Composed:
         email_cfg = self.c.settings["email"]
@@ -318,7 +355,8 @@ class _Render:
         outbound = Outbound(message_id=file_id(message), to=self.customer.email or "", content=mime)
         # Without a PDF the artifact is the content as rendered (serialising the MIME only to hash it cost a fifth of composing)
         artifact = data if data is not None else "\0".join((subject, html, text)).encode("utf-8")
-        return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data, links=self.links.urls)
+        return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data, links=self.links.urls,
+                        decisions=self.traced())
 
     def sms(self, message: Message) -> Composed:
         # sms.payment_due -> the payment_due text; a statement sent by SMS -> "statement ready";

@@ -14,6 +14,7 @@ from ccm.imports import import_feed
 from ccm.models import Message, Run, utcnow
 from ccm.runs import service
 from ccm.authoring.store import effective_versions, get_version, sync_library
+from statement_engines import html_statement
 
 BLOCK = "inserts/go_paperless.html"  # the print insert of the monthly statement
 NEW_BLOCK = """<aside class="insert insert--paperless">
@@ -52,6 +53,7 @@ def test_retroactive_effect_is_refused(store):
 
 
 def test_a_run_uses_what_was_in_effect_when_it_was_planned(loaded, feed_file, tmp_path):
+    html_statement(loaded)  # BLOCK is an HTML insert: the statement that shows it
     before = service.run_cycle(loaded, "statement", "2026-11", progress=False)
     with loaded.db.session() as session:
         v1 = get_version(session, BLOCK, 1).id

@@ -18,6 +18,7 @@ from ccm.models.feedback import ResponseEvent
 from ccm.imports import import_customers, import_feed
 from ccm.models import Message
 from ccm.runs import service
+from statement_engines import html_statement
 
 LIBRARY = Path(__file__).resolve().parents[3] / "templates"
 PUBLIC = "http://127.0.0.1:8000"
@@ -44,6 +45,7 @@ def statement_with_links(make_settings, tmp_path, customers_file, feed_file):
     app = create_app(make_settings(tmp_path, ccm={"templates_dir": str(library)}))
     engine = app.extensions["ccm"]
     engine.db.upgrade()
+    html_statement(engine)  # the HTML insert's <a href>s (the Typst statement's links: tests/ccm/runs/test_typst_documents.py)
     import_customers(engine.db, customers_file, rejects_dir=tmp_path / "rejects", progress=False)
     import_feed(engine.db, feed_file, rejects_dir=tmp_path / "rejects", progress=False)
     service.run_cycle(engine, "statement", CYCLE, progress=False)
@@ -111,3 +113,39 @@ def test_the_qr_helper_encodes_the_short_tracked_link(statement_with_links):
     assert links.qr("https://northwind.example/app") == qr_data_uri(short)
     assert links.short("mailto:billing@northwind.example") == "mailto:billing@northwind.example"
     assert links.short(short) == short  # the engine's own link is not wrapped twice
+
+
+TYPST_INSERT = """#import "/typst/ccm.typ": tr, insert, tracked-link, tracked-qr, short-link
+#insert(tr("Go paperless"), [Switch at #tracked-link("https://northwind.example/paperless") or
+  #tracked-link("https://northwind.example/offers/green")[read the offer]. Our app: #short-link("https://northwind.example/app")
+  #tracked-qr("https://northwind.example/app", width: 15mm)], tr("Switch to e-statements"))
+"""
+
+
+def test_links_in_a_typst_statement_are_short_tracked_links_too(make_settings, tmp_path, customers_file, feed_file):
+    """The shipped (Typst) statement: addresses a block gives tracked-link, short-link and
+    tracked-qr become the message's short tracked links, printed and followed like the HTML
+    statement's."""
+    library = tmp_path / "library"
+    shutil.copytree(LIBRARY, library)
+    (library / "inserts" / "go_paperless.typ").write_text(TYPST_INSERT, encoding="utf-8")
+    app = create_app(make_settings(tmp_path, ccm={"templates_dir": str(library)}))
+    engine = app.extensions["ccm"]
+    engine.db.upgrade()
+    import_customers(engine.db, customers_file, rejects_dir=tmp_path / "rejects", progress=False)
+    import_feed(engine.db, feed_file, rejects_dir=tmp_path / "rejects", progress=False)
+    service.run_cycle(engine, "statement", CYCLE, progress=False)
+    printed = _printed(engine)
+    assert printed.decisions["statement.insert"]["shown"] == "inserts/go_paperless.typ"
+    assert set(printed.links) == {"https://northwind.example/pay", "https://northwind.example/paperless",
+                                  "https://northwind.example/offers/green", "https://northwind.example/app"}
+    (pdf,) = (tmp_path / "var" / "archive").glob(f"*/*/*/m{printed.id:09d}-*.pdf")
+    outside = [uri for uri in _link_annotations(pdf) if uri.startswith("http")]
+    assert len(outside) == 2 and all(SHORT.fullmatch(uri) for uri in outside)  # the two links, tracked
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "northwind.example/paperless" not in text and "northwind.example/app" not in text and "read the offer" in text
+    client = app.test_client()
+    for code in set(SHORT.findall(text)) | {SHORT.fullmatch(uri).group(1) for uri in outside}:
+        response = client.get(f"/s/{code}", headers=BROWSER)
+        assert response.status_code == 302 and response.headers["Location"] in printed.links
+    engine.close()
