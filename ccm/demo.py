@@ -26,7 +26,7 @@ from faker import Faker
 if TYPE_CHECKING:
     from ccm.wiring import Engine
 
-__all__ = ["write_demo_data", "DEMO_BAD_CUSTOMERS", "DEMO_BAD_STATEMENTS", "CUSTOMER_HEADER"]
+__all__ = ["write_demo_data", "DEMO_BAD_CUSTOMERS", "DEMO_BAD_STATEMENTS", "CUSTOMER_HEADER", "DemoSmsGateway"]
 
 DEMO_BAD_CUSTOMERS = 3
 DEMO_BAD_STATEMENTS = 2
@@ -300,3 +300,115 @@ def demo_users(engine: "Engine", *, actor: str) -> list[tuple[str, str, str]]:
             set_password(engine, role, password, actor=actor)
         made.append((role, role, password))
     return made
+
+
+# --------------------------------------------------------------------------- a local SMS gateway
+
+
+class DemoSmsGateway:
+    """An SMS gateway on this machine for the demo and the tests, speaking the HTTP SMS
+    adapter's JSON preset (``channels.sms_http``): ``POST`` ``{"to", "from", "text",
+    "reference"}`` with ``Authorization: Bearer <token>`` answers ``201 {"id": "gw-…"}`` and
+    appends the message to ``<folder>/messages.jsonl`` (what a phone would have received).
+    A moment later it reports the delivery as a provider does: a receipt ``{"id",
+    "reference", "status": "delivered"}`` POSTed to ``callback`` (the engine's
+    ``/inbound/sms``), signed with ``[feedback] webhook_secret``. A number listed in
+    ``unreachable`` is accepted and then reported ``failed`` (a phone that is off for good).
+    It sends nothing anywhere else."""
+
+    def __init__(self, folder: Path, token: str, *, callback: str | None = None, secret: str = "",
+                 host: str = "127.0.0.1", port: int = 0, receipt_delay: float = 0.5,
+                 unreachable: tuple[str, ...] = ()) -> None:
+        import http.server
+        import queue
+        import threading
+
+        self.folder, self.token, self.callback, self.secret = Path(folder), token, callback, secret
+        self.receipt_delay, self.unreachable = receipt_delay, set(unreachable)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.receipts: "queue.Queue[tuple[float, dict] | None]" = queue.Queue()
+        self.received = 0
+        self._lock = threading.Lock()
+        gateway = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = gateway.take(self.headers.get("Authorization", ""), body)
+                data = json.dumps(answer).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:  # numbers and texts stay out of the terminal
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self._threads = [threading.Thread(target=self.server.serve_forever, name="demo-sms-gateway", daemon=True),
+                         threading.Thread(target=self._report, name="demo-sms-receipts", daemon=True)]
+
+    def start(self) -> "DemoSmsGateway":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.receipts.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def take(self, authorization: str, body: bytes) -> tuple[int, dict]:
+        """One message handed over: its answer (status, JSON)."""
+        import time
+        import uuid
+
+        if authorization != f"Bearer {self.token}":
+            return 401, {"error": "unauthorized"}
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return 400, {"error": "not_json"}
+        if not isinstance(message, dict) or not all(isinstance(message.get(key), str) and message[key]
+                                                    for key in ("to", "from", "text")):
+            return 422, {"error": "to_from_text_required"}
+        ident = f"gw-{uuid.uuid4().hex[:16]}"
+        row = {"id": ident, "to": message["to"], "from": message["from"], "text": message["text"],
+               "reference": message.get("reference"), "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        with self._lock, (self.folder / "messages.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self.received += 1
+        status = "failed" if message["to"] in self.unreachable else "delivered"
+        due = time.monotonic() + self.receipt_delay  # reported a moment after it was taken, as a phone would answer
+        self.receipts.put((due, {"id": ident, "reference": message.get("reference"), "status": status,
+                                 **({"error": "unreachable", "permanent": True} if status == "failed" else {})}))
+        return 201, {"id": ident}
+
+    def _report(self) -> None:
+        import time
+        import urllib.request
+
+        from ccm.feedback.webhooks import sign
+
+        while (item := self.receipts.get()) is not None:
+            due, receipt = item
+            if not self.callback or not self.secret:
+                continue
+            time.sleep(max(0.0, due - time.monotonic()))
+            body = json.dumps(receipt).encode("utf-8")
+            stamp = int(time.time())
+            request = urllib.request.Request(self.callback, data=body, method="POST", headers={
+                "Content-Type": "application/json", "X-CCM-Timestamp": str(stamp),
+                "X-CCM-Signature": sign(self.secret, stamp, body, "sms")})
+            for _ in range(5):  # the engine's web process may be starting: a few tries, as a provider makes
+                try:
+                    with urllib.request.urlopen(request, timeout=10):
+                        break
+                except OSError:
+                    time.sleep(1)

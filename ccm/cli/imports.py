@@ -89,6 +89,39 @@ def demo_users_command() -> None:
         click.echo(f"  {name:<10} {password}   ({role})")
 
 
+@demo_group.command("sms-gateway", help="Run a local SMS gateway to send SMS through the HTTP gateway adapter: it keeps what "
+                                         "it is given in <var_dir>/sms-gateway/messages.jsonl and reports each delivery to "
+                                         "the engine's /inbound/sms, signed with [feedback] webhook_secret. Stop with Ctrl-C.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8025, show_default=True)
+@click.option("--token", default="demo-token", show_default=True, help="The bearer token it accepts.")
+@click.option("--callback", help="Where to report deliveries (default: [web] public_url + /inbound/sms).")
+@click.option("--unreachable", multiple=True, metavar="PHONE", help="A number to report failed for good (repeat for several).")
+def demo_sms_gateway(port: int, token: str, callback: str | None, unreachable: tuple[str, ...]) -> None:
+    import threading
+
+    from ccm.demo import DemoSmsGateway
+    from ccm.runs.periodic import set_on_signal
+
+    settings = engine().settings
+    callback = callback or settings["web"]["public_url"].rstrip("/") + "/inbound/sms"
+    secret = settings["feedback"]["webhook_secret"]
+    folder = engine().var_dir / "sms-gateway"
+    try:
+        gateway = DemoSmsGateway(folder, token, callback=callback, secret=secret, port=port, unreachable=unreachable).start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    click.echo(f"SMS gateway on {gateway.url}, keeping messages in {folder / 'messages.jsonl'}")
+    click.echo(f'send through it with: CCM_CHANNELS__SMS="sms+http://:{token}@127.0.0.1:{port}/v1/messages?preset=json&from=Northwind"')
+    click.echo(f"receipts go to {callback}" if secret else "no [feedback] webhook_secret: receipts are not reported (set "
+                                                           "CCM_FEEDBACK__WEBHOOK_SECRET for the gateway and `ccm serve`)")
+    stop = threading.Event()
+    set_on_signal(stop)  # Ctrl-C or SIGTERM
+    while not stop.wait(1):  # with a timeout, so signals are handled promptly
+        pass
+    gateway.stop()
+    click.echo(f"stopped after {gateway.received} messages")
+
+
 def init_app(app: Flask) -> None:
     for group in (customers_group, feed_group, demo_group):
         app.cli.add_command(group)
