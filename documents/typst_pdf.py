@@ -153,7 +153,15 @@ class TypstRenderer:
         return compiler
 
 
+_PAGE_TREE = re.compile(rb"/Type\s*/Pages\s*/Count\s+(\d+)")
+
+
 def page_count(pdf: bytes) -> int:
+    """Pages of a PDF Typst wrote: its page tree says so near the start (object 1), read in
+    microseconds where parsing the file took milliseconds; pypdf where it does not."""
+    counts = _PAGE_TREE.findall(pdf[:65536])
+    if counts:
+        return max(int(count) for count in counts)
     from pypdf import PdfReader
 
     return len(PdfReader(BytesIO(pdf)).pages)

@@ -170,8 +170,14 @@ class TemplateLinks(Mapping):
         return len(self.KEYS)
 
 
+QR_MASK = 2  # one fixed mask pattern: every decoder reads any of the eight
+
+
 def qr_data_uri(url: str) -> str:
-    """A QR code of ``url`` as an SVG ``data:`` URL (vector: sharp in print at any size)."""
+    """A QR code of ``url`` as an SVG ``data:`` URL (vector: sharp in print at any size).
+    Its mask is fixed: trying all eight for the one with the fewest awkward patterns took
+    5 ms of every statement (more than Typst takes to lay out a page), and phones read
+    these short links as well with any (tests/templates/test_typst_statement.py decodes one)."""
     import segno
 
-    return segno.make(url, error="m").svg_data_uri(scale=4, border=2, omitsize=True)
+    return segno.make(url, error="m", mask=QR_MASK).svg_data_uri(scale=4, border=2, omitsize=True)

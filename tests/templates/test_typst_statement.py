@@ -37,6 +37,7 @@ def test_the_statement_runs_over_pages_with_its_header_footer_and_insert(env, ty
     context = make_context(lines=90, insert="inserts/premium_upgrade.typ")
     context["customer"]["name"] = 'Alice #strong[Walker] $x$ <b>'
     document, pages = render(env, typst, context)
+    assert document.pages == len(PdfReader(BytesIO(document.data)).pages)  # the page tree's count, read fast
     statement, terms = pages[:-1], pages[-1]
     assert len(statement) >= 3
     assert all("Description" in page for page in statement)  # the header repeated on every page
@@ -85,3 +86,16 @@ def test_a_right_to_left_statement_keeps_latin_values_in_their_order(env, typst)
     text = subprocess.run(["pdftotext", "-", "-"], input=document.data, capture_output=True, check=True).stdout.decode()
     assert "Springfield, IL 62701" in text and "Alice Walker" in text and "ACC-0042-7788" in text
     assert "كشف الحساب الشهري" in text  # "Monthly statement" in Arabic
+
+
+def test_the_printed_qr_code_scans_to_the_pay_link(env, typst) -> None:
+    """The statement's QR code, read back from the printed page as a phone would (rendered at
+    200 dpi, decoded by zxing-cpp)."""
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from PIL import Image
+
+    document, _ = render(env, typst, make_context(lines=3))
+    image = subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "200", "-png", "-"], input=document.data,
+                           capture_output=True, check=True).stdout
+    found = zxingcpp.read_barcodes(Image.open(BytesIO(image)))
+    assert [code.text for code in found] == ["https://acme.example/s/2a-0-Xy12AbCd34"]
