@@ -99,6 +99,7 @@ class TypstRenderer:
         self._checked: set[str] = set()  # sources that passed the refusals
         self._lock = threading.Lock()
         self.compilers_made = 0
+        self._touched = 0.0  # when the root was last marked in use (its folder's time), for prune_roots
 
     def render(self, source: str, data: Any, *, template: str = "", archive: bool = False) -> PdfDocument:
         """The PDF of ``source`` with ``data`` (anything JSON can hold, given to the template
@@ -106,6 +107,7 @@ class TypstRenderer:
         import typst
 
         self._refuse(source, template)
+        self._in_use()
         inputs = {DATA_INPUT: json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)}
         try:
             pdf = self._compiler().compile(input=source.encode("utf-8"), format="pdf", sys_inputs=inputs,
@@ -128,6 +130,20 @@ class TypstRenderer:
         except typst.TypstError as exc:
             return _located(exc) or [Located("error", 1, 1, exc.message)]
         return _warnings(warnings)
+
+    def _in_use(self) -> None:
+        """Mark the root as in use (its folder's modification time), at most every ``TOUCH_SECONDS``:
+        ``prune_roots`` leaves alone what was used lately."""
+        import os
+        import time
+
+        now = time.time()
+        if now - self._touched > TOUCH_SECONDS:
+            self._touched = now
+            try:
+                os.utime(self.root)
+            except OSError:
+                pass  # a read-only root is never pruned by us either
 
     def _refuse(self, source: str, template: str) -> None:
         if source in self._checked:
@@ -209,6 +225,35 @@ def blocks_source(blocks: Sequence[str]) -> str:
     lines = ["// Written by the engine: the content blocks of this root, by template name.", "#let blocks = ("]
     lines += [f'  {json.dumps(name)}: include {json.dumps("/" + name)},' for name in sorted(blocks)]
     return "\n".join([*lines, ")", ""])
+
+
+TOUCH_SECONDS = 3600
+
+
+def prune_roots(parent: str | Path, keep_days: float) -> int:
+    """Delete the Typst roots under ``parent`` not used for ``keep_days`` (their folder's time:
+    made, or marked by a render at most an hour ago), and folders a process left half made a
+    day ago. A root pruned and needed again is made again from the run's pinned templates.
+    Returns how many were deleted."""
+    import shutil
+    import time
+
+    parent = Path(parent)
+    if not parent.is_dir():
+        return 0
+    now, pruned = time.time(), 0
+    for folder in parent.iterdir():
+        if not folder.is_dir():
+            continue
+        limit = 86400.0 if folder.name.startswith(".") else keep_days * 86400.0
+        try:
+            idle = now - folder.stat().st_mtime
+        except OSError:
+            continue
+        if idle > limit:
+            shutil.rmtree(folder, ignore_errors=True)
+            pruned += 1
+    return pruned
 
 
 def build_root(parent: str | Path, sources: Mapping[str, str | bytes], *, blocks: Sequence[str] = (),

@@ -18,7 +18,7 @@ from ccm.authoring.problems import Problem, errors
 from ccm.authoring.queries import diff, list_templates, show, template_history
 from ccm.authoring.store import (BLOCK_KINDS, PinnedTemplates, TemplateStoreError, effective_versions, get_version, load_pinned,
                                  library, read_manifest, sync_library, sync_library_checked)
-from ccm.authoring.typst_checks import renderer_for
+from ccm.authoring.typst_checks import prune_typst_roots, renderer_for
 from ccm.authoring.workflow import (KINDS, MakerChecker, ValidationFailed, WorkflowError, approve, check, reject, retire, save_draft,
                                     submit)
 
@@ -26,5 +26,5 @@ __all__ = [
     "SAMPLE_EVENT", "SAMPLE_HELPERS", "SAMPLE_LINKS", "Library", "email_parts", "errors", "library", "sample_context",
     "BLOCK_KINDS", "KINDS", "MakerChecker", "PinnedTemplates", "Problem", "TemplateStoreError", "ValidationFailed", "WorkflowError",
     "approve", "audit", "check", "check_source", "diff", "effective_versions", "get_version", "list_templates", "load_pinned", "read_manifest",
-    "reject", "renderer_for", "retire", "save_draft", "show", "submit", "sync_library", "sync_library_checked", "template_history",
+    "prune_typst_roots", "reject", "renderer_for", "retire", "save_draft", "show", "submit", "sync_library", "sync_library_checked", "template_history",
 ]

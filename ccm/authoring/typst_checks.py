@@ -14,7 +14,7 @@ from typing import Any
 from ccm.authoring.context import sample_context
 from ccm.authoring.problems import Problem
 from documents import TemplateEnvironment
-from documents.typst_pdf import BLOCKS, TypstRenderer, build_root
+from documents.typst_pdf import BLOCKS, TypstRenderer, build_root, prune_roots
 
 SAMPLE_LOCALES = ("en_US", "zh_CN")  # as the Jinja checks render them
 
@@ -38,6 +38,12 @@ def renderer_for(settings: Mapping[str, Any], sources: Mapping[str, str], kinds:
         if root not in _renderers:
             _renderers[root] = TypstRenderer(root)
         return _renderers[root]
+
+
+def prune_typst_roots(settings: Mapping[str, Any]) -> int:
+    """Delete the Typst roots not used for ``[pdf] typst_keep_days`` (made again when needed)."""
+    ccm = settings.get("ccm", {})
+    return prune_roots(Path(ccm.get("var_dir", "var")) / "typst", float(settings["pdf"]["typst_keep_days"]))
 
 
 def check_typst(name: str, kind: str, meta: Mapping[str, Any], sources: Mapping[str, str], kinds: Mapping[str, str],

@@ -16,7 +16,8 @@ them it runs the retry sweeper every ``[scheduler] sweep_seconds`` unless a
 and every ``[scheduler] winner_check_seconds`` the campaigns' winner rules (a winner sent
 to the rest once significant, ``ccm.feedback.send_winners_due``); and every
 ``[webhooks] sweep_seconds`` the outbound webhooks that are due (``ccm.outbound.deliver_due``),
-and hourly deletes those done ``[webhooks] keep_days`` ago; every ``[scheduler] sweep_seconds``
+and hourly deletes those done ``[webhooks] keep_days`` ago and the Typst roots unused for
+``[pdf] typst_keep_days``; every ``[scheduler] sweep_seconds``
 it takes up import jobs whose process died (``take_up_imports``).
 It wakes APScheduler at every renewal, so a wall clock that jumps (a machine resumed from
 sleep, a clock set right) delays a fire time by at most ``renew`` seconds.
@@ -51,6 +52,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select, update
 
 from ccm.db import insert_or_ignore
+from ccm.authoring import prune_typst_roots
 from ccm.feedback import send_winners_due
 from ccm.outbound import deliver_due, prune_deliveries
 from ccm.wiring import Engine
@@ -67,7 +69,7 @@ JOB_PREFIX = "schedule-"
 SWEEPER_JOB = "ccm-retry-sweeper"
 WINNERS_JOB = "ccm-winner-rules"
 WEBHOOKS_JOB = "ccm-webhook-deliveries"
-WEBHOOK_PRUNE_JOB = "ccm-webhook-prune"
+HOUSEKEEPING_JOB = "ccm-housekeeping"
 IMPORTS_JOB = "ccm-import-takeover"
 PRUNE_SECONDS = 3600
 MAX_PASSED_OVER = 10_000  # fire times coalesced into one run that are recorded one by one
@@ -263,10 +265,14 @@ def take_up_import_jobs() -> None:
     take_up_imports(_engine, _holder)
 
 
-def prune_webhooks() -> None:
-    """The webhook deliveries done more than ``[webhooks] keep_days`` ago, deleted."""
+def housekeeping() -> None:
+    """Hourly: the webhook deliveries done more than ``[webhooks] keep_days`` ago, and the
+    Typst roots unused for ``[pdf] typst_keep_days``, deleted."""
     assert _engine is not None
     prune_deliveries(_engine)
+    pruned = prune_typst_roots(_engine.settings)
+    if pruned:
+        log.info("housekeeping: %s Typst roots unused for %s days deleted", pruned, _engine.settings["pdf"]["typst_keep_days"])
 
 
 def make_scheduler(engine: Engine) -> BackgroundScheduler:
@@ -283,7 +289,7 @@ def make_scheduler(engine: Engine) -> BackgroundScheduler:
 def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
     """Make the scheduler's jobs match the schedules: add, rebuild changed, pause, remove;
     the built-in retry sweeper unless a schedule does that job, the winner rules, the
-    webhook deliveries and their pruning, and the take-up of interrupted imports."""
+    webhook deliveries, the hourly housekeeping and the take-up of interrupted imports."""
     with engine.db.reader() as session:
         schedules = list(session.scalars(select(Schedule)))
     wanted = {f"{JOB_PREFIX}{s.id}": s for s in schedules}
@@ -317,8 +323,8 @@ def sync_jobs(engine: Engine, scheduler: BackgroundScheduler) -> None:
     if scheduler.get_job(IMPORTS_JOB) is None:
         scheduler.add_job(take_up_import_jobs, IntervalTrigger(seconds=engine.settings["scheduler"]["sweep_seconds"]), id=IMPORTS_JOB,
                           name="interrupted imports", replace_existing=True, misfire_grace_time=None)
-    if scheduler.get_job(WEBHOOK_PRUNE_JOB) is None:
-        scheduler.add_job(prune_webhooks, IntervalTrigger(seconds=PRUNE_SECONDS), id=WEBHOOK_PRUNE_JOB, name="webhook pruning",
+    if scheduler.get_job(HOUSEKEEPING_JOB) is None:
+        scheduler.add_job(housekeeping, IntervalTrigger(seconds=PRUNE_SECONDS), id=HOUSEKEEPING_JOB, name="housekeeping",
                           replace_existing=True, misfire_grace_time=None)
 
 

@@ -107,3 +107,27 @@ def test_a_template_is_compiled_once_and_laid_out_per_document(root: Path) -> No
     texts = [_text(renderer.render(STATEMENT, _data(f"Customer {n}")).data) for n in range(3)]
     assert renderer.compilers_made == 1
     assert all(f"Customer {n}" in text for n, text in enumerate(texts))
+
+
+def test_roots_unused_for_their_time_are_pruned_and_made_again_when_needed(tmp_path: Path) -> None:
+    """A render marks its root in use; roots idle longer than the keep are deleted (and
+    half-made folders after a day); a pruned root is made again from the same sources."""
+    import os
+    import time
+
+    from documents.typst_pdf import build_root, prune_roots
+
+    parent = tmp_path / "typst"
+    sources = {"doc.typ": '#set page(width: 50mm, height: 30mm)\n#sys.inputs.data'}
+    used, idle = build_root(parent, sources), build_root(parent, {"other.typ": "idle"})
+    half_made = parent / ".abc.1.2"
+    half_made.mkdir()
+    long_ago = time.time() - 40 * 86400
+    for folder in (used, idle, half_made):
+        os.utime(folder, (long_ago, long_ago))
+    renderer = TypstRenderer(used)
+    assert renderer.render(sources["doc.typ"], "hello").pages == 1  # marks it in use
+    assert prune_roots(parent, keep_days=30) == 2
+    assert used.is_dir() and not idle.exists() and not half_made.exists()
+    again = build_root(parent, {"other.typ": "idle"})
+    assert again == idle and (again / "other.typ").read_text() == "idle"
