@@ -210,15 +210,17 @@ def run_report(
 
 
 def _contents(session: Session, run_id: int) -> dict[str, dict[str, int]]:
-    """How many statements got which content in each slot (from the messages' decision traces)."""
+    """How many statements got which content in each slot (from the messages' decision traces;
+    the block shown, where a Typst document showed the Typst form of the one decided)."""
     counts: dict[str, dict[str, int]] = {}
     traces = session.scalars(
         select(Message.decisions).where(Message.run_id == run_id, Message.purpose.in_(PRIMARY_PURPOSES)).execution_options(yield_per=5000)
     )
     for trace in traces:
         for slot, decided in (trace or {}).items():
-            content = (decided or {}).get("content") or "(empty)"
-            variant = (decided or {}).get("variant")
+            decided = decided or {}
+            content = decided.get("shown") or decided.get("content") or "(empty)"  # what was printed: a Typst form
+            variant = decided.get("variant")
             key = f"{content} [{variant}]" if variant else content
             counts.setdefault(slot, {}).setdefault(key, 0)
             counts[slot][key] += 1
