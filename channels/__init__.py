@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .print import PrintChannel
     from .sms_file import SmsFileChannel
     from .sms_http import SmsHttpChannel
+    from .smpp import SmppChannel
     from .smtp import SmtpChannel
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Outbound",
     "PrintChannel",
     "SmsFileChannel",
+    "SmppChannel",
     "SmsHttpChannel",
     "SmtpChannel",
     "available",
@@ -41,6 +43,7 @@ _LAZY = {
     "MaildirChannel": ".maildir",
     "SmsFileChannel": ".sms_file",
     "SmsHttpChannel": ".sms_http",
+    "SmppChannel": ".smpp",
     "PrintChannel": ".print",
 }
 

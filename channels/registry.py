@@ -26,6 +26,7 @@ BUILTIN: dict[str, str] = {
     "maildir": "channels.maildir:MaildirChannel",
     "sms-file": "channels.sms_file:SmsFileChannel",
     "sms-http": "channels.sms_http:SmsHttpChannel",
+    "smpp": "channels.smpp:SmppChannel",
     "print": "channels.print:PrintChannel",
 }
 

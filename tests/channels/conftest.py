@@ -173,3 +173,221 @@ def sms_gateway() -> Iterator[SmsGateway]:
     gateway = SmsGateway().start()
     yield gateway
     gateway.stop()
+
+
+class Smsc:
+    """A real SMPP 3.4 SMSC on 127.0.0.1 (a threaded TCP server, PDUs from smpplib) that
+    records what it is sent and answers as told.
+
+    ``password``: binds with another one are refused (ESME_RINVPASWD). ``statuses``: the
+    command_status of the next submit_sm, one per message part, in order (then ESME_ROK).
+    ``delay``: seconds before each submit_sm_resp (answers come from timers, so several are
+    outstanding at once; ``max_outstanding`` is the most seen). ``drop_after``: after that many
+    more submit_sm the connection is closed without answering them. ``silent``: submit_sm
+    are never answered. ``deliver(**fields)`` sends a deliver_sm on the newest connection;
+    ``deliver_resps`` are the sequence numbers of the deliver_sm_resp received.
+    """
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        self.password = "Pw-1234"
+        self.statuses: list[int] = []
+        self.delay = 0.0
+        self.drop_after: int | None = None
+        self.silent = False
+        self.binds: list[dict[str, Any]] = []
+        self.submits: list[Any] = []
+        self.enquire_links = 0
+        self.unbinds = 0
+        self.deliver_resps: list[int] = []
+        self.max_outstanding = 0
+        self.outstanding = 0
+        self.lock = threading.Lock()
+        self.connections: list[Any] = []
+        self.writers: list[Callable[[Any], None]] = []
+        self.sequence = _SmscSequence()
+        smsc = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                smsc.serve(self.request)
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    def start(self) -> Smsc:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        import socket
+
+        self.server.shutdown()
+        for conn in list(self.connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.server.server_close()
+        self._thread.join()
+
+    def url(self, query: str = "", auth: str | None = None) -> str:
+        auth = f"northwind:{self.password}@" if auth is None else auth
+        if "timeout=" not in query:
+            query = f"timeout=2&{query}" if query else "timeout=2"
+        return f"smpp://{auth}127.0.0.1:{self.port}?source=Northwind&{query}"
+
+    # ------------------------------------------------------------ the protocol
+
+    def serve(self, conn: Any) -> None:
+        import struct
+        import threading
+
+        from smpplib import smpp
+
+        write_lock = threading.Lock()
+        self.connections.append(conn)
+
+        def write(pdu: Any) -> None:
+            with write_lock:
+                try:
+                    conn.sendall(pdu.generate())
+                except OSError:
+                    pass
+
+        def answer(command: str, sequence: int, status: int = 0, **fields: Any) -> None:
+            pdu = smpp.make_pdu(command, client=self.sequence, status=status, **fields)
+            pdu.sequence = sequence
+            write(pdu)
+
+        self.writers.append(write)
+        try:
+            while True:
+                header = _recv_exact(conn, 4)
+                if header is None:
+                    return
+                body = _recv_exact(conn, struct.unpack(">L", header)[0] - 4)
+                if body is None:
+                    return
+                pdu = smpp.parse_pdu(header + body, client=self.sequence, allow_unknown_opt_params=True)
+                if not self._handle(conn, pdu, answer):
+                    return
+        finally:
+            conn.close()
+
+    def _handle(self, conn: Any, pdu: Any, answer: Callable[..., None]) -> bool:
+        import threading
+
+        command = pdu.command
+        if command.startswith("bind_"):
+            password = pdu.password.decode()
+            self.binds.append({"command": command, "system_id": pdu.system_id.decode(), "password": password})
+            answer(f"{command}_resp", pdu.sequence, 0 if password == self.password else 0x0E, system_id="TestSMSC")
+        elif command == "submit_sm":
+            with self.lock:
+                self.submits.append(pdu)
+                self.outstanding += 1
+                self.max_outstanding = max(self.max_outstanding, self.outstanding)
+                number = len(self.submits)
+                status = self.statuses.pop(0) if self.statuses else 0
+                if self.drop_after is not None:
+                    self.drop_after -= 1
+                    if self.drop_after <= 0:
+                        self.drop_after = None
+                        self.outstanding = 0
+                        return False
+            if self.silent:
+                return True
+
+            def respond() -> None:
+                with self.lock:
+                    self.outstanding -= 1
+                answer("submit_sm_resp", pdu.sequence, status, message_id=f"smsc-{number}" if status == 0 else None)
+
+            if self.delay:
+                threading.Timer(self.delay, respond).start()
+            else:
+                respond()
+        elif command == "enquire_link":
+            self.enquire_links += 1
+            answer("enquire_link_resp", pdu.sequence)
+        elif command == "unbind":
+            self.unbinds += 1
+            answer("unbind_resp", pdu.sequence)
+            return False
+        elif command == "deliver_sm_resp":
+            self.deliver_resps.append(pdu.sequence)
+        return True
+
+    def deliver(self, sequence: int, **fields: Any) -> None:
+        """Send a deliver_sm (a receipt or a mobile-originated message) on the newest connection."""
+        from smpplib import smpp
+
+        pdu = smpp.make_pdu("deliver_sm", client=self.sequence, **fields)
+        pdu.sequence = sequence
+        self.writers[-1](pdu)
+
+    def received_text(self, index: int = -1) -> str:
+        """The text of a message the SMSC received, its parts put together (the last
+        message by default: the parts with the newest UDH reference)."""
+        import gsm0338  # noqa: F401
+
+        parts = _message_parts(self.submits, index)
+        coding = parts[0].data_coding or 0
+        data = b"".join(parts_data for parts_data in (_user_data(p) for p in parts))
+        return data.decode("utf-16-be" if coding == 8 else "gsm03.38")
+
+
+class _SmscSequence:
+    """What smpplib needs to make PDUs: sequence numbers (the SMSC's own are set by hand)."""
+
+    sequence = 0
+
+    def next_sequence(self) -> int:
+        self.sequence += 1
+        return self.sequence
+
+
+def _message_parts(submits: list[Any], index: int) -> list[Any]:
+    """The submit_sm of one message: a single one, or all parts sharing a UDH reference."""
+    messages: list[list[Any]] = []
+    for pdu in submits:
+        message = pdu.short_message or b""
+        if (pdu.esm_class or 0) & 0x40 and message[5] != 1 and messages:
+            messages[-1].append(pdu)
+        else:
+            messages.append([pdu])
+    return sorted(messages[index], key=lambda p: p.short_message[5] if (p.esm_class or 0) & 0x40 else 0)
+
+
+def _user_data(pdu: Any) -> bytes:
+    message = pdu.short_message or b""
+    return message[1 + message[0]:] if (pdu.esm_class or 0) & 0x40 else message
+
+
+def _recv_exact(conn: Any, size: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < size:
+        try:
+            chunk = conn.recv(size - got)
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+@pytest.fixture
+def smsc() -> Iterator[Smsc]:
+    """A started :class:`Smsc`, stopped after the test."""
+    server = Smsc().start()
+    yield server
+    server.stop()

@@ -122,6 +122,27 @@ def sms_gateway_url(query: str = "", answer: str = "ok") -> Callable[[Env], str]
     return url
 
 
+def smpp_received(env: Env, channel: Channel, out: Outbound) -> str:
+    smsc = env.fixture("smsc")
+    assert smsc.submits[-1].destination_addr.decode() == out.to[1:]
+    return smsc.received_text()
+
+
+def smsc_url(query: str = "", statuses: tuple[int, ...] = (), auth: str | None = None,
+             **tell: Any) -> Callable[[Env], str]:
+    """The test SMSC's URL, told how to answer (``statuses`` of the next submit_sm, ``silent``,
+    ``drop_after``)."""
+
+    def url(env: Env) -> str:
+        smsc = env.fixture("smsc")
+        smsc.statuses = list(statuses)
+        for name, value in tell.items():
+            setattr(smsc, name, value)
+        return smsc.url(query, auth=auth)
+
+    return url
+
+
 def print_received(env: Env, channel: Channel, out: Outbound) -> bytes:
     (document,) = (env.tmp / "print" / "default" / "documents").iterdir()
     return document.read_bytes()
@@ -251,6 +272,34 @@ CASES = [
         ],
     ),
     Case(
+        "smpp",
+        url=smsc_url(),
+        outbound=sms_to("+447700900123", "Grüße: your bill of EUR 42.00 is due on 1 May. " * 4),
+        received=smpp_received,
+        expected=lambda out: out.content,
+        # (SMPP 3.4 passwords have at most 8 characters: PASSWORD does not fit)
+        secret_url="smpp://northwind:s3cretPw@smsc.example.net:2775?source=Northwind&bind=transceiver&window=4",
+        failures=[
+            Failure("throttled", smsc_url(statuses=(0x58,)), sms_to("+447700900123"),
+                    "transient", "ESME_RTHROTTLED"),
+            Failure("queue-full", smsc_url(statuses=(0x14,)), sms_to("+447700900123"),
+                    "transient", "ESME_RMSGQFUL"),
+            Failure("invalid-destination", smsc_url(statuses=(0x0B,)), sms_to("+447700900123"),
+                    "permanent", "ESME_RINVDSTADR"),
+            Failure("timeout", smsc_url("timeout=0.3", silent=True), sms_to("+447700900123"),
+                    "transient", "timed out"),
+            Failure("dropped", smsc_url(drop_after=1), sms_to("+447700900123"),
+                    "transient", "closed the connection"),
+            Failure("refused", lambda env: f"smpp://sys:pw@127.0.0.1:{_closed_port()}?source=ACME",
+                    sms_to("+447700900123"), "transient", "ECONNREFUSED"),
+            Failure("bad-password", smsc_url(auth="northwind:wrongPw@"), sms_to("+447700900123"),
+                    "transient", "bind refused: ESME_RINVPASWD"),
+            Failure("not-e164", smsc_url(), sms_to("07700 900123"), "permanent", "E.164"),
+            Failure("too-long", smsc_url(), sms_to("+447700900123", "x" * 1601),
+                    "permanent", "longer than 1600"),
+        ],
+    ),
+    Case(
         "print",
         url=lambda env: f"print://{env.tmp / 'print'}",
         outbound=letter,
@@ -373,7 +422,7 @@ def test_injected_failure_is_classified_not_raised(
     assert result.status == failure.status, result
     assert failure.detail in result.detail
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("channels"))
-    for secret in (out.to, "wrong-Pa55", "tw-T0ken-9"):
+    for secret in (out.to, "wrong-Pa55", "tw-T0ken-9", "wrongPw"):
         assert secret not in result.detail and secret not in ours
 
 
