@@ -66,9 +66,13 @@ def write_statement_feed(path: Path, accounts: Iterable[tuple[str, str]]) -> Pat
 def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None, document: str | None = None,
               **sections: dict) -> CycleResult:
     """Import the files into a fresh SQLite engine in ``var`` and time the statement cycle
-    alone; the import is not timed. ``document``: the statement's template instead of the
-    shipped one (``statement/statement.typ``: Typst, its terms page included)."""
+    alone; the import and the first seeding of the template library (checking every
+    template once, as setting up an engine does, not each month) are not timed.
+    ``document``: the statement's template instead of the shipped one
+    (``statement/statement.typ``: Typst, its terms page included)."""
     from sqlalchemy import select
+
+    from ccm.authoring import sync_library
 
     from ccm.wiring import Engine
     from ccm.imports import import_customers, import_feed
@@ -79,6 +83,8 @@ def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None
     engine.db.upgrade()
     import_customers(engine.db, customers, rejects_dir=var, progress=False)
     import_feed(engine.db, feed, rejects_dir=var, progress=False)
+    with engine.db.session() as session:  # the library as an installed engine has it (seeded once, checked)
+        sync_library(session, engine.templates_dir)
     if document is not None:
         _use_document(engine, document)
     cpu = cpu_seconds()
@@ -95,6 +101,9 @@ def cycle_run(var: Path, customers: Path, feed: Path, *, ccm: dict | None = None
                        pdf_a=bool(archived) and all(pdf_a for _, _, pdf_a in archived), cpu_seconds=cpu)
 
 
+HTML_TERMS = "statement/terms.html"
+
+
 def _use_document(engine, document: str) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
@@ -104,9 +113,8 @@ def _use_document(engine, document: str) -> None:  # type: ignore[no-untyped-def
     with engine.db.session() as session:
         ensure_built_in(session)
         statement = session.scalar(select(Communication).where(Communication.name == MONTHLY_STATEMENT))
-        typst = document.endswith(".typ")
-        statement.config = {**statement.config, "document": document,
-                            "static_pages": [] if typst else statement.config.get("static_pages", [])}
+        typst = document.endswith(".typ")  # a Typst statement lays its terms page out itself; the HTML one appends it
+        statement.config = {**statement.config, "document": document, "static_pages": [] if typst else [HTML_TERMS]}
 
 
 def cpu_seconds() -> float:
