@@ -88,11 +88,11 @@ from smpplib import consts, smpp
 from .base import Channel, ChannelConfigError, DeliveryResult, Outbound
 from .callback_events import parse_events
 from .redact import os_error_detail, redact
-from .urls import MASK, query_options, split_url
+from .sms_checks import sms_problem
+from .urls import MASK, format_number, query_options, seconds_option, split_url
 
 log = logging.getLogger(__name__)
 
-E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 BINDS = ("transmitter", "transceiver")
 GSM_SINGLE, GSM_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
@@ -139,8 +139,8 @@ class SmppChannel(Channel):
         if self.bind not in BINDS:
             raise ChannelConfigError(f"smpp URL: bind must be one of {', '.join(BINDS)}")
         self.window = _whole(options.get("window", "10"), "window", 1, 100)
-        self.enquire_link = _seconds(options.get("enquire_link", "30"), "enquire_link")
-        self.timeout = _seconds(options.get("timeout", "10"), "timeout")
+        self.enquire_link = seconds_option(options.get("enquire_link", "30"), "enquire_link", "smpp")
+        self.timeout = seconds_option(options.get("timeout", "10"), "timeout", "smpp")
         self.system_type = options.get("system_type", "")
         _check_credential(self.system_type, "system_type", 12, required=False)
         self.sessions = self.window
@@ -155,7 +155,7 @@ class SmppChannel(Channel):
         if self.password:
             auth += ":" + (MASK if privacy else quote(self.password, safe=""))
         options = {"source": self.source, "bind": self.bind, "window": str(self.window),
-                   "enquire_link": _format_number(self.enquire_link), "timeout": _format_number(self.timeout)}
+                   "enquire_link": format_number(self.enquire_link), "timeout": format_number(self.timeout)}
         if self.system_type:
             options["system_type"] = self.system_type
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -164,7 +164,7 @@ class SmppChannel(Channel):
     # ------------------------------------------------------------------ sending
 
     def send(self, out: Outbound) -> DeliveryResult:
-        problem = _check_content(out, self.max_body)
+        problem = sms_problem(out, self.max_body)
         if problem:
             return DeliveryResult("permanent", detail=problem)
         assert isinstance(out.content, str)
@@ -637,15 +637,6 @@ def _receipt_events(pdu: Any) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------- helpers
 
 
-def _check_content(out: Outbound, max_body: int | None) -> str:
-    if not isinstance(out.content, str):
-        return "content is not SMS text"
-    if not E164.fullmatch(out.to):
-        return "recipient is not an E.164 number"
-    if max_body is not None and len(out.content) > max_body:
-        return f"text longer than {max_body} characters"
-    return ""
-
 
 def _status_text(status: int) -> str:
     name = STATUS_NAMES.get(status, "command_status")
@@ -697,15 +688,3 @@ def _whole(value: str, option: str, least: int, most: int) -> int:
     return int(value)
 
 
-def _seconds(value: str, option: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ChannelConfigError(f"smpp URL: {option} must be a number of seconds") from None
-    if not 0 < number <= 3600:
-        raise ChannelConfigError(f"smpp URL: {option} must be more than 0 and at most 3600 seconds")
-    return number
-
-
-def _format_number(value: float) -> str:
-    return str(int(value)) if value.is_integer() else repr(value)

@@ -18,12 +18,12 @@ import fcntl
 import json
 import logging
 import os
-import re
 from datetime import datetime, timezone
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from .base import Channel, Delivered, DeliveryResult, Forgotten, Outbound
+from .sms_checks import sms_problem
 from .callback_events import parse_events
 from .files import DeliveryMarkers, fsync_folder
 from .redact import os_error_detail
@@ -31,7 +31,6 @@ from .urls import folder_from_url, folder_url, split_url
 
 log = logging.getLogger(__name__)
 
-E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 
 
 class SmsFileChannel(Channel):
@@ -53,14 +52,9 @@ class SmsFileChannel(Channel):
         return folder_url("file", self.path)
 
     def send(self, out: Outbound) -> DeliveryResult:
-        if not isinstance(out.content, str):
-            return DeliveryResult("permanent", detail="content is not SMS text")
-        if not E164.fullmatch(out.to):
-            return DeliveryResult("permanent", detail="recipient is not an E.164 number")
-        if self.max_body is not None and len(out.content) > self.max_body:
-            return DeliveryResult(
-                "permanent", detail=f"text longer than {self.max_body} characters"
-            )
+        problem = sms_problem(out, self.max_body)
+        if problem:
+            return DeliveryResult("permanent", detail=problem)
         line = json.dumps(
             {
                 "id": out.message_id,

@@ -60,11 +60,11 @@ from urllib.parse import quote, unquote, urlencode
 from .base import Channel, ChannelConfigError, DeliveryResult, Outbound
 from .callback_events import InboundError, parse_events
 from .redact import os_error_detail, redact
-from .urls import MASK, query_options, split_url
+from .sms_checks import sms_problem
+from .urls import MASK, format_number, query_options, seconds_option, split_url
 
 log = logging.getLogger(__name__)
 
-E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 PRESETS = ("twilio", "json")
 MAX_ANSWER = 64 * 1024  # bytes of an answer read; a longer one is not parsed
 _PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
@@ -107,8 +107,8 @@ class SmsHttpChannel(Channel):
         self.account = options.get("account")
         self.status_callback = options.get("status_callback")
         self._check_preset_options()
-        self.connect_timeout = _seconds(options.get("connect_timeout", "5"), "connect_timeout")
-        self.read_timeout = _seconds(options.get("read_timeout", "10"), "read_timeout")
+        self.connect_timeout = seconds_option(options.get("connect_timeout", "5"), "connect_timeout", "sms-http")
+        self.read_timeout = seconds_option(options.get("read_timeout", "10"), "read_timeout", "sms-http")
         self.sessions = _sessions(options.get("sessions", str(self.default_sessions)), self.max_sessions)
         self._ssl_context = ssl_context  # the system's trust store when None, loaded on first connect
         self._idle: list[http.client.HTTPConnection] = []  # kept-alive connections nobody is sending on
@@ -138,8 +138,8 @@ class SmsHttpChannel(Channel):
             options["account"] = self.account
         if self.status_callback is not None:
             options["status_callback"] = self.status_callback
-        options["connect_timeout"] = _format_number(self.connect_timeout)
-        options["read_timeout"] = _format_number(self.read_timeout)
+        options["connect_timeout"] = format_number(self.connect_timeout)
+        options["read_timeout"] = format_number(self.read_timeout)
         if self.sessions != self.default_sessions:
             options["sessions"] = str(self.sessions)
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -148,7 +148,7 @@ class SmsHttpChannel(Channel):
     # ------------------------------------------------------------------ sending
 
     def send(self, out: Outbound) -> DeliveryResult:
-        problem = _check_content(out, self.max_body)
+        problem = sms_problem(out, self.max_body)
         if problem:
             return DeliveryResult("permanent", detail=problem)
         path, headers, body = self._request(out)
@@ -295,15 +295,6 @@ class SmsHttpChannel(Channel):
         return parse_events({"events": events}, "sms")
 
 
-def _check_content(out: Outbound, max_body: int | None) -> str:
-    if not isinstance(out.content, str):
-        return "content is not SMS text"
-    if not E164.fullmatch(out.to):
-        return "recipient is not an E.164 number"
-    if max_body is not None and len(out.content) > max_body:
-        return f"text longer than {max_body} characters"
-    return ""
-
 
 def _twilio_events(payload: Mapping[str, Any], account: str) -> list[dict[str, Any]]:
     sid = _text(payload.get("MessageSid")) or _text(payload.get("SmsSid"))
@@ -440,21 +431,9 @@ def _unquote(value: str | None) -> str | None:
     return None if value is None else unquote(value)
 
 
-def _seconds(value: str, option: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ChannelConfigError(f"sms-http URL: {option} must be a number of seconds") from None
-    if not 0 < number <= 3600:
-        raise ChannelConfigError(f"sms-http URL: {option} must be more than 0 and at most 3600 seconds")
-    return number
-
 
 def _sessions(value: str, most: int) -> int:
     if not value.isdigit() or not 1 <= int(value) <= most:
         raise ChannelConfigError(f"sms-http URL: sessions must be a whole number from 1 to {most}")
     return int(value)
 
-
-def _format_number(value: float) -> str:
-    return str(int(value)) if value.is_integer() else repr(value)

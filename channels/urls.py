@@ -85,3 +85,19 @@ def server_url(
     shown_host = f"[{host}]" if ":" in host else host
     query = f"?{urlencode(dict(options))}" if options else ""
     return f"{scheme}://{auth}{shown_host}:{port}{query}"
+
+
+def seconds_option(value: str, option: str, name: str, most: float = 3600) -> float:
+    """A URL option in seconds: more than 0 and at most ``most``; else an error naming it."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ChannelConfigError(f"{name} URL: {option} must be a number of seconds") from None
+    if not 0 < number <= most:
+        raise ChannelConfigError(f"{name} URL: {option} must be more than 0 and at most {most:g} seconds")
+    return number
+
+
+def format_number(value: float) -> str:
+    """Seconds as a URL shows them: 5, not 5.0."""
+    return str(int(value)) if value.is_integer() else repr(value)
