@@ -87,11 +87,14 @@ def measure(messages: int, folder: Path, port: int | None, *, paper: bool = Fals
 
 
 def _load(settings_file: str, people: str, feed: str) -> dict:
+    from ccm.authoring import sync_library
     from ccm.wiring import Engine
     from ccm.imports import import_customers, import_feed
 
     engine = Engine.from_settings(json.loads(Path(settings_file).read_text(encoding="utf-8")))
     engine.db.upgrade()
+    with engine.db.session() as session:  # the library as an installed engine has it: seeded (every template checked) once
+        sync_library(session, engine.templates_dir)
     rejected = import_customers(engine.db, people, rejects_dir=engine.var_dir, progress=False).rejected
     rejected += import_feed(engine.db, feed, rejects_dir=engine.var_dir, progress=False).rejected
     engine.close()
