@@ -30,10 +30,13 @@ demo: $(VENV)/.installed
 	$(CCM) feed import $(DEMO)/feed.jsonl
 	$(CCM) segments create lapsing_value 'tier in ("vip", "key", "ordinary") and lifecycle == "decline"' \
 	    --description "valuable customers whose spend is falling"
+	$(CCM) segments create basic_plan 'attributes.plan == "basic"' --description "accounts billed with the one-page bill"
+	$(CCM) segments create statement_plans 'attributes.plan != "basic"' --description "accounts sent the detailed statement"
 	$(CCM) segments refresh
 	@# The quick start sends everything now, at any hour: quiet hours (SMS reminders wait for the
 	@# morning in each customer's time zone) are shown in the README's second step instead.
-	CCM_DELIVERY__QUIET_HOURS= $(CCM) run statement --cycle $(CYCLE)
+	CCM_DELIVERY__QUIET_HOURS= $(CCM) run statement --cycle $(CYCLE) --audience statement_plans
+	CCM_DELIVERY__QUIET_HOURS= $(CCM) run bill --cycle $(CYCLE) --audience basic_plan
 	@$(CCM) demo users
 
 test: $(VENV)/.installed-test
@@ -51,7 +54,7 @@ bench: $(VENV)/.installed-bench
 	$(VENV)/bin/python -m bench $(ARGS)
 
 clean-demo:
-	rm -rf var/ccm.db var/ccm.db-wal var/ccm.db-shm var/maildir var/sms var/print var/rejects $(DEMO)
+	rm -rf var/ccm.db var/ccm.db-wal var/ccm.db-shm var/maildir var/sms var/print var/inbox var/rejects $(DEMO)
 
 clean: clean-demo
 	rm -rf $(VENV) var

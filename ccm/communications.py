@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ccm.models import Communication
 
 MONTHLY_STATEMENT = "monthly-statement"
+MONTHLY_BILL = "monthly-bill"
 WEEKLY_DEALS = "weekly-deals"
 MARKETING = "marketing"  # the kind of a campaign: planned from an audience, not from billing data
 
@@ -54,6 +55,31 @@ BUILT_IN: dict[str, dict[str, Any]] = {
                     "default": "inserts/premium_upgrade.html",
                 },
             },
+        },
+    },
+}
+
+# The one-page bill with its remittance slip (Typst; the HTML bill, "bill/bill.html", stays
+# selectable), from the same billing feed as the statement: which accounts get which is a
+# matter of the audience (``ccm run bill --audience SEGMENT``; the demo gives the bill to the
+# basic plan). Same channels, fallback and reminders as the statement; no insert slot.
+BUILT_IN[MONTHLY_BILL] = {
+    "kind": "bill",
+    "title": "Monthly bill",
+    "critical": True,
+    "config": {
+        "document": "bill/bill.typ",
+        "static_pages": [],
+        "email": {
+            "subject": "email/bill_ready.subject.txt",
+            "html": "email/bill_ready.html",
+            "text": "email/bill_ready.txt",
+        },
+        "sms": {"payment_due": "sms/payment_due.txt", "statement_ready": "sms/bill_ready.txt"},
+        "fallback": {"email": "print"},
+        "channel_policy": {
+            "order": [{"channel": "email", "when": "paperless"}, {"channel": "print"}, {"channel": "email"}],
+            "prefer_customer_choice": False,
         },
     },
 }
@@ -133,7 +159,7 @@ BUILT_IN[RENEWAL_REMINDER] = {
     },
 }
 
-ALIASES = {"statement": MONTHLY_STATEMENT, "deals": WEEKLY_DEALS, "renewal": RENEWAL_REMINDER}
+ALIASES = {"statement": MONTHLY_STATEMENT, "bill": MONTHLY_BILL, "deals": WEEKLY_DEALS, "renewal": RENEWAL_REMINDER}
 
 
 def is_marketing(communication: Communication) -> bool:

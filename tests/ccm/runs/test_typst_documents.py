@@ -52,3 +52,32 @@ def test_the_statement_cycle_renders_the_typst_statement(loaded, app, tmp_path):
 
     assert runner.invoke(args=["reprint", str(chinese.id), "--out", str(out)]).exit_code == 0
     assert "月度对账单" in _text(out.read_bytes())
+
+
+def test_the_bill_cycle_sends_the_typst_bill_from_the_same_feed(loaded, app, tmp_path):
+    """The built-in monthly bill (``ccm run bill``): the one-page Typst bill with its
+    remittance slip, on paper for paper customers and attached to the e-mail of paperless
+    ones, whose subject and text speak of a bill."""
+    import email
+    import email.policy
+
+    runner = app.test_cli_runner(env=as_user(loaded, "ben", "billing"))
+    result = runner.invoke(args=["run", "bill", "--cycle", CYCLE])
+    assert result.exit_code == 0, result.output
+    with loaded.db.reader() as session:
+        bills = {m.customer.external_id: (m.channel, m.state, m.idempotency_key, m.provider_id, m.pages, m.id)
+                 for m in session.scalars(select(Message).where(Message.purpose == "statement"))}
+    assert bills["C-PRINT"][:2] == ("print", "sent") and bills["C-EMAIL"][:2] == ("email", "sent")
+    assert bills["C-PRINT"][2].startswith("monthly-bill:2026-11:") and bills["C-PRINT"][4] == 1  # one page
+
+    out = tmp_path / "bill.pdf"
+    assert runner.invoke(args=["reprint", str(bills["C-PRINT"][5]), "--out", str(out)]).exit_code == 0
+    text = _text(out.read_bytes())
+    assert "Your bill" in text and "Detach and return this slip" in text and "Monthly statement" not in text
+    mail_file = next((loaded.var_dir / "maildir" / "new").iterdir())
+    mail = email.message_from_bytes(mail_file.read_bytes(), policy=email.policy.default)
+    assert "bill for 2026-11" in mail["Subject"] and "Your bill for 2026-11 is ready." in mail.get_body(("plain",)).get_content()
+    (attachment,) = mail.iter_attachments()
+    attached = attachment.get_content()
+    assert attachment.get_filename() == "bill-2026-11.pdf"
+    assert "Detach and return this slip" in _text(attached)
