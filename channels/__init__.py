@@ -13,12 +13,14 @@ from .base import Channel, ChannelConfigError, Delivered, DeliveryResult, Forgot
 from .registry import available, channel_class, channel_from_url
 
 if TYPE_CHECKING:
+    from .inbox import InboxChannel
     from .maildir import MaildirChannel
     from .print import PrintChannel
     from .sms_file import SmsFileChannel
     from .sms_http import SmsHttpChannel
     from .smpp import SmppChannel
     from .smtp import SmtpChannel
+    from .webhook import WebhookChannel
 
 __all__ = [
     "Channel",
@@ -26,6 +28,7 @@ __all__ = [
     "Delivered",
     "DeliveryResult",
     "Forgotten",
+    "InboxChannel",
     "MaildirChannel",
     "Outbound",
     "PrintChannel",
@@ -33,6 +36,7 @@ __all__ = [
     "SmppChannel",
     "SmsHttpChannel",
     "SmtpChannel",
+    "WebhookChannel",
     "available",
     "channel_class",
     "channel_from_url",
@@ -45,6 +49,8 @@ _LAZY = {
     "SmsHttpChannel": ".sms_http",
     "SmppChannel": ".smpp",
     "PrintChannel": ".print",
+    "InboxChannel": ".inbox",
+    "WebhookChannel": ".webhook",
 }
 
 

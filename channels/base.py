@@ -28,12 +28,13 @@ class Outbound:
     ``message_id`` is the outbox message's stable id: a retry reuses it, and file
     channels name their files after it so a re-delivery is idempotent.
     ``content`` is an :class:`EmailMessage` (e-mail, Message-ID already set), the text
-    (SMS) or the PDF bytes (print).
+    (SMS), the PDF bytes (print) or, for the inbox and webhook channels, the rendered
+    message as a JSON-able mapping ``{"subject": str | None, "text": str, "html": str | None}``.
     """
 
     message_id: str
     to: str
-    content: EmailMessage | str | bytes
+    content: EmailMessage | str | bytes | Mapping[str, Any]
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 

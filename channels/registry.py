@@ -28,6 +28,8 @@ BUILTIN: dict[str, str] = {
     "sms-http": "channels.sms_http:SmsHttpChannel",
     "smpp": "channels.smpp:SmppChannel",
     "print": "channels.print:PrintChannel",
+    "inbox": "channels.inbox:InboxChannel",
+    "webhook": "channels.webhook:WebhookChannel",
 }
 
 

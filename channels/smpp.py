@@ -53,18 +53,22 @@ and number, never the number, the text or the password. smpplib's ``Client`` is 
 (its debug log dumps whole PDUs, numbers and texts included, and its socket handling is
 single-threaded): the connection and its reader thread are here, the PDUs are smpplib's.
 
-Inbound: SMPP receipts and replies arrive on the connection (``bind=transceiver``), not by
-HTTP. ``poll_inbound(timeout)`` waits up to ``timeout`` seconds for what the SMSC sent,
-answers each deliver_sm with deliver_sm_resp as it hands its events out, and returns the
-normalised events: a receipt (esm_class 0x04, the ``id:... stat:DELIVRD err:...`` text or the
-receipted_message_id and message_state TLVs) -> delivered (DELIVRD) or failed (UNDELIV,
-REJECTD, EXPIRED, DELETED; ``permanent`` false, as SMSC error codes are the operator's own)
-with the provider id as ``message``; other states are nothing to record. A mobile-originated
-message -> reply with ``from`` and ``text`` (concatenated parts are put together first).
-deliver_sm still unanswered when the connection drops are forgotten: the SMSC sends them
-again. The engine does not call ``poll_inbound`` yet (a follow-up wires it into the
-scheduler); until then bind as transmitter. ``parse_inbound`` takes the engine's own
-``{"events": [...]}`` form, like the other adapters.
+Inbound: SMPP receipts and replies arrive on an SMPP connection bound to receive them, not
+by HTTP: ``for_inbound()`` gives a channel of the same account that binds as a receiver
+(``bind_receiver``; as a transceiver when the URL says ``bind=transceiver``), which is what
+``ccm smpp listen`` reads with ``bind_now()``, ``link_down`` and ``poll_inbound``; senders
+keep the default ``bind=transmitter``, so the SMSC has no sender's link to hand receipts to
+(what a sender's transceiver link is given waits unanswered until that link closes, and the
+SMSC then sends it again). ``poll_inbound(timeout)`` waits up to ``timeout`` seconds for
+what the SMSC sent, answers each deliver_sm with deliver_sm_resp as it hands its events out,
+and returns the normalised events: a receipt (esm_class 0x04, the ``id:... stat:DELIVRD
+err:...`` text or the receipted_message_id and message_state TLVs) -> delivered (DELIVRD) or
+failed (UNDELIV, REJECTD, EXPIRED, DELETED; ``permanent`` false, as SMSC error codes are the
+operator's own) with the provider id as ``message``; other states are nothing to record. A
+mobile-originated message -> reply with ``from`` and ``text`` (concatenated parts are put
+together first). deliver_sm still unanswered when the connection drops are forgotten: the
+SMSC sends them again. ``parse_inbound`` takes the engine's own ``{"events": [...]}`` form,
+like the other adapters.
 """
 
 from __future__ import annotations
@@ -244,11 +248,36 @@ class SmppChannel(Channel):
 
     # ------------------------------------------------------------------ inbound
 
+    def for_inbound(self) -> SmppChannel:
+        """A new channel of this account for ``poll_inbound``: bound as a receiver, or as a
+        transceiver when this one is. (A receiver's ``url()`` shows ``bind=receiver``, which
+        URLs do not take: a channel to send with never binds so.)"""
+        channel = type(self)(self.url(privacy=False))
+        channel.bind_backoff = self.bind_backoff
+        if channel.bind == "transmitter":
+            channel.bind = "receiver"
+        return channel
+
+    def bind_now(self) -> str:
+        """Connect and bind unless bound: "" when bound, else why not (no personal data).
+        After a refused bind it fails at once for ``bind_backoff`` seconds."""
+        link = self._bound()
+        return link.detail if isinstance(link, DeliveryResult) else ""
+
+    @property
+    def link_down(self) -> str:
+        """Empty while the channel holds a bound connection; otherwise why not: "not bound"
+        (none made yet, or closed) or why the last one ended. Connects nothing."""
+        link = self._link
+        if link is None:
+            return "not bound"
+        return "" if link.alive else link.reason or "connection lost"
+
     def poll_inbound(self, timeout: float) -> list[dict[str, Any]]:
         """Receipts and replies the SMSC sent (waiting up to ``timeout`` seconds for the
         first), each deliver_sm answered; [] for a transmitter bind or when the SMSC cannot be
-        reached (logged). Not called by the engine yet (module docstring)."""
-        if self.bind != "transceiver":
+        reached (logged). ``ccm smpp listen`` calls it on a ``for_inbound()`` channel."""
+        if self.bind == "transmitter":
             return []
         link = self._bound()
         if isinstance(link, DeliveryResult):

@@ -39,37 +39,34 @@ Callbacks (``parse_inbound``): the engine's own format (``{"events": [...]}``,
   "error"?, "permanent"?, "at"?}`` (delivered -> delivered; failed, undelivered, rejected,
   expired -> failed; others are nothing to record) or an incoming message
   ``{"id", "from", "text", "at"?}`` -> reply.
+
+Twilio posts its callbacks as forms signed with ``X-Twilio-Signature``: ``verify_callback``
+checks one with the auth token of the twilio preset's URL (the json preset signs none so).
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import email.utils
-import http.client
+import hashlib
+import hmac
 import json
 import logging
 import re
-import select
 import ssl
-import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlencode
 
 from .base import Channel, ChannelConfigError, DeliveryResult, Outbound
 from .callback_events import InboundError, parse_events
-from .redact import os_error_detail, redact
+from .http_post import Answer, HttpPool, check_path, failed_answer, token
+from .http_post import retry_after as retry_after  # (its home before channels.http_post)
 from .sms_checks import sms_problem
-from .urls import MASK, format_number, query_options, seconds_option, split_url
+from .urls import MASK, count_option, format_number, query_options, seconds_option, split_url
 
 log = logging.getLogger(__name__)
 
 PRESETS = ("twilio", "json")
-MAX_ANSWER = 64 * 1024  # bytes of an answer read; a longer one is not parsed
-_PATH = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
-_TOKEN = re.compile(r"[\x21-\x7e]{1,150}")  # a provider id or error code: printable, no spaces
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.:\-]{1,40}")
 TWILIO_HARD_ERRORS = frozenset({"30005", "30006"})  # unknown handset; landline or unreachable carrier
 
 
@@ -89,9 +86,7 @@ class SmsHttpChannel(Channel):
             raise ChannelConfigError(f"{self.name} URL needs a host, e.g. sms+https://api.twilio.com")
         self.host = parts.hostname
         self.port = parts.port or self.default_ports[self.scheme]
-        self.path = parts.path
-        if not _PATH.fullmatch(self.path):
-            raise ChannelConfigError(f"{self.name} URL: the path has characters that must be %-escaped")
+        self.path = check_path(parts.path, self.name)
         options = query_options(
             parts, ["preset", "from", "account", "status_callback", "connect_timeout", "read_timeout", "sessions"],
             self.name,
@@ -109,11 +104,10 @@ class SmsHttpChannel(Channel):
         self._check_preset_options()
         self.connect_timeout = seconds_option(options.get("connect_timeout", "5"), "connect_timeout", "sms-http")
         self.read_timeout = seconds_option(options.get("read_timeout", "10"), "read_timeout", "sms-http")
-        self.sessions = _sessions(options.get("sessions", str(self.default_sessions)), self.max_sessions)
-        self._ssl_context = ssl_context  # the system's trust store when None, loaded on first connect
-        self._idle: list[http.client.HTTPConnection] = []  # kept-alive connections nobody is sending on
-        self._open = 0  # connections open or being used, idle or not
-        self._pool = threading.Condition()
+        self.sessions = count_option(options.get("sessions", str(self.default_sessions)), "sessions", self.name,
+                                     self.max_sessions)
+        self._pool = HttpPool(self.host, self.port, tls=self.scheme == "sms+https", connect_timeout=self.connect_timeout,
+                              read_timeout=self.read_timeout, size=self.sessions, peer="gateway", ssl_context=ssl_context)
 
     def _check_preset_options(self) -> None:
         if self.preset == "twilio":
@@ -152,18 +146,8 @@ class SmsHttpChannel(Channel):
         if problem:
             return DeliveryResult("permanent", detail=problem)
         path, headers, body = self._request(out)
-        conn = self._checkout()
-        reusable = False
-        try:
-            status, answer_headers, answer, reusable = self._exchange(conn, path, headers, body)
-        except (OSError, http.client.HTTPException) as exc:
-            result = DeliveryResult("transient", detail=_connection_detail(exc))
-        except ValueError:  # a header or host name http.client cannot encode
-            result = DeliveryResult("permanent", detail="request cannot be encoded for HTTP")
-        else:
-            result = self._classify(status, answer_headers, answer, out)
-        finally:
-            self._checkin(conn, reusable)
+        answer = self._pool.post(path, headers, body)
+        result = self._classify(answer, out) if isinstance(answer, Answer) else answer
         if result.status == "sent":
             log.debug("sms-http %s: sent %s as %s", self.url(), out.message_id, result.provider_id)
         else:
@@ -173,12 +157,7 @@ class SmsHttpChannel(Channel):
     def close(self) -> None:
         """Close the idle connections (all of them once no send is running); the channel
         stays usable and connects again on the next send."""
-        with self._pool:
-            idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            self._pool.notify_all()
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
     def _request(self, out: Outbound) -> tuple[str, dict[str, str], bytes]:
         assert isinstance(out.content, str)
@@ -200,44 +179,18 @@ class SmsHttpChannel(Channel):
         headers["Idempotency-Key"] = out.message_id
         return self.path or "/", headers, json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
-    def _exchange(
-        self, conn: http.client.HTTPConnection, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, http.client.HTTPMessage, bytes, bool]:
-        """The answer's status, headers and body, and whether the connection can be reused."""
-        if conn.sock is None:
-            conn.connect()  # within connect_timeout (TLS handshake included)
-            conn.sock.settimeout(self.read_timeout)
-        conn.request("POST", path, body=body, headers=headers)
-        response = conn.getresponse()
-        if response.length is not None and response.length <= MAX_ANSWER:
-            answer = response.read()  # IncompleteRead if the gateway hangs up mid-answer
-        else:
-            answer = response.read(MAX_ANSWER)
-        reusable = response.isclosed() and not response.will_close
-        return response.status, response.headers, answer, reusable
-
-    def _classify(self, status: int, headers: http.client.HTTPMessage, answer: bytes, out: Outbound) -> DeliveryResult:
-        data = _json_object(answer)
-        if 200 <= status < 300:
-            return self._sent(data, out)
-        detail = f"HTTP {status}"
-        code = _error_code(data)
-        if code:
-            detail += f", error {code}"
-        detail = redact(detail, out.to, self.password or "")
-        if status in (408, 429) or 500 <= status < 600:
-            return DeliveryResult("transient", detail=detail, retry_after=retry_after(headers.get("Retry-After")))
-        if 300 <= status < 400:
-            detail += " (redirects are not followed)"
-        return DeliveryResult("permanent", detail=detail)
+    def _classify(self, answer: Answer, out: Outbound) -> DeliveryResult:
+        if 200 <= answer.status < 300:
+            return self._sent(answer.json(), out)
+        return failed_answer(answer, out.to, self.password or "")
 
     def _sent(self, data: dict[str, Any], out: Outbound) -> DeliveryResult:
         keys = ("sid",) if self.preset == "twilio" else ("id", "message_id")
-        provider_id = next((_token(data.get(key)) for key in keys if _token(data.get(key))), None)
+        provider_id = next((token(data.get(key)) for key in keys if token(data.get(key))), None)
         notes = []
         segments = out.meta.get("segments")
         if isinstance(segments, int):
-            counted = _token(data.get("num_segments"))
+            counted = token(data.get("num_segments"))
             noted = f"{segments} segment{'s' if segments != 1 else ''}"
             if counted is not None and counted != str(segments):
                 noted += f" (gateway counts {counted[:6]})"
@@ -245,39 +198,6 @@ class SmsHttpChannel(Channel):
         if provider_id is None:
             notes.append("no message id in the answer")
         return DeliveryResult("sent", provider_id=provider_id or out.message_id, detail=", ".join(notes))
-
-    # ------------------------------------------------------------------ the connections
-
-    def _checkout(self) -> http.client.HTTPConnection:
-        """An idle connection still open, else a new (unconnected) one while fewer than
-        ``sessions`` are in use, else wait for one to be given back."""
-        with self._pool:
-            while True:
-                while self._idle:
-                    conn = self._idle.pop()
-                    if _still_open(conn):
-                        return conn
-                    self._open -= 1
-                    conn.close()
-                if self._open < self.sessions:
-                    self._open += 1
-                    break
-                self._pool.wait()
-        if self.scheme == "sms+https":
-            if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
-            return http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout, context=self._ssl_context)
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
-
-    def _checkin(self, conn: http.client.HTTPConnection, reusable: bool) -> None:
-        with self._pool:
-            if reusable:
-                self._idle.append(conn)
-            else:
-                self._open -= 1
-            self._pool.notify()
-        if not reusable:
-            conn.close()
 
     # ------------------------------------------------------------------ callbacks
 
@@ -293,6 +213,46 @@ class SmsHttpChannel(Channel):
             items = payload if isinstance(payload, list) else [payload]
             events = [event for number, item in enumerate(items, start=1) for event in _json_events(item, number)]
         return parse_events({"events": events}, "sms")
+
+    def verify_callback(self, url: str, params: Mapping[str, str] | list[tuple[str, str]], signature: str | None) -> bool:
+        """Whether a form callback is the provider's: for the twilio preset, its
+        ``X-Twilio-Signature`` (``twilio_signature``) made with this channel's auth token (the
+        URL's password) over ``url``, the public URL the provider called with its query string,
+        and ``params``, the form's fields as (name, value) pairs (a name sent twice, twice),
+        compared in constant time. Always False for the json preset, whose gateways sign their
+        JSON as the engine does."""
+        if self.preset != "twilio" or not signature or not self.password:
+            return False
+        given = signature.strip().encode("utf-8", "replace")
+        fields = list(params.items() if isinstance(params, Mapping) else params)
+        matches = [hmac.compare_digest(twilio_signature(self.password, called, fields).encode("ascii"), given)
+                   for called in _twilio_urls(url)]
+        return any(matches)
+
+
+def twilio_signature(token: str, url: str, params: Mapping[str, str] | list[tuple[str, str]]) -> str:
+    """Twilio's ``X-Twilio-Signature`` of a form POST, as its "Webhooks security" guide
+    (twilio.com/docs/usage/webhooks/webhooks-security) describes it: the full URL Twilio called
+    (query string included), then each POST parameter sorted by name, the name immediately
+    followed by its value (a name sent with several values: each of them, sorted, as Twilio's
+    helper libraries do); HMAC-SHA1 of that, keyed with the account's auth token, in base64."""
+    pairs = sorted(params.items() if isinstance(params, Mapping) else params)
+    signed = url + "".join(name + value for name, value in pairs)
+    return base64.b64encode(hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()).decode("ascii")
+
+
+_HTTP_URL = re.compile(r"(?i)(https?)://([^/?#]*?)(?::(\d*))?([/?#].*)?")
+
+
+def _twilio_urls(url: str) -> list[str]:
+    """The URL as given, without its port, and with the scheme's default port where it names
+    none: Twilio signs a URL with or without its port, and its helper libraries accept either."""
+    match = _HTTP_URL.fullmatch(url)
+    if not match:
+        return [url]
+    scheme, host, port, rest = match.group(1), match.group(2), match.group(3), match.group(4) or ""
+    default = "443" if scheme.lower() == "https" else "80"
+    return list(dict.fromkeys([url, f"{scheme}://{host}{rest}", f"{scheme}://{host}:{port or default}{rest}"]))
 
 
 
@@ -352,88 +312,5 @@ def _text(value: Any) -> str:
     return ""
 
 
-def retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(int(value))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return max(0.0, round((when - now).total_seconds(), 3))
-
-
-def _json_object(answer: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(answer)
-    except (ValueError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _token(value: Any) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    return value if isinstance(value, str) and _TOKEN.fullmatch(value) else None
-
-
-def _error_code(data: dict[str, Any]) -> str | None:
-    """The provider's error code (Twilio ``code``, or ``code``/``error``/``error_code``), only
-    if it looks like a code: its free-text message may quote the number or the text."""
-    for key in ("code", "error_code", "error"):
-        value = data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
-            return value
-    return None
-
-
-def _still_open(conn: http.client.HTTPConnection) -> bool:
-    """An idle kept-alive connection has nothing to read; EOF means the gateway closed it."""
-    sock = conn.sock
-    if sock is None:
-        return True  # never connected: connects on use
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
-
-
-def _connection_detail(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return "TLS certificate not trusted"
-    if isinstance(exc, ssl.SSLError):
-        return "TLS handshake failed"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return "gateway closed the connection without answering"
-    if isinstance(exc, http.client.IncompleteRead):
-        return "gateway closed the connection mid-answer"
-    if isinstance(exc, http.client.HTTPException):
-        return f"malformed answer from gateway ({type(exc).__name__})"
-    if isinstance(exc, OSError) and exc.errno is not None and exc.errno < 0:
-        return "cannot resolve the gateway's host name"  # socket.gaierror
-    if isinstance(exc, OSError):
-        return os_error_detail(exc, "cannot reach gateway")
-    return type(exc).__name__
-
-
 def _unquote(value: str | None) -> str | None:
     return None if value is None else unquote(value)
-
-
-
-def _sessions(value: str, most: int) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= most:
-        raise ChannelConfigError(f"sms-http URL: sessions must be a whole number from 1 to {most}")
-    return int(value)
-

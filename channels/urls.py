@@ -19,7 +19,10 @@ def split_url(url: str, schemes: Iterable[str], name: str) -> SplitResult:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - urlsplit checks the port lazily
     except ValueError as exc:
-        raise ChannelConfigError(f"{name} URL: {exc}") from None
+        reason = str(exc)
+        if reason.startswith("Port could not be cast"):  # (it quotes what follows the ':', maybe a password)
+            reason = "the port is not a number (%-escape '/', '?', '#' and '@' in a password)"
+        raise ChannelConfigError(f"{name} URL: {reason}") from None
     allowed = tuple(schemes)
     if parts.scheme.lower() not in allowed:
         raise ChannelConfigError(
@@ -101,3 +104,10 @@ def seconds_option(value: str, option: str, name: str, most: float = 3600) -> fl
 def format_number(value: float) -> str:
     """Seconds as a URL shows them: 5, not 5.0."""
     return str(int(value)) if value.is_integer() else repr(value)
+
+
+def count_option(value: str, option: str, name: str, most: int) -> int:
+    """A URL option that is a whole number from 1 to ``most``; else an error naming it."""
+    if not value.isdigit() or not 1 <= int(value) <= most:
+        raise ChannelConfigError(f"{name} URL: {option} must be a whole number from 1 to {most}")
+    return int(value)

@@ -2,9 +2,9 @@
 
 Each row names how to make the channel, an outbound message, how to read back what
 the receiver got, and the failures injected for real (no mocks): a closed port, a
-server that refuses or hangs up, an HTTP gateway that answers 429, 500 or 400, never
-answers or hangs up mid-answer, an untrusted certificate, a folder under a regular
-file, a full disk (``/dev/full``), a folder the kernel refuses to create (``/sys``).
+server that refuses or hangs up, an HTTP gateway or webhook receiver that answers 429,
+500 or 400, never answers or hangs up mid-answer, an untrusted certificate, a folder under
+a regular file, a full disk (``/dev/full``), a folder the kernel refuses to create (``/sys``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from standardwebhooks import Webhook
 
 from channels import Channel, Delivered, Forgotten, Outbound, available, channel_from_url
 
 PASSWORD = "s3cret-Pa55"
+WEBHOOK_SECRET = "whsec_AP/+Y2NtLWNvbnRyYWN0LXNpZ25pbmcta2V5LTMy"  # (base64: no room for PASSWORD)
 
 
 class Env:
@@ -71,6 +74,7 @@ class Case:
     expected: Callable[[Outbound], Any]
     secret_url: str  # a URL of this scheme, with a password where the scheme takes one
     failures: list[Failure] = field(default_factory=list)
+    secret: str = PASSWORD  # the password as secret_url holds it
 
 
 def email_to(to: str) -> Callable[[Env], Outbound]:
@@ -141,6 +145,38 @@ def smsc_url(query: str = "", statuses: tuple[int, ...] = (), auth: str | None =
         return smsc.url(query, auth=auth)
 
     return url
+
+
+def rendered(to: str = "C-1001", text: str = "Your statement for November is ready.") -> Callable[[Env], Outbound]:
+    content = {"subject": "Your statement", "text": text, "html": "<p>Grüße: your statement is ready.</p>"}
+    meta = {"communication": "statement", "purpose": "statement", "document": False, "pages": None}
+    return lambda env: Outbound("msg-0001", to, content, meta)
+
+
+def webhook_url(query: str = "", answer: str = "ok") -> Callable[[Env], str]:
+    """The test gateway's URL as a webhook receiver, told how to answer."""
+
+    def url(env: Env) -> str:
+        receiver = env.fixture("sms_gateway")
+        receiver.answer(answer)
+        return f"webhook+http://127.0.0.1:{receiver.port}/hooks?secret={quote(WEBHOOK_SECRET)}&{query}".rstrip("&")
+
+    return url
+
+
+def webhook_received(env: Env, channel: Channel, out: Outbound) -> Any:
+    request = env.fixture("sms_gateway").requests[-1]
+    payload = Webhook(WEBHOOK_SECRET).verify(request["body"], request["headers"])
+    assert (payload["message_id"], payload["to"], request["headers"]["webhook-id"]) == (out.message_id, out.to, out.message_id)
+    return payload["content"]
+
+
+def inbox_received(env: Env, channel: Channel, out: Outbound) -> Any:
+    from channels.inbox import message_path
+
+    (stored,) = (env.tmp / "inbox").glob("*/*/*.json")
+    assert out.to not in str(stored) and out.to.encode() not in stored.read_bytes()
+    return channel.read(message_path(out.to, out.message_id))["content"]  # type: ignore[attr-defined]
 
 
 def print_received(env: Env, channel: Channel, out: Outbound) -> bytes:
@@ -317,6 +353,48 @@ CASES = [
                     "permanent", "not a PDF"),
         ],
     ),
+    Case(
+        "webhook",
+        url=webhook_url(),
+        outbound=rendered(),
+        received=webhook_received,
+        expected=lambda out: out.content,
+        secret_url=f"webhook+https://crm.example.com:8443/hooks/ccm?secret={quote(WEBHOOK_SECRET, safe='')}&sessions=2",
+        secret=quote(WEBHOOK_SECRET, safe=""),
+        failures=[
+            Failure("busy-429", webhook_url(answer="429"), rendered(), "transient", "HTTP 429"),
+            Failure("error-500", webhook_url(answer="500"), rendered(), "transient", "HTTP 500"),
+            Failure("reject-400", webhook_url(answer="400"), rendered(), "permanent", "HTTP 400, error 21211"),
+            Failure("timeout", webhook_url("timeout=0.3", answer="hang"), rendered(), "transient", "timed out"),
+            Failure("dropped", webhook_url(answer="drop"), rendered(), "transient", "closed the connection"),
+            Failure("cut-mid-answer", webhook_url(answer="cut"), rendered(), "transient", "mid-answer"),
+            Failure("refused", lambda env: f"webhook+http://127.0.0.1:{_closed_port()}/?secret={quote(WEBHOOK_SECRET)}",
+                    rendered(), "transient", "ECONNREFUSED"),
+            Failure("not-a-message", webhook_url(), lambda env: Outbound("m", "C-1001", "plain text"),
+                    "permanent", "not a rendered message"),
+            Failure("too-large", webhook_url(), rendered(text="x" * 256 * 1024), "permanent", "larger than 262144"),
+        ],
+    ),
+    Case(
+        "inbox",
+        url=lambda env: f"inbox://{env.tmp / 'inbox'}",
+        outbound=rendered(),
+        received=inbox_received,
+        expected=lambda out: out.content,
+        secret_url="inbox:///var/ccm/inbox",
+        failures=[
+            Failure("under-a-file", lambda env: f"inbox://{env.regular_file() / 'inbox'}", rendered(),
+                    "transient", "ENOTDIR"),
+            Failure("dev-full", lambda env: "inbox:///dev/full", rendered(), "transient", "ENOTDIR",
+                    possible=dev_full_available),
+            Failure("kernel-refuses", lambda env: "inbox:///sys/ccm-inbox", rendered(), "transient", "E",
+                    possible=sys_refuses_mkdir),
+            Failure("not-a-message", lambda env: f"inbox://{env.tmp / 'inbox'}",
+                    lambda env: Outbound("m", "C-1001", b"%PDF-1.7"), "permanent", "not a rendered message"),
+            Failure("too-large", lambda env: f"inbox://{env.tmp / 'inbox'}", rendered(text="x" * 1024 * 1024),
+                    "permanent", "larger than 1048576"),
+        ],
+    ),
 ]
 
 FAILURES = [(case, failure) for case in CASES for failure in case.failures]
@@ -373,9 +451,9 @@ def test_url_round_trips_and_masks_secrets(case: Case) -> None:
     full = channel.url(privacy=False)
     assert type(channel)(full).url(privacy=False) == full
     assert type(channel)(channel.url(privacy=True)).url(privacy=True) == channel.url()
-    assert PASSWORD not in channel.url() and PASSWORD not in repr(channel)
-    if PASSWORD in case.secret_url:
-        assert PASSWORD in full and "****" in channel.url()
+    assert case.secret not in channel.url() and case.secret not in repr(channel)
+    if case.secret in case.secret_url:
+        assert case.secret in full and "****" in channel.url()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
@@ -422,7 +500,7 @@ def test_injected_failure_is_classified_not_raised(
     assert result.status == failure.status, result
     assert failure.detail in result.detail
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("channels"))
-    for secret in (out.to, "wrong-Pa55", "tw-T0ken-9", "wrongPw"):
+    for secret in (out.to, "wrong-Pa55", "tw-T0ken-9", "wrongPw", WEBHOOK_SECRET, quote(WEBHOOK_SECRET)):
         assert secret not in result.detail and secret not in ours
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from channels import ChannelConfigError, DeliveryResult, Outbound, SmsHttpChannel, channel_from_url
 from channels.callback_events import InboundError
-from channels.sms_http import retry_after
+from channels.sms_http import retry_after, twilio_signature
 
 NUMBER = "+447700900123"
 TEXT = "Your bill of EUR 42.00 is due on 1 May."
@@ -393,6 +393,62 @@ def test_both_presets_also_take_the_engines_callback_format(channel) -> None:
     assert parsed["event_id"] == "e1" and parsed["at"].isoformat() == "2026-11-30T09:00:00"
     with pytest.raises(InboundError, match="event 1: type must be one of"):
         channel.parse_inbound({"events": [{"id": "x", "type": "teleport"}]})
+
+
+# The worked example of Twilio's "Webhooks security" guide: auth token 12345, this URL, these
+# fields of a <Gather>, and the X-Twilio-Signature Twilio sends with them.
+TWILIO_EXAMPLE_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+TWILIO_EXAMPLE = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234", "From": "+12349013030",
+                  "To": "+18005551212"}
+TWILIO_EXAMPLE_SIGNATURE = "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+
+
+def twilio_with_token(token: str = "12345") -> SmsHttpChannel:
+    return SmsHttpChannel(f"sms+https://AC0123456789:{token}@api.twilio.com?preset=twilio&from=%2B15550100")
+
+
+def test_the_twilio_signature_of_twilios_documented_example() -> None:
+    assert twilio_signature("12345", TWILIO_EXAMPLE_URL, TWILIO_EXAMPLE) == TWILIO_EXAMPLE_SIGNATURE
+    in_another_order = list(reversed(TWILIO_EXAMPLE.items()))  # as (name, value) pairs, in any order
+    assert twilio_signature("12345", TWILIO_EXAMPLE_URL, in_another_order) == TWILIO_EXAMPLE_SIGNATURE
+    # A name sent twice: each value, sorted (twilio-python's test vector of the same URL).
+    repeated = [("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234")]
+    assert twilio_signature("12345", TWILIO_EXAMPLE_URL, repeated) == "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+
+
+def test_a_twilio_callback_verifies_only_as_signed() -> None:
+    channel = twilio_with_token()
+    fields = list(TWILIO_EXAMPLE.items())
+    assert channel.verify_callback(TWILIO_EXAMPLE_URL, fields, TWILIO_EXAMPLE_SIGNATURE)
+    assert channel.verify_callback(TWILIO_EXAMPLE_URL, TWILIO_EXAMPLE, TWILIO_EXAMPLE_SIGNATURE)  # a mapping too
+    refused = [
+        (TWILIO_EXAMPLE_URL, [*fields[:2], ("Digits", "9999"), *fields[3:]], TWILIO_EXAMPLE_SIGNATURE),  # a tampered field
+        (TWILIO_EXAMPLE_URL, [*fields, ("Extra", "1")], TWILIO_EXAMPLE_SIGNATURE),  # a field added
+        (TWILIO_EXAMPLE_URL, fields[1:], TWILIO_EXAMPLE_SIGNATURE),  # one left out
+        ("https://mycompany.com/myapp.php?foo=1&bar=3", fields, TWILIO_EXAMPLE_SIGNATURE),  # another query
+        ("http://mycompany.com/myapp.php?foo=1&bar=2", fields, TWILIO_EXAMPLE_SIGNATURE),  # another scheme
+        ("https://evil.example/myapp.php?foo=1&bar=2", fields, TWILIO_EXAMPLE_SIGNATURE),
+        (TWILIO_EXAMPLE_URL, fields, TWILIO_EXAMPLE_SIGNATURE[:-1]),
+        (TWILIO_EXAMPLE_URL, fields, ""),
+        (TWILIO_EXAMPLE_URL, fields, None),
+        (TWILIO_EXAMPLE_URL, fields, "0/KCTR6DLpKmkAf8muzZqo1nDgQ\u00e9"),  # not ASCII: refused, not raised
+    ]
+    for url, params, signature in refused:
+        assert not channel.verify_callback(url, params, signature), (url, params, signature)
+    assert not twilio_with_token("54321").verify_callback(TWILIO_EXAMPLE_URL, fields, TWILIO_EXAMPLE_SIGNATURE)
+    assert not json_gateway().verify_callback(TWILIO_EXAMPLE_URL, fields, TWILIO_EXAMPLE_SIGNATURE)  # signs no forms
+
+
+def test_a_twilio_signature_verifies_with_or_without_the_port() -> None:
+    """Twilio signs the URL with or without its port (twilio-python's vectors)."""
+    channel = twilio_with_token()
+    fields = {"CallSid": "CA1234567890ABCDE", "Digits": "1234", "From": "+14158675309", "To": "+18005551212",
+              "Caller": "+14158675309"}
+    assert channel.verify_callback(TWILIO_EXAMPLE_URL, fields, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert channel.verify_callback(TWILIO_EXAMPLE_URL, fields, "kvajT1Ptam85bY51eRf/AJRuM3w=")  # signed with :443
+    assert channel.verify_callback("https://mycompany.com:1234/myapp.php?foo=1&bar=2", fields, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert channel.verify_callback("http://mycompany.com/myapp.php?foo=1&bar=2", fields, "0ZXoZLH/DfblKGATFgpif+LLRf4=")  # :80
+    assert not channel.verify_callback("http://mycompany.com/myapp.php?foo=1&bar=2", fields, "kvajT1Ptam85bY51eRf/AJRuM3w=")
 
 
 def test_https_to_a_plain_http_gateway_is_transient(sms_gateway) -> None:
