@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 # What ``ccm customers erase`` may keep by ``[erasure] retain`` (``ccm.feedback.erase_files``).
-RETAINABLE = ("archive", "print", "email", "sms", "rejects")
+RETAINABLE = ("archive", "print", "email", "sms", "inbox", "webhook", "rejects")
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
 
 
@@ -140,13 +140,19 @@ def _check_values(settings: dict) -> None:
             raise SettingsError(f"costs.{key}: expected a decimal amount such as \"0.60\", got {value!r}") from None
 
 
+def configured_channels(settings: dict) -> dict[str, str]:
+    """Channel kind -> URL of the channels set up. The inbox and a webhook are optional (an
+    empty URL): a channel policy that names one not set up cannot start a run."""
+    return {kind: url for kind, url in settings["channels"].items() if url or kind in ("email", "sms", "print")}
+
+
 def _check_channels(channels: dict) -> None:
     """Every channel URL parses and names an adapter that takes it (``smtp//host`` is an
     error naming the setting, at start, not when the first message goes). Making a channel
     opens nothing: connections and files wait for the first send."""
     from channels import ChannelConfigError, channel_from_url
 
-    for kind, url in channels.items():
+    for kind, url in configured_channels({"channels": channels}).items():
         try:
             channel_from_url(url)
         except ChannelConfigError as exc:

@@ -34,6 +34,7 @@ def test_settings(tmp_path: Path, **sections: dict) -> dict:
             "email": f"maildir://{var}/maildir",
             "sms": f"file://{var}/sms/outbox.jsonl",
             "print": f"print://{var}/print",
+            "inbox": f"inbox://{var}/inbox",
         },
         # Off, so that what a test sends does not depend on the hour it runs at (SMS reminders
         # wait out quiet hours); the tests of quiet hours set them and the clock themselves.

@@ -5,8 +5,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ccm.cli import (archive, db, decide, feedback, imports, runs, schedules, segments, service_accounts, templates, users,
+    from ccm.cli import (archive, db, decide, feedback, imports, runs, schedules, segments, service_accounts, smpp, templates, users,
                          webhooks)
 
-    for module in (archive, db, imports, runs, segments, templates, decide, feedback, schedules, users, service_accounts, webhooks):
+    for module in (archive, db, imports, runs, segments, templates, decide, feedback, schedules, users, service_accounts, webhooks,
+                   smpp):
         module.init_app(app)

@@ -160,7 +160,7 @@ def dry_run(session: Session, communication: str, *, cycle: str | None = None, s
     return result
 
 
-SLOT_CHANNELS = ("print", "email")  # the channels that render the document with its slots
+SLOT_CHANNELS = ("print", "email", "inbox", "webhook")  # the channels that render the document or the e-mail with its slots
 
 
 def decide_run(session: Session, run_id: int, today: dt.date | None = None) -> int:

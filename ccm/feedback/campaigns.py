@@ -21,7 +21,7 @@ from ccm.communications import ensure_built_in, get_communication
 from ccm.decisions import experiment_names
 from ccm.feedback.render import write_csv
 from ccm.feedback.response_report import Experiment, Report, runs_report
-from ccm.models import Communication, Customer, Message, Run, utcnow
+from ccm.models import CHANNEL_KINDS, Communication, Customer, Message, Run, utcnow
 from ccm.models.campaigns import Campaign
 from ccm.models.feedback import ResponseEvent
 from ccm.models.scheduling import Schedule
@@ -31,7 +31,7 @@ from ccm.staff import record
 from ccm.wiring import Engine
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
-CHANNELS = ("email", "sms", "print")
+CHANNELS = CHANNEL_KINDS
 RESERVED = ("new", "channel-shift")  # pages of the studio at /console/campaigns/<name>
 FIELDS = ("name", "title", "owner", "goal", "communication", "audience", "channels", "schedule", "starts_on", "ends_on",
           "budget", "currency", "forecast_responses", "forecast_revenue")

@@ -172,13 +172,18 @@ class Sent:
     email: EmailMessage | None = None
     sms: str | None = None
     kept: str = ""  # where the content is, or why it is not here
+    inbox: dict[str, Any] | None = None  # an inbox message: subject, html, text
 
     @property
     def subject(self) -> str:
+        if self.inbox is not None:
+            return self.inbox.get("subject") or ""
         return str(self.email["Subject"] or "") if self.email is not None else ""
 
     def body(self, kind: str) -> str | None:
-        """The e-mail's ``html`` or ``plain`` body, if it has one."""
+        """The e-mail's (or the inbox message's) ``html`` or ``plain`` body, if it has one."""
+        if self.inbox is not None:
+            return self.inbox.get("html" if kind == "html" else "text")
         if self.email is None:
             return None
         part = self.email.get_body((kind,))
@@ -200,9 +205,14 @@ def sent_message(engine: Engine, external_id: str, message_id: int) -> Sent | No
         base = dict(message_id=message.id, channel=message.channel, state=message.state, communication=communication,
                     artifact_sha256=message.artifact_sha256, pages=message.pages, archived=archived)
         provider_id = message.provider_id
-    if provider_id is None or message.channel not in ("email", "sms"):
-        return Sent(**base, kept="the archive" if archived else "nothing: the message was not delivered by e-mail or SMS")
+    if provider_id is None or message.channel not in ("email", "sms", "inbox") or not engine.settings["channels"].get(message.channel):
+        return Sent(**base, kept="the archive" if archived else "nothing: the message was not delivered by e-mail, SMS or the inbox")
     channel = channel_from_url(engine.settings["channels"][message.channel])
+    if message.channel == "inbox":
+        found = channel.read(provider_id)  # type: ignore[attr-defined]
+        if found is None:
+            return Sent(**base, kept=f"no copy: not in {channel.url()} any more")
+        return Sent(**base, inbox=dict(found.get("content") or {}), kept="the inbox")
     if message.channel == "email":
         found = _maildir_file(getattr(channel, "folder", None), provider_id)
         if found is None:

@@ -125,7 +125,7 @@ def _hash_suppressions(session: Session, customer: Customer) -> int:
     of the same address is replaced."""
     key = suppression_key(session)
     made = 0
-    for channel in ("email", "sms"):
+    for channel in ("email", "sms"):  # the inbox and webhooks reach them by id, which erasure replaces
         where = address(customer, channel)
         if not where:
             continue

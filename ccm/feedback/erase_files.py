@@ -24,19 +24,20 @@ from sqlalchemy.orm import Session
 
 from channels import Delivered, channel_from_url
 from ccm.settings import RETAINABLE
-from ccm.models import ArchivedDocument, Customer, FeedRecord, Message
+from ccm.models import CHANNEL_KINDS, ArchivedDocument, Customer, FeedRecord, Message
 from ccm.runs import archive_root
 
 if TYPE_CHECKING:
     from ccm.wiring import Engine
 
-CHANNEL_KINDS = ("print", "email", "sms")
 RETAINED = "kept by [erasure] retain"
 _WHAT = {
     "archive": ("archived PDFs", "deleted"),
     "print": ("printed documents", "taken out of their print batches"),
     "email": ("e-mails", "deleted from the maildir"),
     "sms": ("SMS lines", "dropped from the SMS file"),
+    "inbox": ("inbox messages", "deleted from the inbox folder"),
+    "webhook": ("webhook messages", "removed"),
     "rejects": ("rows of rejects files", "dropped"),
 }
 
@@ -95,6 +96,8 @@ def erase_files(engine: "Engine", trail: Trail, retain: set[str]) -> tuple[list[
         removed.append(Removed("archive", _delete_archived(trail.archive, archive_root(engine.var_dir))))
     for kind in CHANNEL_KINDS:
         delivered = trail.deliveries.get(kind, [])
+        if not delivered and not engine.settings["channels"].get(kind):
+            continue  # an optional channel not set up, and nothing went through it
         if kind in retain:
             kept.append(Kept(kind, len(delivered), RETAINED))
         else:
@@ -111,6 +114,8 @@ def _forget(engine: "Engine", kind: str, delivered: list[Delivered]) -> Removed 
     """The channel of ``kind`` takes these deliveries out of its own files, if it keeps any."""
     if not delivered:
         return Removed(kind, 0)
+    if not engine.settings["channels"].get(kind):
+        return Kept(kind, len(delivered), f"[channels] {kind} is not set any more: what it delivered is out of reach here")
     with channel_from_url(engine.settings["channels"][kind]) as channel:
         forgotten = channel.forget(delivered)
         if forgotten is None:

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from ccm.feedback.events import Event, record, set_consent, suppress
 from ccm.feedback.preferences import PreferenceError
-from ccm.models import PURPOSES, Customer, Suppression, utcnow
+from ccm.models import CHANNEL_KINDS, PURPOSES, Customer, Suppression, utcnow
 from ccm.runs import address
 from ccm.wiring import Engine
 
-CONSENT_CHANNELS = ("email", "sms")
+CONSENT_CHANNELS = ("email", "sms", "inbox", "webhook")  # print needs no consent
 SOURCE = "phone: {agent}"
 
 
@@ -72,7 +72,7 @@ def change_preferences(engine: Engine, external_id: str, agent: str, *, paperles
         raise PreferenceError(f"no such topic: {unknown[0]}")
     if frequency not in feedback["frequencies"]:
         raise PreferenceError(f"no such frequency: {frequency}")
-    if preferred_channel not in (None, "email", "sms", "print"):
+    if preferred_channel is not None and preferred_channel not in CHANNEL_KINDS:
         raise PreferenceError(f"no such channel: {preferred_channel}")
     with engine.db.session() as session:
         customer = _customer(session, external_id)

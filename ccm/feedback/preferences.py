@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from ccm.wiring import Engine
 from ccm.feedback.events import Event, record, set_consent
 from ccm.links import Signer, TokenError
-from ccm.models import Customer, Message, utcnow
+from ccm.models import CHANNEL_KINDS, Customer, Message, utcnow
 
 SOURCE = "preference centre"
 
@@ -102,7 +102,7 @@ def save(engine: Engine, token: str, form: Mapping[str, Any]) -> Preferences:
     if frequency not in feedback["frequencies"]:
         raise PreferenceError(f"no such frequency: {frequency}")
     preferred = form.get("preferred_channel") or None
-    if preferred not in (None, "email", "sms", "print"):
+    if preferred is not None and preferred not in CHANNEL_KINDS:
         raise PreferenceError(f"no such channel: {preferred}")
     with engine.db.session() as session:
         message = _message(engine, session, token)

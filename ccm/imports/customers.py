@@ -33,7 +33,7 @@ ATTRIBUTES_JSON_LIMIT = 16_000
 CUSTOMER_COLUMNS = (
     "external_id", "name", "email", "phone", "address_line1", "address_line2", "city", "region",
     "postal_code", "country", "locale", "timezone", "preferred_channel", "paperless",
-    "consent_email", "consent_sms", "consent_print", "consent_at", "consent_source",
+    "consent_email", "consent_sms", "consent_print", "consent_inbox", "consent_webhook", "consent_at", "consent_source",
 )  # fmt: skip
 CUSTOMER_REQUIRED = ("external_id", "name")
 

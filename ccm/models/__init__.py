@@ -46,7 +46,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JsonDoc, list[Any]: JsonDoc, Decimal: Money, float: Double}
 
 
-CHANNEL_KINDS = ("email", "sms", "print")
+CHANNEL_KINDS = ("email", "sms", "print", "inbox", "webhook")  # inbox: the customer's inbox on the website; webhook: another system
 PURPOSES = ("service", "marketing")
 
 
@@ -339,4 +339,4 @@ class RateCounter(Base):
 
 # The tables of each part of the engine, in modules of their own; imported here so that
 # importing ``ccm.models`` registers every table (Alembic, relationships by name).
-from ccm.models import authoring, campaigns, decisions, feedback, imports, scheduling, segments, staff, webhooks  # noqa: E402,F401
+from ccm.models import authoring, campaigns, decisions, feedback, imports, inbox, scheduling, segments, staff, webhooks  # noqa: E402,F401

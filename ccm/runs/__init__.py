@@ -10,7 +10,7 @@ from ccm.runs.executor import EXECUTORS, RunStateError, execute
 from ccm.runs.fallback import fallback_after_bounce
 from ccm.runs.local_time import hold_until_local_time, release_time, zone
 from ccm.runs.plan import PlanError, PlanResult, message_key, plan_audience, plan_run
-from ccm.runs.policy import PolicyError, address, hashed_address, legacy_hash
+from ccm.runs.policy import ADDRESSED, PolicyError, address, hashed_address, legacy_hash
 from ccm.runs.reminders import due_condition, plan_reminders
 from ccm.runs.resend import ResendError, Resent, resend_statement
 from ccm.runs.books import RunReport, list_runs
@@ -24,7 +24,7 @@ from ccm.runs.triggers import Dispatcher, Triggered, TriggerConflict, dispatcher
 __all__ = [
     "EXECUTORS", "TASK", "OnDemand", "OnDemandConflict", "OnDemandError", "Rendered", "on_demand", "ArchiveHit", "MessageView", "PrintFile", "RunProgress", "Unsent", "cycle_communications", "executing",
     "message_view", "print_file", "print_files", "resume_in_background", "retry_failed_now", "run_progress", "search_archive",
-    "start_cycle", "unsent_by_reason", "wait", "ArchiveError", "CycleOutcome", "Dispatcher", "ExecutorError", "PlanError", "PlanResult", "PolicyError",
+    "start_cycle", "ADDRESSED", "unsent_by_reason", "wait", "ArchiveError", "CycleOutcome", "Dispatcher", "ExecutorError", "PlanError", "PlanResult", "PolicyError",
     "RunReport", "RunStateError", "TriggerConflict", "Triggered", "address", "archive_root", "check_channels",
     "customer_context", "dispatcher", "due_condition", "event_types", "execute", "fallback_after_bounce", "hashed_address",
     "hold_until_local_time", "legacy_hash", "list_runs", "listeners", "make_celery", "message_key", "observed_state",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from documents import (
 from documents.typst_pdf import TypstRenderer
 
 log = logging.getLogger(__name__)
+
+DIGITAL = ("inbox", "webhook")  # channels given the message as a mapping (subject, html, text), not MIME
 
 
 @dataclass
@@ -103,6 +106,12 @@ def typst_block(name: str) -> str:
     return name if name.endswith(".typ") else name.rsplit(".", 1)[0] + ".typ"
 
 
+def configured_block(per_channel: dict[str, str], channel: str) -> str | None:
+    """The block a slot's configuration gives a channel without a decision: the channel's own,
+    the e-mail's for the inbox and a webhook, or the default."""
+    return per_channel.get(channel) or (per_channel.get("email") if channel in DIGITAL else None) or per_channel.get("default")
+
+
 def event_context(data: dict[str, Any]) -> dict[str, Any]:
     """What a triggered message's event and a reminder's date give the templates."""
     reminder = dict(data.get("reminder") or {})
@@ -152,6 +161,7 @@ class Composer:
         self.config = communication.config
         self.communication = communication.name
         self.marketing = communication.kind == "marketing"
+        self.document_name = "bill" if communication.kind == "bill" else "statement"  # of the attached PDF's file name
         self.tracker = Tracker.from_settings(settings)
         if self.marketing and not self.tracker.public_url.startswith("https://"):
             log.warning("[web] public_url is not https: mail programs ignore one-click unsubscribe (RFC 8058) over http")
@@ -233,6 +243,8 @@ class Composer:
             return render.email(message)
         if message.channel == "sms":
             return render.sms(message)
+        if message.channel in DIGITAL:
+            return render.digital(message)
         raise ValueError(f"message {message.id}: no composer for channel {message.channel!r}")
 
 
@@ -253,7 +265,7 @@ class _Render:
         slots = self.c.config.get("slots", {})
         for slot in sorted({*slots, *decided}):
             per_channel = slots.get(slot, {})
-            block = decided[slot].get("content") if slot in decided else per_channel.get(channel) or per_channel.get("default")
+            block = decided[slot].get("content") if slot in decided else configured_block(per_channel, channel)
             self.context["slots"][slot] = self.text(block) if block else ""  # a decision may leave a slot empty
 
     def pdf(self) -> tuple[bytes, int]:
@@ -280,7 +292,7 @@ class _Render:
         chosen = {}
         for slot in sorted({*slots, *decided}):
             per_channel = slots.get(slot, {})
-            block = decided[slot].get("content") if slot in decided else per_channel.get(channel) or per_channel.get("default")
+            block = decided[slot].get("content") if slot in decided else configured_block(per_channel, channel)
             chosen[slot] = typst_block(block) if block else None
             if chosen[slot] and chosen[slot] not in self.c.pinned.sources:
                 raise RenderError(f"slot {slot}: {block} has no Typst form {chosen[slot]} for {name}", template=name)
@@ -327,7 +339,7 @@ class _Render:
         attachments = []
         if email_cfg["attach_pdf"] and data is not None:
             record = message.feed_record
-            filename = f"statement-{record.period}.pdf" if record else "document.pdf"
+            filename = f"{self.c.document_name}-{record.period}.pdf" if record else "document.pdf"
             attachments.append(Attachment(filename=filename, data=data))
         self.context["channel"] = "email"
         if self.c.pinned.meta.get(names["html"], {}).get("slots"):  # an e-mail with slots of its own (a campaign's offer)
@@ -358,14 +370,41 @@ class _Render:
         return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data, links=self.links.urls,
                         decisions=self.traced())
 
-    def sms(self, message: Message) -> Composed:
+    def sms_text(self, message: Message) -> str:
         # sms.payment_due -> the payment_due text; a statement sent by SMS -> "statement ready";
         # a campaign -> its "campaign" text
         if "." in message.purpose:
             purpose = message.purpose.split(".", 1)[1]
         else:
             purpose = "statement_ready" if message.purpose == "statement" else message.purpose
-        text = self.links.text(self.text(self.c.config["sms"][purpose]).strip())
+        return self.links.text(self.text(self.c.config["sms"][purpose]).strip())
+
+    def digital(self, message: Message) -> Composed:
+        """A message for the customer's inbox or for a webhook: the e-mail's subject, HTML and
+        text as they would be mailed (links tracked), without MIME; the SMS text where the
+        communication has no e-mail. A statement's PDF is not sent: it is kept in the
+        archive, where the inbox offers it (``meta["document"]``)."""
+        wanted = "document" in self.c.config and self.c.settings["archive"]["enabled"]
+        data, pages = self.pdf() if wanted else (None, None)
+        self.context.update(channel=message.channel, attachment=False)
+        names = self.c.config.get("email")
+        if names:
+            if self.c.pinned.meta.get(names["html"], {}).get("slots"):
+                self.fill_slots(message.channel)
+            subject: str | None = " ".join(self.text(names["subject"]).split())
+            html: str | None = self.links.html(self.text(names["html"]))
+            text = self.links.text(self.text(names["text"]))
+        else:
+            subject, html, text = None, None, self.sms_text(message)
+        content = {"subject": subject, "html": html, "text": text}
+        meta = {"communication": self.c.communication, "purpose": message.purpose, "document": data is not None, "pages": pages}
+        outbound = Outbound(message_id=file_id(message), to=self.customer.external_id, content=content, meta=meta)
+        artifact = data if data is not None else json.dumps(content, sort_keys=True).encode("utf-8")
+        return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data, links=self.links.urls,
+                        decisions=self.traced())
+
+    def sms(self, message: Message) -> Composed:
+        text = self.sms_text(message)
         info = sms_info(text)
         meta = {"encoding": info.encoding, "segments": info.segments}
         outbound = Outbound(message_id=file_id(message), to=self.customer.phone or "", content=text, meta=meta)

@@ -37,7 +37,7 @@ from ccm.delivery_settings import QuietHours
 from ccm.runs.caps import last_marketing, over_cap
 from ccm.runs.outbox import claim, worker_id
 from ccm.runs.periodic import Every
-from ccm.runs.policy import suppressions_for
+from ccm.runs.policy import ADDRESSED, suppressions_for
 from ccm.runs.ratelimit import ChannelLimits
 from ccm.runs.retry import RetryPolicy
 from ccm.runs.sending import Senders, YoungCollections, send_one
@@ -218,7 +218,7 @@ class Worker:
         self.renewed_at = time.monotonic()
         with self.engine.db.session() as session:
             self.held = outbox.hold(session, [m.id for m in messages], self.identity, lease)
-            self.suppressed = suppressions_for(session, [m.customer for m in messages], ("email", "sms"))  # fallbacks read them too
+            self.suppressed = suppressions_for(session, [m.customer for m in messages], ADDRESSED)  # fallbacks read them too
             if self.communication.kind == "marketing":  # the frequency cap and the customer's own, again at send time
                 customer_ids = [m.customer_id for m in messages]
                 cap, self.capped = over_cap(self.engine.settings, session, customer_ids)

@@ -25,7 +25,7 @@ from ccm.models import Communication, Customer, utcnow
 from ccm.rules import load_values
 from ccm.runs.caps import frequency_problem, last_marketing, over_cap
 from ccm.runs.gate import consent_purpose
-from ccm.runs.policy import ChannelPolicy, Choice, PolicyError, suppressions_for, topic_problem
+from ccm.runs.policy import ADDRESSED, ChannelPolicy, Choice, PolicyError, suppressions_for, topic_problem
 from ccm.segments import segment_clause, segment_names
 
 ERASED = Choice(None, "customer erased", suppressed=True)
@@ -41,6 +41,9 @@ class Eligibility:
             self.policy = ChannelPolicy(communication.config.get("channel_policy"), segments=set(segment_names(session)))
         except PolicyError as exc:
             raise PolicyError(f"{communication.name}: {exc}") from None
+        unset = [step.channel for step in self.policy.steps if not engine.settings["channels"].get(step.channel)]
+        if unset:
+            raise PolicyError(f"{communication.name}: its channel policy names {unset[0]}, but [channels] {unset[0]} is not set")
         self.marketing = is_marketing(communication)
         self.topic = communication.config.get("topic")
         self.consent = consent_purpose(communication)
@@ -49,7 +52,7 @@ class Eligibility:
     def choose(self, customers: Sequence[Customer], now: dt.datetime | None = None) -> dict[int, Choice]:
         ids = [customer.id for customer in customers]
         values = self._rule_values(ids)
-        self.suppressed = suppressions_for(self.session, customers, ("email", "sms"))
+        self.suppressed = suppressions_for(self.session, customers, ADDRESSED)
         last_sent, capped, cap_reason = {}, set(), ""
         if self.marketing:
             last_sent = last_marketing(self.session, ids, except_run=self.run_id)

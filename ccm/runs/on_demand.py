@@ -50,7 +50,7 @@ from ccm.runs.compose import Composed, Composer
 from ccm.runs.deliver import print_batch_of
 from ccm.runs.eligibility import Eligibility
 from ccm.runs.outbox import worker_id
-from ccm.runs.policy import Choice, suppressions_for
+from ccm.runs.policy import ADDRESSED, Choice, suppressions_for
 from ccm.runs.ratelimit import ChannelLimits
 from ccm.runs.retry import RetryPolicy
 from ccm.runs.sending import send_one
@@ -230,7 +230,7 @@ def _make(engine: Engine, identity: str, message_id: int, send: bool, actor: str
         run = session.get(Run, message.run_id)
         comm = session.get(Communication, run.communication_id)
         composer, lock = _composer(engine, session, run, comm)
-        suppressed = suppressions_for(session, [message.customer], ("email", "sms")) if send else {}
+        suppressed = suppressions_for(session, [message.customer], ADDRESSED) if send else {}
         session.expunge_all()
     until = _quiet_until(engine, comm, message) if send else None
     if until is not None:  # the sweeper sends it when they end, as it sends a batch's

@@ -25,14 +25,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ccm.keys import suppression_key
-from ccm.models import Customer, Suppression
+from ccm.models import CHANNEL_KINDS, Customer, Suppression
 from ccm.rules import Rule, RuleError
 
 DEFAULT_POLICY: dict[str, Any] = {
     "order": [{"channel": "email", "when": "paperless"}, {"channel": "print"}, {"channel": "email"}],
     "prefer_customer_choice": False,
 }
-CHANNELS = ("email", "sms", "print")
+CHANNELS = CHANNEL_KINDS
+ADDRESSED = tuple(channel for channel in CHANNELS if channel != "print")  # reached at an address that may be suppressed
 # The one message each record in gets (a statement, a campaign message, a triggered or a
 # date reminder's message). Others, such as the SMS payment reminder, ride along with it.
 PRIMARY_PURPOSES = ("statement", "campaign", "event", "reminder")
@@ -103,9 +104,12 @@ class ChannelPolicy:
 
 
 def address(customer: Customer, channel: str) -> str | None:
-    """The customer's address on a channel as suppressions record it (None for print)."""
+    """The customer's address on a channel as suppressions record it (None for print). The
+    inbox and a webhook reach the customer by their id in the company's systems."""
     if channel == "email":
         return (customer.email or "").lower() or None
+    if channel in ("inbox", "webhook"):
+        return customer.external_id
     return customer.phone if channel == "sms" else None
 
 

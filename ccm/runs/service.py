@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from channels import ChannelConfigError, channel_from_url
 from ccm.wiring import Engine
+from ccm.settings import configured_channels
 from ccm.models import Run, RunState, utcnow
 from ccm.runs import outbox
 from ccm.runs.outbox import observed_state, release_dead_claims
@@ -29,7 +30,7 @@ class CycleOutcome:
 def check_channels(engine: Engine) -> dict[str, str]:
     """Every configured channel, built once so a bad URL fails before anything is planned;
     returns where each delivers, with secrets masked."""
-    return {kind: channel_from_url(url).url(privacy=True) for kind, url in engine.settings["channels"].items()}
+    return {kind: channel_from_url(url).url(privacy=True) for kind, url in configured_channels(engine.settings).items()}
 
 
 def check_executor(engine: Engine, executor: str | None) -> None:
@@ -42,7 +43,7 @@ def check_executor(engine: Engine, executor: str | None) -> None:
 def outputs(engine: Engine) -> dict[str, str]:
     """Where each channel delivers, for reports; a bad URL is shown as such, not raised."""
     shown = {}
-    for kind, url in engine.settings["channels"].items():
+    for kind, url in configured_channels(engine.settings).items():
         try:
             shown[kind] = channel_from_url(url).url(privacy=True)
         except ChannelConfigError as exc:

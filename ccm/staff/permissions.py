@@ -47,6 +47,7 @@ PERMISSIONS: dict[str, str] = {
     "users:manage": N_("create users, change roles, disable users"),
     "events:record": N_("send events to the API: conversions, payments and events that trigger messages"),
     "webhooks:manage": N_("subscribe other systems to the engine's events (outbound webhooks) and see their deliveries"),
+    "inbox:serve": N_("serve customers' inboxes on the website: list, read and archive their messages"),
 }
 
 VIEWING = [name for name in PERMISSIONS if name.endswith(":view")]
@@ -69,7 +70,11 @@ BUILT_IN_ROLES: dict[str, tuple[str, list[str]]] = {
         "customers:view", "customers:edit", "customers:resend", "customers:erase", "tasks:view", "tasks:work",
         "archive:view", "runs:view"]),
     "viewer": (N_("sees everything, changes nothing"), [*VIEWING, "reports:view"]),
+    "website": (N_("the company's website or app: customers' inboxes and real-time decisions"), ["inbox:serve", "decisions:view"]),
 }
+
+
+SYSTEM_ROLES = ("website",)  # held by other systems' API accounts, not by people at a desk
 
 
 class UnknownPermission(ValueError):

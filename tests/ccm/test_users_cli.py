@@ -35,7 +35,7 @@ def test_the_first_admin_then_signed_in_administration(runner, engine, tmp_path)
     listed = json.loads(runner.invoke(args=["users", "list", "--json"], env=env).output)
     assert [(u["name"], u["roles"], u["active"]) for u in listed] == [("ada", ["admin"], True), ("ben", ["billing"], True)]
     roles = json.loads(runner.invoke(args=["users", "roles", "--json"], env=env).output)
-    assert {r["name"] for r in roles} == {"admin", "approver", "billing", "marketer", "scheduler", "service", "viewer"}
+    assert {r["name"] for r in roles} == {"admin", "approver", "billing", "marketer", "scheduler", "service", "viewer", "website"}
     assert runner.invoke(args=["users", "roles", "ben", "--role", "billing", "--role", "service"], env=env).exit_code == 0
     assert runner.invoke(args=["users", "roles", "ben"], env=env).output.strip() == "billing, service"
     typo = runner.invoke(args=["users", "role-permissions", "auditor", "audit:veiw"], env=env)

@@ -28,7 +28,7 @@ from ccm.web.hardening import PROBLEM_JSON, http_error
 
 PREFIX = "/api/v1"
 MODULES = ("events", "customers", "segments", "decisions", "templates", "campaigns", "reports", "runs", "messages", "on_demand", "webhooks", "imports", "schedules",
-           "reference")
+           "inbox", "reference")
 
 
 class ProblemApi(Api):

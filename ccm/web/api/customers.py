@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from ccm.feedback import (PreferenceError, change_consent, change_preferences, customer_by_external_id, customer_suppressions,
+from ccm.feedback import (CONSENT_CHANNELS, PreferenceError, change_consent, change_preferences, customer_by_external_id, customer_suppressions,
                           customers_after, erase_customer, lift_suppression, suppress_customer, SuppressionKept)
 from ccm.feedback.erase import ErasureError
 from ccm.imports import CustomerRejected, upsert_customer
@@ -45,6 +45,8 @@ class CustomerIn(ma.Schema):
     consent_email = ma.fields.Nested(Consent, allow_none=True)
     consent_sms = ma.fields.Nested(Consent, allow_none=True)
     consent_print = ma.fields.Nested(Consent, allow_none=True)
+    consent_inbox = ma.fields.Nested(Consent, allow_none=True, metadata={"description": "signed up for the inbox on the website"})
+    consent_webhook = ma.fields.Nested(Consent, allow_none=True, metadata={"description": "reached through the webhook channel"})
     consent_at = ma.fields.DateTime(allow_none=True, metadata={"description": "when the consents were given; default now"})
     consent_source = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=100))
     attributes = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")),
@@ -95,7 +97,7 @@ class SearchArgs(PageArgs):
 
 
 class ConsentChange(ma.Schema):
-    channel = ma.fields.String(required=True, validate=ma.validate.OneOf(("email", "sms")))
+    channel = ma.fields.String(required=True, validate=ma.validate.OneOf(CONSENT_CHANNELS))
     purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(PURPOSES))
     granted = ma.fields.Boolean(required=True)
 

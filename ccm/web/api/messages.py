@@ -120,7 +120,7 @@ def content(message_id: int):  # type: ignore[no-untyped-def]
     if sent is None:
         fail(404, f"no such message: {message_id}")
     return {"id": message_id, "channel": sent.channel, "state": sent.state, "kept": sent.kept,
-            "subject": sent.subject if sent.email is not None else None, "html": sent.body("html"), "text": sent.body("plain"),
+            "subject": sent.subject if sent.email is not None or sent.inbox is not None else None, "html": sent.body("html"), "text": sent.body("plain"),
             "sms": sent.sms, "archived": sent.archived}
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from channels import ChannelConfigError
 from ccm.authoring import TemplateStoreError
 from ccm.communications import ensure_built_in, get_communication, is_marketing
-from ccm.models import MESSAGE_STATES, ArchivedDocument, Customer, FeedRecord, Message
+from ccm.models import CHANNEL_KINDS, MESSAGE_STATES, ArchivedDocument, Customer, FeedRecord, Message
 from ccm.runs import (ArchiveError, ExecutorError, PlanError, PolicyError, RunStateError, archive_root, executing, list_runs,
                       print_file, print_files, report, reprint, resume_in_background, run_progress, set_state, start_cycle)
 from ccm.staff import record
@@ -131,7 +131,7 @@ class RunMessage(ma.Schema):
 
 class RunMessageArgs(PageArgs):
     state = ma.fields.String(load_default=None, validate=ma.validate.OneOf(MESSAGE_STATES))
-    channel = ma.fields.String(load_default=None, validate=ma.validate.OneOf(("email", "sms", "print", "none")))
+    channel = ma.fields.String(load_default=None, validate=ma.validate.OneOf((*CHANNEL_KINDS, "none")))
 
 
 class RunPrintFile(ma.Schema):

@@ -15,17 +15,16 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import gettext as _
 
 from ccm.feedback import (
-    PreferenceError, TaskError, archived_pdf, assign_task, change_consent, change_preferences, close_task, collect_tasks,
+    CONSENT_CHANNELS, PreferenceError, TaskError, archived_pdf, assign_task, change_consent, change_preferences, close_task, collect_tasks,
     comment_task, customer_by_external_id, erase_customer, find_customers, get_task, list_tasks, profile, sent_message,
 )
-from ccm.models import PURPOSES
+from ccm.models import CHANNEL_KINDS, PURPOSES
 from ccm.runs import ArchiveError, ResendError, resend_statement
 from ccm.staff import grants, list_roles, list_users
 from ccm.web.console import audit, blueprint, engine, fresh, requires, staff
 
 BODY_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
             "form-action 'none'; frame-ancestors 'self'; sandbox")
-CONSENT_CHANNELS = ("email", "sms")
 HISTORY = 20  # timeline entries shown with a task
 SEARCH_LIMIT = 50  # customers a search shows at most
 
@@ -56,7 +55,7 @@ def customers_profile(external_id: str) -> str:
     feedback = engine().settings["feedback"]
     chosen = shown.customer.preferences or {}
     return render_template("console/service/profile.html", profile=shown, customer=shown.customer, tasks=tasks,
-                           channels=CONSENT_CHANNELS, purposes=PURPOSES, topics=feedback["topics"],
+                           channels=CONSENT_CHANNELS, channel_kinds=CHANNEL_KINDS, purposes=PURPOSES, topics=feedback["topics"],
                            frequencies=feedback["frequencies"], chosen_topics=chosen.get("topics", feedback["topics"]),
                            chosen_frequency=chosen.get("frequency", feedback["frequencies"][0]))
 

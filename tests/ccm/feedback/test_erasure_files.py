@@ -192,7 +192,7 @@ def test_retention_names_only_what_erasure_can_keep():
     from ccm.settings import SettingsError, load_settings
 
     assert load_settings({"erasure": {"retain": ["archive", "print"]}})["erasure"]["retain"] == ["archive", "print"]
-    with pytest.raises(SettingsError, match="erasure.retain: no such kind 'archives' \\(one of: archive, print, email, sms, rejects\\)"):
+    with pytest.raises(SettingsError, match="erasure.retain: no such kind 'archives' \\(one of: archive, print, email, sms, inbox, webhook, rejects\\)"):
         load_settings({"erasure": {"retain": ["archives"]}})
 
 

@@ -97,7 +97,7 @@ def test_a_bad_critical_channels_entry_is_one_clear_error(quiet, runner):
                         .values(config={"critical_channels": "sms"}))
     result = runner.invoke(args=["runs", "resume", str(run_id)])
     assert result.exit_code == 1
-    assert result.output == "Error: monthly-statement: critical_channels must be a list of email, sms, print, got 'sms'\n"
+    assert result.output == "Error: monthly-statement: critical_channels must be a list of email, sms, print, inbox, webhook, got 'sms'\n"
     assert json.loads(runner.invoke(args=["runs", "show", str(run_id), "--json"]).stdout)["by_channel"]["print"] == {"pending": 3}
 
 
