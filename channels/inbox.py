@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from .base import Channel, Delivered, DeliveryResult, Forgotten, Outbound
 from .files import fsync_folder, safe_filename, write_new_file
 from .redact import os_error_detail
-from .rendered import compact_json, rendered_problem
+from .rendered import encoded, rendered_problem
 from .urls import folder_from_url, folder_url, split_url
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,9 @@ class InboxChannel(Channel):
         assert isinstance(out.content, Mapping)
         stored_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         record = {"message_id": out.message_id, "content": dict(out.content), "meta": dict(out.meta), "stored_at": stored_at}
-        try:
-            data = compact_json(record)
-        except (TypeError, ValueError) as exc:
-            return DeliveryResult("permanent", detail=f"content or meta cannot be JSON ({type(exc).__name__})")
-        if self.max_body is not None and len(data) > self.max_body:
-            return DeliveryResult("permanent", detail=f"message larger than {self.max_body} bytes")
+        data = encoded(record, self.max_body, "message")
+        if isinstance(data, DeliveryResult):
+            return data
         provider_id = message_path(out.to, out.message_id)
         folder, name = os.path.split(os.path.join(self.folder, provider_id))
         try:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Outbound
+from .base import DeliveryResult, Outbound
 
 
 def rendered_problem(out: Outbound) -> str | None:
@@ -23,6 +23,18 @@ def rendered_problem(out: Outbound) -> str | None:
         if content.get(key) is not None and not isinstance(content[key], str):
             return f"content {key} is not text"
     return None
+
+
+def encoded(record: dict[str, Any], max_body: int | None, what: str) -> bytes | DeliveryResult:
+    """``record`` (the message as kept or sent) as compact JSON, or the permanent failure
+    when its content or meta cannot be JSON or it is larger than ``max_body``."""
+    try:
+        data = compact_json(record)
+    except (TypeError, ValueError) as exc:
+        return DeliveryResult("permanent", detail=f"content or meta cannot be JSON ({type(exc).__name__})")
+    if max_body is not None and len(data) > max_body:
+        return DeliveryResult("permanent", detail=f"{what} larger than {max_body} bytes")
+    return data
 
 
 def compact_json(value: Any) -> bytes:

@@ -37,7 +37,7 @@ from standardwebhooks import Webhook
 
 from .base import Channel, ChannelConfigError, DeliveryResult, Outbound
 from .http_post import Answer, HttpPool, check_path, failed_answer, token
-from .rendered import compact_json, rendered_problem
+from .rendered import encoded, rendered_problem
 from .urls import MASK, count_option, format_number, query_options, seconds_option, split_url
 
 log = logging.getLogger(__name__)
@@ -101,12 +101,9 @@ class WebhookChannel(Channel):
             return DeliveryResult("permanent", detail=problem)
         assert isinstance(out.content, Mapping)
         payload = {"message_id": out.message_id, "to": out.to, "content": dict(out.content), "meta": dict(out.meta)}
-        try:
-            body = compact_json(payload)
-        except (TypeError, ValueError) as exc:
-            return DeliveryResult("permanent", detail=f"content or meta cannot be JSON ({type(exc).__name__})")
-        if self.max_body is not None and len(body) > self.max_body:
-            return DeliveryResult("permanent", detail=f"body larger than {self.max_body} bytes")
+        body = encoded(payload, self.max_body, "body")
+        if isinstance(body, DeliveryResult):
+            return body
         answer = self._pool.post(self.path, self._headers(out.message_id, body), body)
         if not isinstance(answer, Answer):
             return answer

@@ -1,4 +1,4 @@
-"""The Typst statement looks like the HTML one it replaces as the shipped default, checked as
+"""The Typst statement and bill look like the HTML ones they replace as the shipped default, checked as
 page images: the same paper, the address where the envelope's window is, the same things in
 the same places on the first page (positions of words read back with ``pdftotext -bbox``),
 and page images alike (ink per cell of a grid, rasterised by ``pdftoppm``)."""
@@ -22,7 +22,10 @@ pytest.importorskip("typst")
 MM = 72 / 25.4  # points per millimetre
 GRID = (6, 8)  # columns, rows of the page image's ink grid
 # Words that must stand in the same place on both first pages, with how far (mm) they may move.
-LANDMARKS = {"Alice": 6, "Springfield,": 6, "ACC-0042-7788": 12, "Description": 25, "$980.15": 25}
+LANDMARKS = {
+    "statement": {"Alice": 6, "Springfield,": 6, "ACC-0042-7788": 12, "Description": 25, "$980.15": 25},
+    "bill": {"Alice": 6, "Springfield,": 6, "ACC-0042-7788": 12, "Previous": 25, "Detach": 12},
+}
 
 
 def _words(pdf: bytes) -> dict[str, tuple[float, float]]:
@@ -54,25 +57,27 @@ def _ink(pdf: bytes) -> list[float]:
     return cells
 
 
-@pytest.fixture(scope="module")
-def both(env: TemplateEnvironment, renderer: WeasyPrintRenderer) -> tuple[PdfDocument, PdfDocument]:
+@pytest.fixture(scope="module", params=["statement", "bill"])
+def both(request: pytest.FixtureRequest, env: TemplateEnvironment, renderer: WeasyPrintRenderer) -> tuple[str, PdfDocument, PdfDocument]:
+    document = request.param
     context = make_context(lines=12, insert=None)
     customer = context["customer"]
-    context["slots"] = {"statement.insert": render_for(env, "inserts/premium_upgrade.html", context)}
-    html = renderer.render(render_for(env, "statement/statement.html", context), stylesheets=["assets/statement.css"])
-    context["slots"] = {"statement.insert": "inserts/premium_upgrade.typ"}
+    if document == "statement":
+        context["slots"] = {"statement.insert": render_for(env, "inserts/premium_upgrade.html", context)}
+    html = renderer.render(render_for(env, f"{document}/{document}.html", context), stylesheets=[f"assets/{document}.css"])
+    context["slots"] = {"statement.insert": "inserts/premium_upgrade.typ"} if document == "statement" else {}
     data = env.typst_data(context, locale=customer["locale"], timezone=customer["timezone"])
-    typst = TypstRenderer(TEMPLATES).render((TEMPLATES / "statement" / "statement.typ").read_text(), data,
-                                            template="statement/statement.typ")
-    return html, typst
+    typst = TypstRenderer(TEMPLATES).render((TEMPLATES / document / f"{document}.typ").read_text(), data,
+                                            template=f"{document}/{document}.typ")
+    return document, html, typst
 
 
 def test_the_same_paper_and_the_address_in_the_envelope_window(both) -> None:
-    html, typst = both
-    sizes = [tuple(round(float(v)) for v in PdfReader(BytesIO(doc.data)).pages[0].mediabox[2:]) for doc in both]
+    document, html, typst = both
+    sizes = [tuple(round(float(v)) for v in PdfReader(BytesIO(doc.data)).pages[0].mediabox[2:]) for doc in (html, typst)]
     assert sizes[0] == sizes[1], sizes
     words = [_words(html.data), _words(typst.data)]
-    for word, tolerance in LANDMARKS.items():
+    for word, tolerance in LANDMARKS[document].items():
         (x1, y1), (x2, y2) = (found[word] for found in words)
         assert abs(x1 - x2) <= tolerance and abs(y1 - y2) <= tolerance, (word, (x1, y1), (x2, y2))
     name_x, name_y = words[1]["Alice"]
@@ -80,7 +85,7 @@ def test_the_same_paper_and_the_address_in_the_envelope_window(both) -> None:
 
 
 def test_the_first_pages_look_alike(both) -> None:
-    html, typst = both
+    _, html, typst = both
     first, second = _ink(html.data), _ink(typst.data)
     assert all(sum(cells) > 0.01 for cells in (first, second))  # neither page is blank
     similarity = statistics.correlation(first, second)
