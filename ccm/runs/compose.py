@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from channels import Outbound
+from ccm.keys import derived_key
 from ccm.links import MessageLinks, Tracker
 from ccm.models import Communication, Customer, FeedRecord, Message
 from ccm.authoring import PinnedTemplates, renderer_for
@@ -174,6 +176,7 @@ class Composer:
         self.company = dict(settings["company"])
         self.issue_date = issue_date  # the run's date, so a resumed run issues the same date
         self._outside: dict[str, tuple[list[str], list[str]]] = {}
+        self._inbox_key: bytes | None = None
 
     @property
     def renderer(self) -> WeasyPrintRenderer:
@@ -192,6 +195,13 @@ class Composer:
         if self._typst is None:
             self._typst = renderer_for(self.settings, self.pinned.sources, self.pinned.kinds)
         return self._typst
+
+    def inbox_owner(self, external_id: str) -> str:
+        """The pseudonym the inbox files a customer's messages under: keyed with the engine's
+        secret, so that the folder of a known customer id cannot be found by hashing it."""
+        if self._inbox_key is None:
+            self._inbox_key = derived_key(self.settings, "inbox")
+        return hmac.new(self._inbox_key, external_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def outside_links(self, names: list[str]) -> tuple[list[str], list[str]]:
         """The web addresses Typst sources give ``short-link``, ``tracked-link`` (first) and
@@ -398,7 +408,10 @@ class _Render:
             subject, html, text = None, None, self.sms_text(message)
         content = {"subject": subject, "html": html, "text": text}
         meta = {"communication": self.c.communication, "purpose": message.purpose, "document": data is not None, "pages": pages}
-        outbound = Outbound(message_id=file_id(message), to=self.customer.external_id, content=content, meta=meta)
+        # The other system is told whose it is; the inbox only files it, under a keyed pseudonym
+        # of the customer (their messages are found through the outbox, never by the name).
+        to = self.customer.external_id if message.channel == "webhook" else self.c.inbox_owner(self.customer.external_id)
+        outbound = Outbound(message_id=file_id(message), to=to, content=content, meta=meta)
         artifact = data if data is not None else json.dumps(content, sort_keys=True).encode("utf-8")
         return Composed(outbound, hashlib.sha256(artifact).hexdigest(), pages, self.used, document=data, links=self.links.urls,
                         decisions=self.traced())

@@ -4,6 +4,7 @@ one (the open is recorded once), fetches the statement PDF from the archive, arc
 restores it; no one sees another customer's message; erasure empties their inbox."""
 from __future__ import annotations
 
+import hashlib
 import io
 
 from pypdf import PdfReader
@@ -94,6 +95,8 @@ def test_erasure_empties_the_customers_inbox(loaded, app, key_for):
     folder = loaded.var_dir / "inbox"
     before = sorted(p.name for p in folder.rglob("*.json"))
     assert len(before) == 2
+    unkeyed = hashlib.sha256(b"C-EMAIL").hexdigest()
+    assert not any(unkeyed in str(path) for path in folder.rglob("*"))  # filed under a keyed pseudonym
     erased = erase_customer(loaded, "C-EMAIL", actor="test")
     assert any(r.kind == "inbox" and r.count == 1 for r in erased.removed), erased
     assert len(list(folder.rglob("*.json"))) == 1  # C-ZH's is kept
