@@ -59,9 +59,10 @@ by HTTP: ``for_inbound()`` gives a channel of the same account that binds as a r
 ``ccm smpp listen`` reads with ``bind_now()``, ``link_down`` and ``poll_inbound``; senders
 keep the default ``bind=transmitter``, so the SMSC has no sender's link to hand receipts to
 (what a sender's transceiver link is given waits unanswered until that link closes, and the
-SMSC then sends it again). ``poll_inbound(timeout)`` waits up to ``timeout`` seconds for
-what the SMSC sent, answers each deliver_sm with deliver_sm_resp as it hands its events out,
-and returns the normalised events: a receipt (esm_class 0x04, the ``id:... stat:DELIVRD
+SMSC then sends it again). ``poll_inbound(timeout, record)`` waits up to ``timeout`` seconds
+for what the SMSC sent, hands the normalised events to ``record`` and answers each deliver_sm
+with deliver_sm_resp only once ``record`` has returned (one that raises leaves them
+unanswered, so the SMSC still holds them and sends them again); it returns the events: a receipt (esm_class 0x04, the ``id:... stat:DELIVRD
 err:...`` text or the receipted_message_id and message_state TLVs) -> delivered (DELIVRD) or
 failed (UNDELIV, REJECTD, EXPIRED, DELETED; ``permanent`` false, as SMSC error codes are the
 operator's own) with the provider id as ``message``; other states are nothing to record. A
@@ -81,7 +82,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlencode
@@ -273,20 +274,28 @@ class SmppChannel(Channel):
             return "not bound"
         return "" if link.alive else link.reason or "connection lost"
 
-    def poll_inbound(self, timeout: float) -> list[dict[str, Any]]:
+    def poll_inbound(self, timeout: float,
+                     record: Callable[[list[dict[str, Any]]], object] | None = None) -> list[dict[str, Any]]:
         """Receipts and replies the SMSC sent (waiting up to ``timeout`` seconds for the
-        first), each deliver_sm answered; [] for a transmitter bind or when the SMSC cannot be
-        reached (logged). ``ccm smpp listen`` calls it on a ``for_inbound()`` channel."""
+        first); [] for a transmitter bind or when the SMSC cannot be reached (logged). With
+        ``record``, the events are handed to it first and the deliver_sm answered only when
+        it returns: an exception leaves them unanswered (the SMSC sends them again) and goes
+        up. ``ccm smpp listen`` calls it on a ``for_inbound()`` channel."""
         if self.bind == "transmitter":
             return []
         link = self._bound()
         if isinstance(link, DeliveryResult):
             log.warning("smpp %s: cannot read receipts: %s", self.url(), link.detail)
             return []
+        taken = link.take_inbound(timeout)
         events: list[dict[str, Any]] = []
-        for pdu in link.take_inbound(timeout):
+        for pdu in taken:
             events.extend(self._events(pdu))
-        return parse_events({"events": events}, "sms")
+        parsed = parse_events({"events": events}, "sms")
+        if record is not None and parsed:
+            record(parsed)
+        link.answer(taken)
+        return parsed
 
     def _events(self, pdu: Any) -> list[dict[str, Any]]:
         if (pdu.esm_class or 0) & 0x3C == RECEIPT:
@@ -537,20 +546,23 @@ class _Link:
         self._write(pdu)
 
     def take_inbound(self, timeout: float) -> list[Any]:
-        """The deliver_sm received so far (waiting up to ``timeout`` for one), answered."""
+        """The deliver_sm received so far (waiting up to ``timeout`` for one), not answered
+        yet: ``answer`` them once what they say is kept."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self.alive and not self._inbound and self._cond.wait(max(0.0, deadline - time.monotonic())):
                 pass
             taken, self._inbound = self._inbound, []
-        answered = []
+        return taken
+
+    def answer(self, taken: list[Any]) -> None:
+        """deliver_sm_resp for each; a link that drops meanwhile leaves the rest to the SMSC,
+        which sends what was not answered again."""
         for pdu in taken:
             try:
                 self._respond("deliver_sm_resp", pdu.sequence)
             except _LinkDown:
-                break  # the SMSC sends what was not answered again
-            answered.append(pdu)
-        return answered
+                break
 
     # -------------------------------------------------------------- ending
 

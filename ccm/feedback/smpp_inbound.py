@@ -10,7 +10,8 @@ matched to the message by its provider id, a STOP suppresses the number, a HELP 
 
 A link that drops or a bind that fails is tried again after a pause that doubles from
 ``backoff[0]`` to ``backoff[1]`` seconds, and starts again once a link has held through a
-poll. The SMSC is answered before the events are recorded: a database that is away
+poll. The SMSC is answered only after the events are recorded, so a listener that dies
+in between leaves them with the SMSC, which sends them again: a database that is away
 (``OperationalError``) is waited for, the same batch recorded again with the same backoff
 (each event is stored once, so what was recorded before the error is not recorded twice).
 ``stop`` ends the loop after the batch in hand is recorded. Logs name the channel by its
@@ -73,25 +74,30 @@ def smpp_inbound_channel(settings: Mapping[str, Any]) -> Any:
 
 def take_smpp_inbound(engine: Engine, channel: Any, wait: float, stop: threading.Event | None = None,
                       backoff: tuple[float, float] = BACKOFF) -> InboundResult | None:
-    """One batch: what the SMSC sent within ``wait`` seconds (answered), recorded; None when
-    nothing came. With ``stop``, a database that is away is waited for until it is back or
-    ``stop`` is set (then the error is raised); without, it is raised at once."""
-    events = channel.poll_inbound(wait)
-    if not events:
-        return None
-    pause = backoff[0]
-    while True:
-        try:
-            return handle_events(engine, "sms", events)
-        except OperationalError as exc:
-            if stop is None or stop.is_set():
-                log.error("smpp %s: %d answered receipts and replies not recorded (%s)", channel.url(), len(events),
-                          type(exc).__name__)
-                raise
-            log.error("smpp %s: cannot record %d receipts and replies (%s); trying again in %g s", channel.url(),
-                      len(events), type(exc).__name__, pause)
-            stop.wait(pause)
-            pause = min(pause * 2, backoff[1])
+    """One batch: what the SMSC sent within ``wait`` seconds, recorded, then answered; None
+    when nothing came. With ``stop``, a database that is away is waited for until it is back
+    or ``stop`` is set (then the error is raised, the batch unanswered); without, it is raised
+    at once."""
+    recorded: list[InboundResult] = []
+
+    def record(events: list[dict[str, Any]]) -> None:
+        pause = backoff[0]
+        while True:
+            try:
+                recorded.append(handle_events(engine, "sms", events))
+                return
+            except OperationalError as exc:
+                if stop is None or stop.is_set():
+                    log.error("smpp %s: %d receipts and replies not recorded (%s), left unanswered for the SMSC to send "
+                              "again", channel.url(), len(events), type(exc).__name__)
+                    raise
+                log.error("smpp %s: cannot record %d receipts and replies (%s); trying again in %g s", channel.url(),
+                          len(events), type(exc).__name__, pause)
+                stop.wait(pause)
+                pause = min(pause * 2, backoff[1])
+
+    channel.poll_inbound(wait, record)
+    return recorded[0] if recorded else None
 
 
 def listen_smpp(engine: Engine, channel: Any, stop: threading.Event, *, once: bool = False, poll_seconds: float = 1.0,

@@ -248,6 +248,29 @@ def test_poll_inbound_reads_receipts_and_replies_and_answers_them(smsc) -> None:
     assert sorted(smsc.deliver_resps) == [501, 502, 503, 504, 505, 506]
 
 
+def test_receipts_are_answered_only_once_recorded(smsc) -> None:
+    """A recording that fails (the database away) leaves the deliver_sm unanswered: the SMSC
+    still holds them and sends them again; one that succeeds answers them."""
+    def fails(events):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database away")
+
+    kept = []
+    with channel_from_url(smsc.url("bind=transceiver")) as channel:
+        channel.poll_inbound(0.01)
+        smsc.deliver(701, esm_class=0x04, short_message=receipt("smsc-71", "DELIVRD"))
+        time.sleep(0.1)
+        with pytest.raises(RuntimeError, match="database away"):
+            channel.poll_inbound(0.5, fails)
+        time.sleep(0.1)
+        assert 701 not in smsc.deliver_resps
+        smsc.deliver(702, esm_class=0x04, short_message=receipt("smsc-71", "DELIVRD"))  # the SMSC sends it again
+        time.sleep(0.1)
+        events = channel.poll_inbound(0.5, kept.extend)
+        time.sleep(0.1)
+    assert [event["event_id"] for event in kept] == [event["event_id"] for event in events] == ["smsc-71:delivered"]
+    assert 702 in smsc.deliver_resps and 701 not in smsc.deliver_resps
+
+
 def test_a_concatenated_reply_is_put_together(smsc) -> None:
     with channel_from_url(smsc.url("bind=transceiver")) as channel:
         channel.poll_inbound(0.01)
