@@ -1,7 +1,8 @@
 """Sending a statement again, for customer service (``/console/customers/<id>``).
 
 The statement is sent once more to the customer by the channel its communication would
-choose for them now (e-mail or post; a statement reaches nobody by SMS alone), as a
+choose for them now (e-mail, post or their inbox on the website; a statement reaches nobody
+by SMS alone, nor by a webhook to another system), as a
 message of its own in the statement's run: purpose ``<purpose>:resend`` (outside the run's
 reconciliation of one statement per record, like a fallback), idempotency key
 ``<original key>:resend:<n>``, the same billing record and the run's pinned template
@@ -26,7 +27,7 @@ from ccm.wiring import Engine
 log = logging.getLogger(__name__)
 
 SUFFIX = ":resend"
-STATEMENT_CHANNELS = ("email", "print")
+STATEMENT_CHANNELS = ("email", "print", "inbox")
 FINISHED = (RunState.COMPLETED, RunState.UNDELIVERED, RunState.WAITING, RunState.INTERRUPTED, RunState.FAILED)
 
 
@@ -60,7 +61,7 @@ def resend_statement(engine: Engine, message_id: int, actor: str) -> Resent:
         communication = session.get(Communication, run.communication_id)
         choice = Eligibility(engine, session, communication, run_id=run.id).choose([customer])[customer.id]
         if choice.channel not in STATEMENT_CHANNELS:
-            raise ResendError(f"the statement cannot reach this customer by e-mail or post now ({choice.reason or 'SMS only'})")
+            raise ResendError(f"the statement cannot reach this customer by e-mail, post or the inbox now ({choice.reason or 'SMS only'})")
         base = original.idempotency_key.split(SUFFIX, 1)[0]
         earlier = session.scalar(select(func.count()).where(Message.idempotency_key.like(f"{base}{SUFFIX}:%"))) or 0
         now = utcnow()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ccm.feedback import change_consent, erase_customer
 from ccm.models import Communication, Customer, Message
 from ccm.models.feedback import ResponseEvent
-from ccm.runs import service
+from ccm.runs import resend_statement, service
 
 CYCLE = "2026-11"
 INBOX_FIRST = {"order": [{"channel": "inbox"}, {"channel": "email", "when": "paperless"}, {"channel": "print"}, {"channel": "email"}]}
@@ -67,6 +67,10 @@ def test_the_website_lists_reads_and_archives_a_customers_inbox(loaded, app, key
     assert [i["id"] for i in client.get("/api/v1/customers/C-EMAIL/inbox?folder=archived", headers=website).json["items"]] == [item["id"]]
     restored = client.post(f"/api/v1/customers/C-EMAIL/inbox/{item['id']}/archive", json={"archived": False}, headers=website)
     assert restored.status_code == 200 and restored.json["archived_at"] is None
+
+    again = resend_statement(loaded, item["id"], "agent-7")  # the service desk sends the statement again
+    assert (again.channel, again.state) == ("inbox", "sent")
+    assert [i["id"] for i in client.get("/api/v1/customers/C-EMAIL/inbox", headers=website).json["items"]] == [again.message_id, item["id"]]
 
     zh = client.get("/api/v1/customers/C-ZH/inbox", headers=website).json["items"]
     assert len(zh) == 1 and zh[0]["id"] != item["id"]
