@@ -105,5 +105,8 @@ def browser_sign_in(page, base: str, name: str, password: str = PASSWORD) -> Non
 
 
 def fits(page) -> bool:  # type: ignore[no-untyped-def]
-    """Whether the page fits its viewport's width (no sideways scrolling at 390 px)."""
+    """Whether the page fits its viewport's width (no sideways scrolling at 390 px), measured
+    once the page has loaded (its stylesheet applied: a busy machine may show the content of a
+    page just navigated to before its styles, wider than it will be)."""
+    page.wait_for_load_state("load")
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
