@@ -77,20 +77,12 @@ def read_item(engine: Engine, external_id: str, message_id: int) -> InboxItem:
     """One message with its content; the first reading marks it read and records it as the
     message's open (once, whatever the pixel or a later reading says)."""
     with engine.db.session() as session:
-        customer_id = _customer_id(session, external_id)
-        row = session.execute(_messages(customer_id).where(Message.id == message_id)).first()
-        if row is None:
-            raise InboxError(f"no such message in this customer's inbox: {message_id}")
+        (message, communication, *_), mark = _marked(session, external_id, message_id)
         now = utcnow()
-        mark = session.get(InboxMark, message_id)
-        if mark is None:
-            mark = InboxMark(message_id=message_id)
-            session.add(mark)
         if mark.read_at is None:
             mark.read_at = now
             record(session, Event(f"open:{message_id}", "opened", "inbox", now, message_id=message_id, channel="inbox",
                                   detail="read in the inbox"), engine.settings)
-        message, communication = row[0], row[1]
         document = bool(_archived(session, [message_id]))
         read_at, archived_at = mark.read_at, mark.archived_at
     return _item(_channel(engine), message, communication, read_at, archived_at, document=document, content=True)
@@ -99,19 +91,11 @@ def read_item(engine: Engine, external_id: str, message_id: int) -> InboxItem:
 def archive_item(engine: Engine, external_id: str, message_id: int, *, archived: bool = True) -> InboxItem:
     """Move a message to the customer's archive, or back to the inbox (``archived=False``)."""
     with engine.db.session() as session:
-        customer_id = _customer_id(session, external_id)
-        row = session.execute(_messages(customer_id).where(Message.id == message_id)).first()
-        if row is None:
-            raise InboxError(f"no such message in this customer's inbox: {message_id}")
-        mark = session.get(InboxMark, message_id)
-        if mark is None:
-            mark = InboxMark(message_id=message_id)
-            session.add(mark)
+        (message, communication, *_), mark = _marked(session, external_id, message_id)
         if archived and mark.archived_at is None:
             mark.archived_at = utcnow()
         elif not archived:
             mark.archived_at = None
-        message, communication = row[0], row[1]
         document = bool(_archived(session, [message_id]))
         read_at, archived_at = mark.read_at, mark.archived_at
     return _item(_channel(engine), message, communication, read_at, archived_at, document=document)
@@ -132,6 +116,18 @@ def inbox_pdf(engine: Engine, external_id: str, message_id: int) -> bytes:
     if data is None:
         raise InboxError(f"no such message in this customer's inbox: {message_id}")
     return data
+
+
+def _marked(session: Session, external_id: str, message_id: int) -> tuple[Any, InboxMark]:
+    """The customer's inbox message (with its communication) and its marks, made if new."""
+    row = session.execute(_messages(_customer_id(session, external_id)).where(Message.id == message_id)).first()
+    if row is None:
+        raise InboxError(f"no such message in this customer's inbox: {message_id}")
+    mark = session.get(InboxMark, message_id)
+    if mark is None:
+        mark = InboxMark(message_id=message_id)
+        session.add(mark)
+    return row, mark
 
 
 def _customer_id(session: Session, external_id: str) -> int:
